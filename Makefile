@@ -1,0 +1,28 @@
+# Two commands: `make demo` (or `make run` for the dashboard) and `make test`.
+# Each sets up .venv first (CPU torch where there is no GPU); re-running is cheap.
+PY := .venv/bin/python
+RUN_DIR ?= runs/demo-$(shell date -u +%Y%m%d-%H%M%S)
+
+.PHONY: setup demo run test lint format bench clean
+
+setup:
+	@bash scripts/setup-venv.sh
+
+demo: setup
+	$(PY) -m finetune_core train --config assets/demo/run.yaml --output-dir $(RUN_DIR)
+
+run: setup
+	$(PY) app.py
+
+test: setup
+	@bash scripts/browser-deps.sh
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+clean:
+	rm -rf .venv runs .pytest_cache

@@ -1,0 +1,96 @@
+"""The Trainer callback that keeps the run directory current and honours stop requests.
+
+Every log and evaluation becomes a line of metrics.jsonl; status.json tracks progress (at most
+about once a second, so fast steps do not spend their time writing files). A stop request (a
+threading.Event or the run dir's `stop` file) ends training after the current optimizer step;
+in a multi-process run the ranks agree on it so none is left waiting in a collective.
+A loss that turns NaN or infinite stops the run too.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from transformers import TrainerCallback
+
+from finetune_core.runs import RunDir
+
+SKIP_KEYS = {"total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second"}
+
+
+class RunDirCallback(TrainerCallback):
+    def __init__(
+        self,
+        run: RunDir,
+        *,
+        stop_event: threading.Event | None = None,
+        time_offset: float = 0.0,
+        on_progress=None,
+        is_main: bool = True,
+    ):
+        self.run = run
+        self.stop_event = stop_event
+        self.start = time.monotonic() - time_offset
+        self.on_progress = on_progress
+        self.is_main = is_main
+        self.stopped = False
+        self.diverged_at: int | None = None
+        self.diverged_value: float | None = None
+        self._last_status = 0.0
+        self.max_steps = None
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.start, 3)
+
+    # ---- Trainer events -------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.max_steps = state.max_steps
+        if self.is_main:
+            self.run.write_status(state="running", max_steps=state.max_steps, step=state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._stop_requested(args.device):
+            self.stopped = True
+            control.should_training_stop = True
+            control.should_save = True  # a checkpoint to resume from
+        now = time.monotonic()
+        if self.is_main and (now - self._last_status >= 1.0 or control.should_training_stop):
+            self._last_status = now
+            self.run.write_status(step=state.global_step, epoch=round(state.epoch or 0, 4))
+        if self.on_progress and self.is_main:
+            self.on_progress(state.global_step, state.max_steps, state.epoch)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = dict(logs or {})
+        loss = logs.get("loss")
+        if isinstance(loss, int | float) and not math.isfinite(loss) and self.diverged_at is None:
+            self.diverged_at, self.diverged_value = state.global_step, loss
+            control.should_training_stop = True
+            control.should_save = False  # keep the last good checkpoint, not a NaN one
+        if not self.is_main:
+            return
+        record = {"step": state.global_step, "epoch": round(state.epoch or 0, 4)}
+        record["time"] = self.elapsed()
+        record.update({k: v for k, v in logs.items() if k not in SKIP_KEYS})
+        if "epoch" in logs:
+            record["epoch"] = round(logs["epoch"], 4)
+        self.run.append_metrics(record)
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.is_main:
+            self.run.write_status(step=state.global_step, last_checkpoint=state.global_step)
+
+    # ---- stop -----------------------------------------------------------------------
+    def _stop_requested(self, device) -> bool:
+        flag = bool(self.stop_event and self.stop_event.is_set()) or self.run.stop_path.exists()
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            import torch
+
+            tensor = torch.tensor([int(flag)], device=device)
+            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+            flag = bool(tensor.item())
+        return flag

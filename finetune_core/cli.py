@@ -1,0 +1,242 @@
+"""The `finetune` command: ui | train | inspect | search.
+
+    finetune train --config run.yaml [--epochs 2 --learning-rate 1e-3 ...]
+    finetune train --resume runs/20261126-101500-bert-base-uncased
+    finetune inspect bert-base-uncased --num-labels 4 [--json]
+    finetune inspect assets/demo/support_tickets.csv [--json]
+    finetune search models bert --task text-classification
+
+Exit codes: 0 success, 1 a failure explained in one line, 2 bad usage, 3 run stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+import threading
+import time
+
+from finetune_core.config import RunConfig
+from finetune_core.errors import FinetuneError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finetune", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="fine-tune headless from a config file and/or flags")
+    train.add_argument("--config", help="JSON or YAML config (see the README for the keys)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped/failed/killed run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    for f in dataclasses.fields(RunConfig):
+        if f.name != "label_names":
+            train.add_argument(f"--{f.name.replace('_', '-')}", dest=f"set_{f.name}", metavar="V")
+
+    inspect = sub.add_parser("inspect", help="layer groups of a model, or columns of a dataset")
+    inspect.add_argument("target", help="Hub id, local model folder, data file or folder")
+    inspect.add_argument("--num-labels", type=int, default=2)
+    inspect.add_argument("--dataset", action="store_true", help="treat TARGET as a dataset")
+    inspect.add_argument("--config-name", help="dataset config name")
+    inspect.add_argument("--json", action="store_true")
+
+    ui = sub.add_parser("ui", help="open the dashboard")
+    ui.add_argument("--host", default=None)
+    ui.add_argument("--port", type=int, default=None)
+    ui.add_argument("--share", action="store_true")
+
+    try:
+        from finetune_core import search_cli
+
+        search_cli.add_parser(sub)
+    except ImportError:  # pragma: no cover - search lands with the Hub module
+        pass
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "inspect":
+            return cmd_inspect(args)
+        if args.command == "ui":
+            from finetune_core.ui.app import launch
+
+            launch(host=args.host, port=args.port, share=args.share)
+            return EXIT_OK
+        if args.command == "search":
+            from finetune_core import search_cli
+
+            return search_cli.run(args)
+    except FinetuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+# ---- train --------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from finetune_core import device, train
+
+    overrides = {
+        k[4:]: v for k, v in vars(args).items() if k.startswith("set_") and v is not None
+    }
+    if args.resume:
+        cfg = None
+    elif args.config:
+        cfg = RunConfig.load(args.config).with_overrides(overrides)
+    else:
+        cfg = RunConfig.from_dict(overrides)
+    device.configure_threads()
+    _quiet_libraries()
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    bar = None if args.quiet else ProgressBar()
+    result = train.run(cfg, stop_event=stop, resume_dir=args.resume, on_progress=bar)
+    if bar:
+        bar.close()
+    if not _is_main():
+        return EXIT_OK if result.state == "completed" else EXIT_STOPPED
+    if result.state == "stopped":
+        print(f"stopped; resume with: finetune train --resume {result.run_dir}", file=sys.stderr)
+        return EXIT_STOPPED
+    metrics = result.metrics or {}
+    print(
+        f"done: accuracy {metrics.get('accuracy', float('nan')):.4f}, "
+        f"macro F1 {metrics.get('f1_macro', float('nan')):.4f}; run folder {result.run_dir}"
+    )
+    return EXIT_OK
+
+
+def _quiet_libraries() -> None:
+    """Our progress bar replaces the libraries' own bars and info logs."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+
+
+def _is_main() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", 0)) == 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """First SIGINT/SIGTERM: stop after this step and save; a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (again to abort)", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+class ProgressBar:
+    """A terminal progress bar on stderr: a live line on a tty, a line per 10% elsewhere."""
+
+    def __init__(self, width: int = 30):
+        self.width = width
+        self.start = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last_decile = -1
+        self.first_step: int | None = None
+
+    def __call__(self, step: int, max_steps: int, epoch: float | None) -> None:
+        if not _is_main() or not max_steps:
+            return
+        if self.first_step is None:
+            self.first_step = step - 1
+        frac = min(1.0, step / max_steps)
+        elapsed = time.monotonic() - self.start
+        done = max(1, step - self.first_step)
+        eta = elapsed / done * (max_steps - step)
+        filled = int(frac * self.width)
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {step}/{max_steps} "
+            f"epoch {epoch or 0:.2f}  {done / max(elapsed, 1e-9):.1f} it/s  eta {eta:.0f}s"
+        )
+        if self.tty:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+        elif int(frac * 10) > self.last_decile:
+            self.last_decile = int(frac * 10)
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+# ---- inspect ------------------------------------------------------------------------
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from finetune_core import data, model
+    from finetune_core.errors import ModelError
+
+    if args.dataset or _looks_like_data(args.target):
+        return _print_dataset(data.summarize(args.target, args.config_name), args.json)
+    try:
+        summary = model.inspect_model(args.target, num_labels=args.num_labels)
+    except ModelError as exc:
+        if "was not found" not in str(exc) or data.is_local(args.target):
+            raise
+        return _print_dataset(data.summarize(args.target, args.config_name), args.json)
+    if args.json:
+        out = {"model": summary.model, "total_params": summary.total_params}
+        out["groups"] = [{"name": g.name, "kind": g.kind, "params": g.params} for g in summary.groups]
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    print(f"model {summary.model} ({summary.task}); {summary.total_params:,} parameters")
+    width = max(len(g.name) for g in summary.groups)
+    print(f"{'group':<{width}}  {'kind':<10}  {'params':>12}")
+    for g in summary.groups:
+        print(f"{g.name:<{width}}  {g.kind:<10}  {g.params:>12,}")
+    return EXIT_OK
+
+
+def _looks_like_data(target: str) -> bool:
+    from pathlib import Path
+
+    from finetune_core.data import DATA_SUFFIXES
+
+    path = Path(target).expanduser()
+    if path.is_file():
+        return True
+    return path.is_dir() and not (path / "config.json").exists() or (
+        not path.exists() and path.suffix.lower() in DATA_SUFFIXES
+    )
+
+
+def _print_dataset(summary, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+        return EXIT_OK
+    d = summary.to_dict()
+    print(f"dataset {d['dataset']} ({d['task']})")
+    print("splits: " + ", ".join(f"{k} ({v:,} rows)" for k, v in d["splits"].items()))
+    print("columns: " + ", ".join(f"{k} [{v}]" for k, v in d["features"].items()))
+    print(f"text: {d['text_column']}  image: {d['image_column']}  label: {d['label_column']}")
+    counts = d["class_counts"]
+    labels = [f"{n} ({counts[n]})" if n in counts else n for n in d["label_names"]]
+    print(f"labels ({d['num_labels']}): " + ", ".join(labels))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""RunConfig: every setting of one fine-tuning run, validated, with JSON/YAML and CLI forms.
+
+One schema feeds the dashboard form, the exported YAML and the `finetune train` line, so the
+three can never drift apart. Tokens are deliberately not a field: they come from the
+environment or the login and are never written with a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finetune_core.errors import ConfigError
+
+FREEZE_PRESETS = ("backbone", "none")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+TASKS = ("auto", "text", "image")
+
+
+@dataclass
+class RunConfig:
+    """All settings of a run. `None` means "detect" or "all", as documented per field."""
+
+    model: str = ""
+    dataset: str = ""
+    dataset_config: str | None = None
+    train_split: str = "train"
+    eval_split: str | None = None
+    text_column: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+    num_labels: int | None = None
+    freeze: str | list[str] = "backbone"
+    task: str = "auto"
+    epochs: float = 3.0
+    learning_rate: float | None = None
+    batch_size: int = 16
+    max_length: int = 128
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    seed: int = 42
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    validation_fraction: float = 0.1
+    logging_steps: int = 5
+    save_steps: int = 50
+    save_total_limit: int = 2
+    output_dir: str | None = None
+    device: str = "auto"
+    feature_cache: bool = True
+    # Filled in when the run starts (detected columns, label names); kept in config.json.
+    label_names: list[str] | None = field(default=None)
+
+    # ---- construction -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any) -> RunConfig:
+        """Build and validate a config from a mapping; raises ConfigError with one sentence."""
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"A config must be a mapping of keys to values, not {type(data).__name__}; "
+                "see the README for the keys."
+            )
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                hint = difflib.get_close_matches(str(key), list(known), n=1)
+                tip = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ConfigError(f"Unknown config key '{key}'{tip}; remove it or fix its name.")
+            values[key] = _coerce(key, value, known[key])
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        """Read a JSON or YAML config file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"Config file {path} does not exist; check the path.") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Config file {path} cannot be read ({exc}).") from None
+        return cls.from_dict(parse_text(text, str(path)))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:
+        """A copy with some keys replaced, validated again."""
+        data = self.to_dict()
+        data.update(overrides)
+        return RunConfig.from_dict(data)
+
+    # ---- validation ---------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every value; the message names the key, what is wrong and what to do."""
+        if not str(self.model).strip():
+            raise ConfigError("No model given; set 'model' to a Hub id or a local folder.")
+        if not str(self.dataset).strip():
+            raise ConfigError("No dataset given; set 'dataset' to a Hub id, file or folder.")
+        _check_range("epochs", self.epochs, low=0, high=1000, low_open=True)
+        if self.learning_rate is not None:
+            _check_range("learning_rate", self.learning_rate, low=0, high=1, low_open=True)
+        _check_range("batch_size", self.batch_size, low=1, high=4096)
+        _check_range("max_length", self.max_length, low=1, high=131072)
+        _check_range("weight_decay", self.weight_decay, low=0, high=1)
+        _check_range("warmup_ratio", self.warmup_ratio, low=0, high=1)
+        _check_range("validation_fraction", self.validation_fraction, low=0, high=0.9, low_open=True)
+        _check_range("logging_steps", self.logging_steps, low=1, high=10**9)
+        _check_range("save_steps", self.save_steps, low=1, high=10**9)
+        _check_range("save_total_limit", self.save_total_limit, low=1, high=1000)
+        _check_range("seed", self.seed, low=0, high=2**32 - 1)
+        for key in ("max_train_samples", "max_eval_samples"):
+            if getattr(self, key) is not None:
+                _check_range(key, getattr(self, key), low=1, high=10**12)
+        if self.num_labels is not None:
+            _check_range("num_labels", self.num_labels, low=2, high=100_000)
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not '{self.device}'.")
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, not '{self.task}'.")
+        if isinstance(self.freeze, str):
+            if self.freeze not in FREEZE_PRESETS:
+                raise ConfigError(
+                    f"freeze must be 'backbone', 'none' or a list of layer-group names, "
+                    f"not '{self.freeze}'; `finetune inspect MODEL` lists the groups."
+                )
+        elif not all(isinstance(g, str) and g for g in self.freeze):
+            raise ConfigError("freeze list must hold layer-group names (strings).")
+        for key in ("train_split", "eval_split", "dataset_config"):
+            value = getattr(self, key)
+            if value is not None and not str(value).strip():
+                raise ConfigError(f"{key} is empty; give a name or leave it out.")
+
+    # ---- serialisation --------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if isinstance(data["freeze"], tuple):
+            data["freeze"] = list(data["freeze"])
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        text = self.to_yaml() if path.suffix in (".yaml", ".yml") else self.to_json()
+        path.write_text(text, encoding="utf-8")
+
+    def cli_line(self, config_path: str = "run.yaml") -> str:
+        """The shell command that runs this config headless."""
+        return f"finetune train --config {shlex.quote(config_path)}"
+
+    def cli_flags(self) -> str:
+        """The same config as `finetune train` flags (only keys that differ from defaults)."""
+        default = RunConfig()
+        parts = ["finetune", "train"]
+        for key, value in self.to_dict().items():
+            if key == "label_names" or value == getattr(default, key):
+                continue
+            if isinstance(value, list):
+                value = ",".join(value)
+            parts += [f"--{key.replace('_', '-')}", shlex.quote(str(value))]
+        return " ".join(parts)
+
+
+def parse_text(text: str, source: str = "config") -> Any:
+    """Parse JSON or YAML text (YAML is a superset of JSON)."""
+    try:
+        return yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source} is not valid YAML or JSON{where}; fix its syntax.") from None
+
+
+def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
+    """Turn strings from the CLI or loose YAML into the field's type, or explain why not."""
+    typ = str(f.type)
+    if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
+        if "None" in typ:
+            return None
+        if key == "freeze":
+            raise ConfigError("freeze cannot be empty; use 'backbone', 'none' or a list.")
+        raise ConfigError(f"{key} needs a value; it cannot be null.")
+    if key == "freeze":
+        if isinstance(value, str) and value not in FREEZE_PRESETS:
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return list(value)
+        if isinstance(value, str):
+            return value
+        raise ConfigError("freeze must be 'backbone', 'none' or a list of layer-group names.")
+    if key == "label_names":
+        if not isinstance(value, list):
+            raise ConfigError("label_names must be a list of strings.")
+        return [str(v) for v in value]
+    if typ.startswith("int"):
+        return _as_number(key, value, int)
+    if typ.startswith("float"):
+        return _as_number(key, value, float)
+    if typ.startswith("bool"):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key} must be true or false, not {value!r}.")
+    if isinstance(value, bool | int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a text value, not {type(value).__name__}.")
+    return value
+
+
+def _as_number(key: str, value: Any, kind: type) -> Any:
+    if isinstance(value, bool):
+        raise ConfigError(f"{key} must be a number, not {value!r}.")
+    try:
+        number = float(value) if not isinstance(value, int | float) else value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, not {value!r}.") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ConfigError(f"{key} must be a finite number, not {value!r}.")
+    if kind is int:
+        if float(number) != int(number):
+            raise ConfigError(f"{key} must be a whole number, not {value!r}.")
+        return int(number)
+    return float(number)
+
+
+def _check_range(
+    key: str, value: float, *, low: float, high: float, low_open: bool = False
+) -> None:
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        bound = f"greater than {low}" if low_open else f"at least {low}"
+        raise ConfigError(f"{key} must be {bound} and at most {high}, not {value}.")

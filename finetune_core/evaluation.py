@@ -1,0 +1,98 @@
+"""Classification metrics computed from logits: accuracy, macro F1, per-class scores and the
+confusion matrix (rows = true label). numpy only, so the numbers are easy to audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def confusion(labels: np.ndarray, preds: np.ndarray, n: int) -> np.ndarray:
+    matrix = np.zeros((n, n), dtype=np.int64)
+    np.add.at(matrix, (labels.astype(int), preds.astype(int)), 1)
+    return matrix
+
+
+def scores(labels: np.ndarray, preds: np.ndarray, n: int) -> dict[str, Any]:
+    """Accuracy, macro F1 and per-class precision/recall/F1 (0 where undefined)."""
+    matrix = confusion(labels, preds, n)
+    tp = np.diag(matrix).astype(float)
+    predicted = matrix.sum(axis=0).astype(float)
+    actual = matrix.sum(axis=1).astype(float)
+    precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros(n), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(n), where=denom > 0)
+    total = matrix.sum()
+    return {
+        "accuracy": float(tp.sum() / total) if total else 0.0,
+        "f1_macro": float(f1.mean()) if n else 0.0,
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+        "f1": f1.tolist(),
+        "support": actual.astype(int).tolist(),
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def compute_metrics(eval_pred) -> dict[str, float]:
+    """For the Trainer's evaluation loop: logged as eval_accuracy and eval_f1_macro."""
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    n = logits.shape[-1]
+    result = scores(np.asarray(labels), np.asarray(logits).argmax(-1), n)
+    return {"accuracy": result["accuracy"], "f1_macro": result["f1_macro"]}
+
+
+def report(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    label_names: list[str],
+    *,
+    examples: list[Any] | None = None,
+    worst: int = 20,
+) -> dict[str, Any]:
+    """eval.json: overall and per-class metrics, confusion matrix, most confidently wrong."""
+    n = len(label_names)
+    probs = softmax(np.asarray(logits, dtype=np.float64))
+    preds = probs.argmax(-1)
+    result = scores(np.asarray(labels), preds, n)
+    per_class = {
+        name: {
+            "precision": result["precision"][i],
+            "recall": result["recall"][i],
+            "f1": result["f1"][i],
+            "support": result["support"][i],
+        }
+        for i, name in enumerate(label_names)
+    }
+    wrong = np.flatnonzero(preds != labels)
+    conf = probs[wrong, preds[wrong]] if len(wrong) else np.array([])
+    order = wrong[np.argsort(-conf)][:worst] if len(wrong) else []
+    mistakes = [
+        {
+            "index": int(i),
+            "input": examples[i] if examples is not None else None,
+            "true": label_names[int(labels[i])],
+            "predicted": label_names[int(preds[i])],
+            "confidence": float(probs[i, preds[i]]),
+        }
+        for i in order
+    ]
+    return {
+        "accuracy": result["accuracy"],
+        "f1_macro": result["f1_macro"],
+        "num_examples": len(labels),
+        "per_class": per_class,
+        "confusion_matrix": result["confusion_matrix"],
+        "label_names": list(label_names),
+        "most_confident_mistakes": mistakes,
+    }

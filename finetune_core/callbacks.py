@@ -51,6 +51,8 @@ class RunDirCallback(TrainerCallback):
             self.run.write_status(state="running", max_steps=state.max_steps, step=state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self.on_progress and self.is_main:
+            self.on_progress(state.global_step, state.max_steps, state.epoch)
         if self._stop_requested(args.device):
             self.stopped = True
             control.should_training_stop = True
@@ -59,8 +61,6 @@ class RunDirCallback(TrainerCallback):
         if self.is_main and (now - self._last_status >= 1.0 or control.should_training_stop):
             self._last_status = now
             self.run.write_status(step=state.global_step, epoch=round(state.epoch or 0, 4))
-        if self.on_progress and self.is_main:
-            self.on_progress(state.global_step, state.max_steps, state.epoch)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})

@@ -187,6 +187,10 @@ def parse_text(text: str, source: str = "config") -> Any:
 def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     """Turn strings from the CLI or loose YAML into the field's type, or explain why not."""
     typ = str(f.type)
+    if key in ("model", "dataset") and (value is None or value == ""):
+        return ""  # validate() says what to put there
+    if key == "freeze" and value in FREEZE_PRESETS:
+        return value
     if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
         if "None" in typ:
             return None

@@ -48,7 +48,9 @@ class RunDirCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.max_steps = state.max_steps
         if self.is_main:
-            self.run.write_status(state="running", max_steps=state.max_steps, step=state.global_step)
+            self.run.write_status(
+                state="running", max_steps=state.max_steps, step=state.global_step
+            )
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.on_progress and self.is_main:

@@ -30,7 +30,8 @@ def write_model_card(
         f"# {Path(str(cfg.model).rstrip('/')).name} fine-tuned for {summary.task} classification",
         "",
         f"- Base model: `{cfg.model}`",
-        f"- Dataset: `{cfg.dataset}`" + (f" (config `{cfg.dataset_config}`)" if cfg.dataset_config else ""),
+        f"- Dataset: `{cfg.dataset}`"
+        + (f" (config `{cfg.dataset_config}`)" if cfg.dataset_config else ""),
         f"- Classes ({len(cfg.label_names or [])}): {', '.join(cfg.label_names or [])}",
         f"- Training: {summary.line()}",
         f"- Frozen layer groups: {', '.join(summary.frozen) if summary.frozen else 'none'}",

@@ -87,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from finetune_core import device, train
 
-    overrides = {
-        k[4:]: v for k, v in vars(args).items() if k.startswith("set_") and v is not None
-    }
+    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("set_") and v is not None}
     if args.resume:
         cfg = None
     elif args.config:
@@ -199,7 +197,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return _print_dataset(data.summarize(args.target, args.config_name), args.json)
     if args.json:
         out = {"model": summary.model, "total_params": summary.total_params}
-        out["groups"] = [{"name": g.name, "kind": g.kind, "params": g.params} for g in summary.groups]
+        out["groups"] = [
+            {"name": g.name, "kind": g.kind, "params": g.params} for g in summary.groups
+        ]
         print(json.dumps(out, indent=2))
         return EXIT_OK
     print(f"model {summary.model} ({summary.task}); {summary.total_params:,} parameters")
@@ -218,8 +218,10 @@ def _looks_like_data(target: str) -> bool:
     path = Path(target).expanduser()
     if path.is_file():
         return True
-    return path.is_dir() and not (path / "config.json").exists() or (
-        not path.exists() and path.suffix.lower() in DATA_SUFFIXES
+    return (
+        (path.is_dir()
+        and not (path / "config.json").exists())
+        or (not path.exists() and path.suffix.lower() in DATA_SUFFIXES)
     )
 
 

@@ -112,7 +112,9 @@ class RunConfig:
         _check_range("max_length", self.max_length, low=1, high=131072)
         _check_range("weight_decay", self.weight_decay, low=0, high=1)
         _check_range("warmup_ratio", self.warmup_ratio, low=0, high=1)
-        _check_range("validation_fraction", self.validation_fraction, low=0, high=0.9, low_open=True)
+        _check_range(
+            "validation_fraction", self.validation_fraction, low=0, high=0.9, low_open=True
+        )
         _check_range("logging_steps", self.logging_steps, low=1, high=10**9)
         _check_range("save_steps", self.save_steps, low=1, high=10**9)
         _check_range("save_total_limit", self.save_total_limit, low=1, high=1000)

@@ -16,8 +16,24 @@ from typing import Any
 
 from finetune_core.errors import DataError
 
-DATA_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-LABEL_NAMES = ("label", "labels", "class", "classes", "target", "category", "y", "sentiment", "intent")
+DATA_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+}
+LABEL_NAMES = (
+    "label",
+    "labels",
+    "class",
+    "classes",
+    "target",
+    "category",
+    "y",
+    "sentiment",
+    "intent",
+)
 EVAL_SPLIT_NAMES = ("validation", "valid", "val", "dev", "test", "eval")
 MAX_CLASSES_GUESSED = 200
 
@@ -293,9 +309,7 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
             f"{', '.join(train.column_names)})."
         )
     if cols.text is None and cols.image is None:
-        raise DataError(
-            "No text or image column found; name it with text_column or image_column."
-        )
+        raise DataError("No text or image column found; name it with text_column or image_column.")
     if cfg.task == "image" and cols.image is None:
         raise DataError("task is 'image' but the dataset has no image column.")
     if cfg.task == "text" and cols.text is None:
@@ -401,8 +415,9 @@ def attach_image_transform(data: PreparedData, processor) -> PreparedData:
     return data
 
 
-def summarize(source: str, config: str | None = None, token: str | None = None,
-              preview_rows: int = 5) -> DatasetSummary:
+def summarize(
+    source: str, config: str | None = None, token: str | None = None, preview_rows: int = 5
+) -> DatasetSummary:
     """Splits, features, detected roles and labels of a dataset (for `finetune inspect`)."""
     ds = load_raw(source, config, token)
     first_name = "train" if "train" in ds else next(iter(ds))
@@ -417,7 +432,10 @@ def summarize(source: str, config: str | None = None, token: str | None = None,
         to_name = feature.int2str if feature_kind(feature) == "class_label" else str
         counts = {to_name(k): v for k, v in raw.items() if k is not None}
     preview = [
-        {k: (v if not hasattr(v, "size") else f"<image {v.size[0]}x{v.size[1]}>") for k, v in row.items()}
+        {
+            k: (v if not hasattr(v, "size") else f"<image {v.size[0]}x{v.size[1]}>")
+            for k, v in row.items()
+        }
         for row in first.select(range(min(preview_rows, len(first))))
     ]
     return DatasetSummary(

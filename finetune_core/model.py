@@ -99,12 +99,11 @@ def load_config(source: str, token: str | None = None):
     if not str(source).strip():
         raise ModelError("No model given; enter a Hub model id or a local folder.")
     source = local_path(source)
-    if os.path.isdir(source):
-        if not os.path.isfile(os.path.join(source, "config.json")):
-            raise ModelError(
-                f"{source} is not a model folder (it has no config.json); choose a folder "
-                "saved with save_pretrained or a Hub id."
-            )
+    if os.path.isdir(source) and not os.path.isfile(os.path.join(source, "config.json")):
+        raise ModelError(
+            f"{source} is not a model folder (it has no config.json); choose a folder "
+            "saved with save_pretrained or a Hub id."
+        )
     try:
         return AutoConfig.from_pretrained(
             source, token=token or None, trust_remote_code=remote_code_allowed()
@@ -307,9 +306,7 @@ def resolve_freeze(freeze: str | list[str], groups: list[LayerGroup]) -> list[st
             )
         frozen = [n for n in names if n in set(freeze)]
     if len(frozen) == len(names):
-        raise ConfigError(
-            "The freeze plan leaves nothing trainable; unfreeze at least the head."
-        )
+        raise ConfigError("The freeze plan leaves nothing trainable; unfreeze at least the head.")
     return frozen
 
 

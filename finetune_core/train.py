@@ -97,7 +97,7 @@ def run(
     on_progress=None,
     run_dir: RunDir | None = None,
 ) -> RunResult:
-    """Train `cfg` (or resume `resume_dir`); the run dir records everything. Raises FinetuneError."""
+    """Train `cfg` (or resume `resume_dir`) into its run dir. Raises FinetuneError."""
     _init_distributed()
     is_main = _world()[0] == 0
     resume = resume_dir is not None
@@ -146,8 +146,11 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
     task = model_mod.infer_task(hf_config, prepared.columns.task)
     set_seed(cfg.seed)  # the new head's initial weights depend only on the seed
     model = model_mod.load_model(
-        cfg.model, len(prepared.label_names), task=task,
-        label_names=prepared.label_names, token=token,
+        cfg.model,
+        len(prepared.label_names),
+        task=task,
+        label_names=prepared.label_names,
+        token=token,
     )
     groups = model_mod.layer_groups(model)
     frozen = model_mod.resolve_freeze(cfg.freeze, groups)
@@ -169,8 +172,11 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
     check_stop()
 
     callback = RunDirCallback(
-        run_dir, stop_event=stop_event, time_offset=_last_time(run_dir),
-        on_progress=on_progress, is_main=is_main,
+        run_dir,
+        stop_event=stop_event,
+        time_offset=_last_time(run_dir),
+        on_progress=on_progress,
+        is_main=is_main,
     )
     trainer = Trainer(
         model=model,
@@ -219,8 +225,12 @@ def _resolve(cfg: RunConfig, prepared, summary) -> None:
 
 
 def _preprocess(cfg, prepared, task, device, token):
-    from transformers import AutoImageProcessor, AutoTokenizer, DataCollatorWithPadding
-    from transformers import default_data_collator
+    from transformers import (
+        AutoImageProcessor,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        default_data_collator,
+    )
 
     source = model_mod.local_path(cfg.model)
     try:
@@ -301,7 +311,9 @@ def _resume_step(run_dir: RunDir) -> int:
 
 
 def _last_time(run_dir: RunDir) -> float:
-    times = [r["time"] for r in read_metrics(run_dir.path) if isinstance(r.get("time"), int | float)]
+    times = [
+        r["time"] for r in read_metrics(run_dir.path) if isinstance(r.get("time"), int | float)
+    ]
     return max(times) if times else 0.0
 
 
@@ -310,9 +322,7 @@ def _failure_message(exc: BaseException) -> str:
         return str(exc)
     text = str(exc)
     if "out of memory" in text.lower() or isinstance(exc, MemoryError):
-        return (
-            "Out of memory; use a smaller batch_size or max_length, or freeze more layers."
-        )
+        return "Out of memory; use a smaller batch_size or max_length, or freeze more layers."
     if isinstance(exc, KeyboardInterrupt):
         return "Interrupted by the user; resume the run to go on."
     first = text.strip().splitlines()[0][:300] if text.strip() else ""

@@ -40,7 +40,6 @@ for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "SPACE_ID", 
     os.environ.pop(var, None)
 
 import pytest  # noqa: E402
-
 import tiny  # noqa: E402
 
 

@@ -53,7 +53,13 @@ def test_round_trip_through_files(tmp_path, suffix):
 
 def test_strings_from_the_command_line_are_coerced():
     cfg = RunConfig.from_dict(
-        {**BASE, "epochs": "2", "learning_rate": "1e-3", "freeze": "a,b", "max_train_samples": "null"}
+        {
+            **BASE,
+            "epochs": "2",
+            "learning_rate": "1e-3",
+            "freeze": "a,b",
+            "max_train_samples": "null",
+        }
     )
     assert cfg.epochs == 2.0 and cfg.learning_rate == 1e-3
     assert cfg.freeze == ["a", "b"] and cfg.max_train_samples is None

@@ -4,11 +4,11 @@ import json
 import threading
 
 import pytest
+import tiny
 import torch
 from safetensors.torch import load_file
 from transformers import set_seed
 
-import tiny
 from finetune_core import model as m
 from finetune_core import runs, train
 from finetune_core.config import RunConfig
@@ -19,7 +19,9 @@ FAST = {"epochs": 2, "batch_size": 8, "max_length": 16, "logging_steps": 2, "see
 
 def initial_state(source, num_labels, task="text"):
     set_seed(FAST["seed"])
-    return {k: v.clone() for k, v in m.load_model(source, num_labels, task=task).state_dict().items()}
+    return {
+        k: v.clone() for k, v in m.load_model(source, num_labels, task=task).state_dict().items()
+    }
 
 
 def trained_state(run_dir):
@@ -28,7 +30,9 @@ def trained_state(run_dir):
 
 def test_text_run_writes_the_run_dir_contract(tiny_bert, text_csv, tmp_path):
     out = tmp_path / "run"
-    cfg = RunConfig.from_dict({"model": str(tiny_bert), "dataset": str(text_csv), "output_dir": str(out), **FAST})
+    cfg = RunConfig.from_dict(
+        {"model": str(tiny_bert), "dataset": str(text_csv), "output_dir": str(out), **FAST}
+    )
     result = train.run(cfg)
     assert result.state == "completed"
 
@@ -44,7 +48,9 @@ def test_text_run_writes_the_run_dir_contract(tiny_bert, text_csv, tmp_path):
     records = runs.read_metrics(out)
     losses = [r for r in records if "loss" in r]
     evals = [r for r in records if "eval_loss" in r]
-    assert len(losses) >= 3 and all({"step", "epoch", "time", "learning_rate"} <= r.keys() for r in losses)
+    assert len(losses) >= 3 and all(
+        {"step", "epoch", "time", "learning_rate"} <= r.keys() for r in losses
+    )
     assert len(evals) == 2 and all({"eval_accuracy", "eval_f1_macro"} <= r.keys() for r in evals)
     assert records[-1] == {**records[-1], "event": "end", "state": "completed"}
 
@@ -56,7 +62,11 @@ def test_text_run_writes_the_run_dir_contract(tiny_bert, text_csv, tmp_path):
     assert set(report["per_class"]["pos"]) == {"precision", "recall", "f1", "support"}
 
     model_cfg = json.loads((out / "model" / "config.json").read_text())
-    assert model_cfg["num_labels"] == 3 if "num_labels" in model_cfg else len(model_cfg["id2label"]) == 3
+    assert (
+        model_cfg["num_labels"] == 3
+        if "num_labels" in model_cfg
+        else len(model_cfg["id2label"]) == 3
+    )
     assert model_cfg["id2label"] == {"0": "neg", "1": "neu", "2": "pos"}
     assert (out / "model" / "tokenizer.json").exists()
     card = (out / "model" / "README.md").read_text()
@@ -75,8 +85,14 @@ def test_freeze_list_leaves_exactly_those_groups_unchanged(tiny_bert, text_csv, 
     frozen = ["bert.embeddings", "bert.encoder.layer.0"]
     out = tmp_path / "run"
     cfg = RunConfig.from_dict(
-        {"model": str(tiny_bert), "dataset": str(text_csv), "output_dir": str(out), "freeze": frozen,
-         "learning_rate": 1e-2, **FAST}
+        {
+            "model": str(tiny_bert),
+            "dataset": str(text_csv),
+            "output_dir": str(out),
+            "freeze": frozen,
+            "learning_rate": 1e-2,
+            **FAST,
+        }
     )
     train.run(cfg)
     before, after = initial_state(str(tiny_bert), 3), trained_state(out)
@@ -94,7 +110,13 @@ def test_freeze_list_leaves_exactly_those_groups_unchanged(tiny_bert, text_csv, 
 def test_image_folder_run(tiny_vit, image_folder, tmp_path):
     out = tmp_path / "run"
     cfg = RunConfig.from_dict(
-        {"model": str(tiny_vit), "dataset": str(image_folder), "output_dir": str(out), "freeze": "none", **FAST}
+        {
+            "model": str(tiny_vit),
+            "dataset": str(image_folder),
+            "output_dir": str(out),
+            "freeze": "none",
+            **FAST,
+        }
     )
     result = train.run(cfg)
     assert result.state == "completed"
@@ -116,7 +138,13 @@ def test_stop_ends_within_a_step_and_resume_continues(tiny_bert, text_csv, tmp_p
             stop.set()
 
     cfg = RunConfig.from_dict(
-        {"model": str(tiny_bert), "dataset": str(text_csv), "output_dir": str(out), **FAST, "epochs": 3}
+        {
+            "model": str(tiny_bert),
+            "dataset": str(text_csv),
+            "output_dir": str(out),
+            **FAST,
+            "epochs": 3,
+        }
     )
     result = train.run(cfg, stop_event=stop, on_progress=progress)
     assert result.state == "stopped" and max(seen) == 3
@@ -141,7 +169,11 @@ def test_stop_ends_within_a_step_and_resume_continues(tiny_bert, text_csv, tmp_p
 BAD_DATA = [
     ([{"text": "a b", "score": 1.5}] * 8, {}, "No label column found"),
     ([{"text": "good", "label": "pos"}] * 8, {}, "has only one class"),
-    (tiny.text_rows(12), {"num_labels": 2}, "num_labels is 2 but label column 'label' has 3 classes"),
+    (
+        tiny.text_rows(12),
+        {"num_labels": 2},
+        "num_labels is 2 but label column 'label' has 3 classes",
+    ),
     (tiny.text_rows(12), {"eval_split": "validation"}, "Split 'validation' is not in the dataset"),
     ([{"text": "good", "label": None}, *tiny.text_rows(12)], {}, "has 1 empty value(s)"),
 ]
@@ -151,7 +183,9 @@ BAD_DATA = [
 def test_bad_data_fails_with_one_sentence(tiny_bert, tmp_path, rows, change, message):
     data = tiny.write_jsonl(tmp_path / "data.jsonl", rows)
     out = tmp_path / "run"
-    cfg = RunConfig.from_dict({"model": str(tiny_bert), "dataset": str(data), "output_dir": str(out), **FAST, **change})
+    cfg = RunConfig.from_dict(
+        {"model": str(tiny_bert), "dataset": str(data), "output_dir": str(out), **FAST, **change}
+    )
     with pytest.raises(DataError) as err:
         train.run(cfg)
     assert message in str(err.value) and "\n" not in str(err.value)

@@ -27,8 +27,12 @@ def vocab() -> list[str]:
 def make_bert(path: Path, *, num_labels: int | None = None, seed: int = 0) -> Path:
     """A 2-layer BERT (hidden 32) with its tokenizer; with num_labels, a classifier head too."""
     import torch
-    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
-    from transformers import BertTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        BertForSequenceClassification,
+        BertTokenizerFast,
+    )
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,185 @@
+"""Plumbing shared by Hub search and info cards: endpoint, token, deadlines, error sentences.
+
+huggingface_hub retries refused connections for 15-20 s and a hung server can hold a socket
+much longer, so every Hub call here runs in a daemon thread with its own short deadline
+(FINETUNE_HUB_TIMEOUT, default 4 s) and is abandoned when it passes: the caller answers
+from offline sources instead of freezing the UI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from finetune_core.errors import HubError
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 4.0
+DEFAULT_CACHE_TTL = 60.0
+
+
+class DeadlineExceeded(Exception):
+    """The Hub did not answer before the deadline."""
+
+
+def endpoint() -> str:
+    """The Hub URL, read at call time so tests and hosts can point it elsewhere."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def resolve_token(token: str | None) -> str | None:
+    """The token to send: the argument, else HF_TOKEN. Never logged or stored in results."""
+    return token or os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
+
+
+def token_key(token: str | None) -> str:
+    """A cache-key fragment that tells tokens apart without keeping the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else "anon"
+
+
+def offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_timeout(timeout: float | None = None) -> float:
+    """Seconds a Hub call may take: the argument, else FINETUNE_HUB_TIMEOUT, else 4."""
+    if timeout is not None:
+        return float(timeout)
+    try:
+        return float(os.environ.get("FINETUNE_HUB_TIMEOUT") or DEFAULT_TIMEOUT)
+    except ValueError:
+        return DEFAULT_TIMEOUT
+
+
+def cache_ttl() -> float:
+    try:
+        return float(os.environ.get("FINETUNE_HUB_CACHE_TTL") or DEFAULT_CACHE_TTL)
+    except ValueError:
+        return DEFAULT_CACHE_TTL
+
+
+def run_with_deadline(fn: Callable[[], T], timeout: float) -> T:
+    """Run `fn` in a daemon thread; raise DeadlineExceeded if it has not finished in time.
+
+    A daemon thread (not an executor) so an abandoned call never delays interpreter exit.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="finetune-hub-call")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise DeadlineExceeded(f"the Hub did not answer within {seconds(timeout)} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """A plain reason when `exc` means the Hub cannot be used now (network, offline, 5xx)."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    if isinstance(exc, DeadlineExceeded):
+        return str(exc)
+    if isinstance(exc, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE=1 is set"
+    if isinstance(exc, httpx2.TimeoutException):
+        return "the Hub did not answer in time"
+    if isinstance(exc, (httpx2.TransportError, ConnectionError)):
+        text = str(exc).lower()
+        if "refused" in text:
+            return "the Hub is unreachable: connection refused"
+        if "name or service" in text or "resolution" in text or "nodename" in text:
+            return "the Hub is unreachable: its name cannot be resolved (no network?)"
+        return f"the Hub is unreachable: {type(exc).__name__}"
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        status = exc.response.status_code
+        if status >= 500 or status == 429:
+            return f"the Hub answered HTTP {status}"
+    return None
+
+
+def repo_error(kind: str, repo_id: str, exc: BaseException) -> HubError | None:
+    """One sentence for a gated, missing or refused repo; None for other errors."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    label = "Dataset" if kind == "dataset" else "Model"
+    if isinstance(exc, GatedRepoError):
+        return HubError(
+            f"{label} {repo_id} is gated; request access on its Hub page and log in "
+            "(or set HF_TOKEN)."
+        )
+    if isinstance(exc, RepositoryNotFoundError):
+        return HubError(
+            f"{label} {repo_id} was not found on the Hub; check the id (a private repo also "
+            "needs you to log in or set HF_TOKEN)."
+        )
+    if isinstance(exc, RevisionNotFoundError):
+        return HubError(f"{label} {repo_id} has no such revision on the Hub; check the revision.")
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        status = exc.response.status_code
+        if status == 401:
+            return HubError("The Hub refused the token (HTTP 401); log in again or fix HF_TOKEN.")
+        if status == 403:
+            return HubError(
+                f"{label} {repo_id} is not accessible with this token (HTTP 403); request access "
+                "on its Hub page."
+            )
+    return None
+
+
+class TTLCache:
+    """A small thread-safe dict whose entries expire after `ttl()` seconds (None: never)."""
+
+    def __init__(self, ttl: Callable[[], float] | None = cache_ttl, max_items: int = 256) -> None:
+        self._ttl = ttl
+        self._max = max_items
+        self._data: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any | None:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            if self._ttl is not None and time.monotonic() - item[0] > self._ttl():
+                del self._data[key]
+                return None
+            return item[1]
+
+    def put(self, key: Any, value: Any) -> Any:
+        with self._lock:
+            if len(self._data) >= self._max:
+                self._data.pop(next(iter(self._data)))
+            self._data[key] = (time.monotonic(), value)
+        return value
+
+    def pop(self, key: Any) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()

@@ -1,0 +1,212 @@
+"""Background training jobs: a process-wide registry, a queue, and ownership per session.
+
+A job runs `train.run` in a daemon thread (one device), or `finetune train` as a subprocess
+(several processes through `accelerate launch`, see launch.py). Starting returns at once: the
+run dir is created with status "queued" so every page shows it immediately. At most
+`max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait in
+order. Every lookup checks the owner, so one browser session can never see, stop or download
+another's job, even with a guessed id (ids are random 128-bit values anyway).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from finetune_core import runs
+from finetune_core.config import RunConfig
+from finetune_core.errors import FinetuneError, RunError
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str
+    config: RunConfig
+    run_dir: Path
+    processes: int = 1
+    state: str = "queued"  # queued | running | finished
+    created: float = field(default_factory=time.time)
+    error: str | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    process: subprocess.Popen | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+def default_max_concurrent() -> int:
+    env = os.environ.get("FINETUNE_MAX_JOBS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    except ImportError:
+        return 1
+
+
+class JobManager:
+    """Thread-safe registry of jobs; one per process (MANAGER below)."""
+
+    def __init__(self, max_concurrent: int | None = None, queue_timeout: float | None = None):
+        self.max_concurrent = max_concurrent or default_max_concurrent()
+        # a queued job whose session stopped polling for this long is dropped (closed tab)
+        self.queue_timeout = queue_timeout or float(os.environ.get("FINETUNE_QUEUE_TIMEOUT", 600))
+        self._jobs: dict[str, Job] = {}
+        self._seen: dict[str, float] = {}
+        self._lock = threading.RLock()
+
+    # ---- starting -----------------------------------------------------------------
+    def start(
+        self, cfg: RunConfig, owner: str, *, token: str | None = None, processes: int = 1
+    ) -> Job:
+        """Queue a job and return at once; raises FinetuneError for a config it can't run."""
+        if not owner:
+            raise RunError("No session id; reload the page.")
+        cfg.validate()
+        run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
+        run_dir.create()
+        cfg.output_dir = str(run_dir.path)
+        run_dir.write_json(run_dir.config_path, cfg.to_dict())
+        run_dir.write_status(state="queued", error=None, step=0, max_steps=None)
+        job = Job(secrets.token_hex(16), owner, cfg, run_dir.path, processes, token=token)
+        with self._lock:
+            self._jobs[job.id] = job
+            self._seen[owner] = time.time()
+        self._schedule()
+        return job
+
+    def _schedule(self) -> None:
+        with self._lock:
+            self._drop_abandoned()
+            running = sum(1 for j in self._jobs.values() if j.state == "running")
+            for job in self._queued():
+                if running >= self.max_concurrent:
+                    break
+                job.state = "running"
+                running += 1
+                self._launch(job)
+
+    def _launch(self, job: Job) -> None:
+        if job.processes > 1:
+            from finetune_core.launch import start_process
+
+            job.process = start_process(job)
+            target = self._watch_process
+        else:
+            target = self._run_thread
+        job.thread = threading.Thread(
+            target=target, args=(job,), name=f"job-{job.id[:8]}", daemon=True
+        )
+        job.thread.start()
+
+    def _run_thread(self, job: Job) -> None:
+        from finetune_core import device, train
+
+        try:
+            device.configure_threads(leave_free=1)  # keep a core for the web server
+            train.run(
+                job.config,
+                stop_event=job.stop_event,
+                token=job.token,
+                run_dir=runs.RunDir(job.run_dir),
+            )
+        except FinetuneError as exc:
+            job.error = str(exc)
+        except BaseException as exc:  # never let a job kill the server thread pool
+            job.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._finish(job)
+
+    def _watch_process(self, job: Job) -> None:
+        from finetune_core.launch import wait_process
+
+        try:
+            job.error = wait_process(job)
+        finally:
+            self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        with self._lock:
+            job.state = "finished"
+            job.token = None
+        self._schedule()
+
+    # ---- queries (all owner-checked) ------------------------------------------------
+    def get(self, job_id: str, owner: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id or "")
+            return job if job and secrets.compare_digest(job.owner, owner or "") else None
+
+    def jobs_of(self, owner: str) -> list[Job]:
+        with self._lock:
+            self._seen[owner] = time.time()
+            return [j for j in self._jobs.values() if j.owner == owner]
+
+    def owns_run(self, owner: str, run_dir: str | Path) -> bool:
+        target = Path(run_dir).resolve()
+        return any(j.run_dir.resolve() == target for j in self.jobs_of(owner))
+
+    def queue_position(self, job: Job) -> int | None:
+        """1 for the next job to start; None when not waiting."""
+        with self._lock:
+            queued = self._queued()
+            return queued.index(job) + 1 if job in queued else None
+
+    def touch(self, owner: str) -> None:
+        """The session is still there (called by each chart poll)."""
+        with self._lock:
+            self._seen[owner] = time.time()
+
+    def _queued(self) -> list[Job]:
+        return sorted(
+            (j for j in self._jobs.values() if j.state == "queued"), key=lambda j: j.created
+        )
+
+    def _drop_abandoned(self) -> None:
+        now = time.time()
+        for job in self._queued():
+            if now - self._seen.get(job.owner, job.created) > self.queue_timeout:
+                self._cancel_queued(job, "dropped from the queue: its page was closed")
+
+    def _cancel_queued(self, job: Job, reason: str | None) -> None:
+        job.state = "finished"
+        state = "failed" if reason else "stopped"
+        rd = runs.RunDir(job.run_dir)
+        rd.write_status(state=state, error=reason)
+        rd.append_metrics({"event": "end", "state": state})
+
+    # ---- stopping -----------------------------------------------------------------
+    def stop(self, job_id: str, owner: str) -> bool:
+        """Stop a job of this owner: a queued one is cancelled, a running one stops after
+        its current step (model and metrics saved). False when there is no such job."""
+        job = self.get(job_id, owner)
+        if job is None:
+            return False
+        with self._lock:
+            if job.state == "queued":
+                self._cancel_queued(job, None)
+                return True
+        job.stop_event.set()
+        if job.state == "running":
+            runs.request_stop(job.run_dir)
+        return True
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop everything (server exit): running jobs save and mark themselves stopped."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            self.stop(job.id, job.owner)
+        for job in jobs:
+            if job.thread:
+                job.thread.join(timeout)
+
+
+MANAGER = JobManager()

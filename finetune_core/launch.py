@@ -1,0 +1,88 @@
+"""Multi-process jobs: `accelerate launch ... -m finetune_core train --resume RUN_DIR`.
+
+The job's run dir already holds its config, so the subprocess "resumes" it (from scratch when
+there is no checkpoint yet) and writes the same files a thread run writes; the dashboard
+cannot tell the two apart. The token travels in the child's environment only. The child runs
+in its own process group so Stop can end the whole tree if the graceful stop file is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from finetune_core import runs
+
+GRACE_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(run_dir: Path, processes: int, accelerate_config: str | None = None) -> list[str]:
+    """The launcher line; several processes use DDP (gloo on CPU, NCCL on GPUs)."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    if accelerate_config:
+        cmd += ["--config_file", accelerate_config]
+    else:
+        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no"]
+    cmd += ["--num_processes", str(processes), "--main_process_port", str(free_port())]
+    cmd += ["-m", "finetune_core", "train", "--resume", str(run_dir), "--quiet"]
+    return cmd
+
+
+def start_process(job) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("HF_TOKEN", None)
+    if job.token:
+        env["HF_TOKEN"] = job.token
+    env.setdefault("OMP_NUM_THREADS", "1")
+    log = open(Path(job.run_dir) / "launcher.log", "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(
+        command(Path(job.run_dir), job.processes, getattr(job, "accelerate_config", None)),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def wait_process(job) -> str | None:
+    """Wait for the child; escalate to SIGTERM/SIGKILL of its group after a stop request."""
+    proc: subprocess.Popen = job.process
+    while True:
+        try:
+            code = proc.wait(timeout=1.0)
+            break
+        except subprocess.TimeoutExpired:
+            if job.stop_event.is_set():
+                runs.request_stop(job.run_dir)
+                try:
+                    code = proc.wait(timeout=GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    kill_tree(proc)
+                    code = proc.wait()
+                break
+    status = runs.read_json(Path(job.run_dir) / "status.json") or {}
+    if status.get("state") in runs.ACTIVE:
+        rd = runs.RunDir(job.run_dir)
+        rd.write_status(state="failed", error=f"the training processes exited with code {code}")
+    return status.get("error") if code else None
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=10)
+            return
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            continue

@@ -85,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- train --------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from finetune_core import device, train
-
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("set_") and v is not None}
     if args.resume:
         cfg = None
@@ -94,6 +92,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = RunConfig.load(args.config).with_overrides(overrides)
     else:
         cfg = RunConfig.from_dict(overrides)
+    from finetune_core import device, train  # after the config check: a bad value fails fast
+
     device.configure_threads()
     _quiet_libraries()
     stop = threading.Event()

@@ -9,6 +9,7 @@ the task image classification; else the longest-text string column is the text.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,12 @@ def describe_load_error(source: str, exc: Exception) -> str:
     """One sentence for a failed dataset load."""
     name = type(exc).__name__
     text = str(exc)
+    empty = re.search(r'Instruction "([^"]+)" corresponds to no data', text)
+    if empty:  # datasets' words for a split whose files hold no rows
+        return (
+            f"Split '{empty.group(1)}' of dataset {source} is empty (no rows); add rows to "
+            "its file or remove the file."
+        )
     if "Gated" in name or "gated" in text.lower():
         return (
             f"Dataset {source} is gated; request access on its Hub page and log in "

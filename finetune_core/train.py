@@ -165,6 +165,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
             device=device,
             eval_source=prepared.eval_source,
             train_rows=len(prepared.train),
+            samples_per_step=cfg.batch_size * _world()[1],
             eval_rows=len(prepared.eval),
         )
     check_stop()

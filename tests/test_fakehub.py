@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-
-import pytest
-import tiny
+from pathlib import Path
 
 import huggingface_hub as hh
+import pytest
+import tiny
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -34,17 +34,36 @@ def repos(fake_hub, tiny_bert, tiny_vit, image_folder, tmp_path_factory):
     parquet.mkdir(parents=True)
     datasets.Dataset.from_list(rows).to_parquet(str(parquet / "train-00000-of-00001.parquet"))
 
-    fake_hub.add_model("fh/tiny-bert", tiny_bert, downloads=300, likes=3, pipeline_tag="fill-mask",
-                       tags=["license:apache-2.0"], safetensors_params=12345)
-    fake_hub.add_model("fh/tiny-vit", tiny_vit, downloads=200, likes=9,
-                       pipeline_tag="image-feature-extraction", gated=True)
+    fake_hub.add_model(
+        "fh/tiny-bert",
+        tiny_bert,
+        downloads=300,
+        likes=3,
+        pipeline_tag="fill-mask",
+        tags=["license:apache-2.0"],
+        safetensors_params=12345,
+    )
+    fake_hub.add_model(
+        "fh/tiny-vit",
+        tiny_vit,
+        downloads=200,
+        likes=9,
+        pipeline_tag="image-feature-extraction",
+        gated=True,
+    )
     fake_hub.add_model("fh/private-bert", tiny_bert, downloads=100, private=True)
     for i in range(5):
         fake_hub.add_model(f"fh/page-{i}", tiny_bert, downloads=i)
-    fake_hub.add_dataset("fh/tiny-text", text, task_categories=["text-classification"],
-                         size_category="n<1K", downloads=5)
-    fake_hub.add_dataset("fh/tiny-images", image_folder.parent,
-                         task_categories=["image-classification"])
+    fake_hub.add_dataset(
+        "fh/tiny-text",
+        text,
+        task_categories=["text-classification"],
+        size_category="n<1K",
+        downloads=5,
+    )
+    fake_hub.add_dataset(
+        "fh/tiny-images", image_folder.parent, task_categories=["image-classification"]
+    )
     fake_hub.add_dataset("fh/tiny-parquet", parquet.parent)
     fake_hub.add_dataset("fh/gated-text", text, gated=True)
     return fake_hub
@@ -52,7 +71,7 @@ def repos(fake_hub, tiny_bert, tiny_vit, image_folder, tmp_path_factory):
 
 def test_hf_hub_download_serves_the_file_with_commit_and_etag(repos, tiny_bert):
     path = hh.hf_hub_download("fh/tiny-bert", "config.json")
-    assert open(path).read() == (tiny_bert / "config.json").read_text()
+    assert Path(path).read_text() == (tiny_bert / "config.json").read_text()
     sha = hh.model_info("fh/tiny-bert").sha
     assert len(sha) == 40 and f"/snapshots/{sha}/" in path
     meta = hh.get_hf_file_metadata(hh.hf_hub_url("fh/tiny-bert", "model.safetensors"))
@@ -63,7 +82,7 @@ def test_hf_hub_download_serves_the_file_with_commit_and_etag(repos, tiny_bert):
 def test_snapshot_download_fetches_every_file(repos, tiny_bert):
     folder = hh.snapshot_download("fh/tiny-bert")
     names = {p.name for p in tiny_bert.iterdir()}
-    assert names <= {p.name for p in __import__("pathlib").Path(folder).iterdir()}
+    assert names <= {p.name for p in Path(folder).iterdir()}
 
 
 def test_model_info_fields(repos):

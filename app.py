@@ -1,0 +1,8 @@
+"""Hugging Face Spaces / `python app.py` entry point: builds the dashboard and exposes `demo`."""
+
+from finetune_core.ui.app import CSS, build, launch
+
+demo = build()
+
+if __name__ == "__main__":
+    launch()

@@ -1,0 +1,273 @@
+"""Dataset info cards and the model/dataset compatibility check.
+
+A Hub dataset card never downloads the whole dataset: the datasets library resolves the
+data files (tree listing and README only), the first split is streamed for its first
+SAMPLE_ROWS rows (features, detected columns, labels, preview), and rows are counted from
+metadata: the README's dataset_info, parquet footers (read with range requests) or the
+file count of image folders; split files under COUNT_MAX_BYTES are streamed and counted;
+larger CSV/JSON splits stay uncounted (None). Label names are complete for ClassLabel
+columns, else those seen in the sampled rows (`labels_complete` says which).
+
+Column detection is finetune_core.data's (detect_columns / feature_kind / label_names_of),
+so the card and the training run agree. Local files and folders go through data.summarize.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from finetune_core.data import Columns, detect_columns, feature_kind, is_local, label_names_of
+from finetune_core.data import summarize as summarize_local
+from finetune_core.errors import HubError
+from finetune_core.hub_cards import ModelCard, card_timeout, fail, repo_info
+from finetune_core.hub_net import (
+    TTLCache,
+    endpoint,
+    offline_env,
+    resolve_token,
+    run_with_deadline,
+    token_key,
+)
+from finetune_core.hub_offline import cached_snapshot
+
+SAMPLE_ROWS = 200
+COUNT_MAX_BYTES = 8_000_000
+FOLDER_BUILDERS = ("imagefolder", "audiofolder", "videofolder")
+
+
+@dataclass
+class DatasetCard:
+    id: str
+    source: str  # hub | cache | local
+    revision: str | None
+    configs: list[str]
+    config: str | None
+    splits: dict[str, int | None]  # rows per split; None when not counted
+    features: dict[str, str]
+    text_column: str | None
+    image_column: str | None
+    label_column: str | None
+    label_names: list[str]
+    labels_complete: bool  # False: only the names seen in the sampled rows
+    class_counts: dict[str, int]  # whole first split when local; the sampled rows on the Hub
+    preview: list[dict[str, Any]]
+    gated: bool = False
+    license: str | None = None
+    offline_reason: str | None = None
+
+    @property
+    def task(self) -> str | None:
+        return "image" if self.image_column else "text" if self.text_column else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "task": self.task}
+
+
+_CARDS = TTLCache(ttl=None, max_items=128)  # (repo, sha, config, rows, token) -> card
+
+
+def dataset_card(
+    repo_id: str,
+    *,
+    config: str | None = None,
+    token: str | None = None,
+    preview_rows: int = 5,
+    timeout: float | None = None,
+) -> DatasetCard:
+    """Configs, splits with row counts, features, detected columns, labels and first rows."""
+    source = str(repo_id).strip()
+    if not source:
+        raise HubError("No dataset given; enter a Hub dataset id, a data file or a folder.")
+    if is_local(source):
+        return _local_card(source, source, "local", preview_rows)
+    token = resolve_token(token)
+    if offline_env():
+        return _cached_card(source, "HF_HUB_OFFLINE=1 is set", preview_rows)
+    try:
+        return run_with_deadline(
+            lambda: _hub_card(source, config, token, preview_rows), card_timeout(timeout)
+        )
+    except Exception as exc:
+        return fail("dataset", source, exc, lambda r: _cached_card(source, r, preview_rows))
+
+
+def clear_dataset_cards() -> None:
+    _CARDS.clear()
+
+
+def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) -> DatasetCard:
+    import datasets
+
+    info = repo_info("dataset", repo_id, token)
+    key = (repo_id, info.sha, config, rows, token_key(token))
+    if (card := _CARDS.get(key)) is not None:
+        return card
+    builder = datasets.load_dataset_builder(repo_id, name=config, token=token)
+    files = {str(k): list(v) for k, v in (builder.config.data_files or {}).items()}
+    if not files:
+        raise HubError(f"Dataset {repo_id} has no data files the datasets library can read.")
+    sizes = {s.rfilename: s.size for s in info.siblings or [] if s.size is not None}
+    splits = {
+        name: _count_rows(builder, name, paths, sizes, token) for name, paths in files.items()
+    }
+    first = "train" if "train" in files else next(iter(files))
+    stream = builder.as_streaming_dataset(split=first)
+    sample = list(itertools.islice(stream, SAMPLE_ROWS))
+    features = stream.features or datasets.Dataset.from_list(sample).features
+    cols, names, complete, counts = _detect(features, sample)
+    card_data = info.card_data
+    card = DatasetCard(
+        id=repo_id,
+        source="hub",
+        revision=info.sha,
+        configs=list(builder.builder_configs) or [builder.config.name],
+        config=builder.config.name,
+        splits=splits,
+        features={k: feature_kind(f) for k, f in features.items()},
+        text_column=cols.text,
+        image_column=cols.image,
+        label_column=cols.label,
+        label_names=names,
+        labels_complete=complete,
+        class_counts=counts,
+        preview=[_displayable(r) for r in sample[:rows]],
+        gated=bool(info.gated),
+        license=getattr(card_data, "license", None) if card_data else None,
+    )
+    return _CARDS.put(key, card)
+
+
+def _count_rows(
+    builder, split: str, urls: list[str], sizes: dict[str, int], token: str | None
+) -> int | None:
+    """Rows in a split from metadata, or by streaming it when its files are small."""
+    known = builder.info.splits.get(split) if builder.info.splits else None
+    if known is not None and known.num_examples:
+        return known.num_examples
+    paths = [u.split("@", 1)[1].split("/", 1)[1] if "@" in u else u for u in urls]
+    if builder.name in FOLDER_BUILDERS:
+        return sum(1 for p in paths if not Path(p).name.startswith("metadata."))
+    if paths and all(p.endswith(".parquet") for p in paths):
+        return _parquet_rows(urls, token)
+    if sum(sizes.get(p, COUNT_MAX_BYTES + 1) for p in paths) <= COUNT_MAX_BYTES:
+        return sum(1 for _ in builder.as_streaming_dataset(split=split))
+    return None
+
+
+def _parquet_rows(urls: list[str], token: str | None) -> int:
+    import pyarrow.parquet as pq
+    from huggingface_hub import HfFileSystem
+
+    fs = HfFileSystem(endpoint=endpoint(), token=token or False)
+    total = 0
+    for url in urls:
+        with fs.open(url, "rb") as f:  # reads the footer only, through range requests
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
+def _detect(features, sample: list[dict[str, Any]]) -> tuple[Columns, list[str], bool, dict]:
+    """Columns, label names and class counts via data.py, on the sample without images."""
+    import datasets
+
+    image = next((n for n, f in features.items() if feature_kind(f) == "image"), None)
+    light = datasets.Features(
+        {n: f for n, f in features.items() if feature_kind(f) not in ("image", "audio", "video")}
+    )
+    rows = [{k: r.get(k) for k in light} for r in sample]
+    table = (
+        datasets.Dataset.from_list(rows, features=light)
+        if rows
+        else datasets.Dataset.from_dict({k: [] for k in light}, features=light)
+    )
+    cols = detect_columns(table)
+    if image:
+        cols = Columns(text=None, image=image, label=cols.label)
+    if cols.label is None:
+        return cols, [], True, {}
+    names = label_names_of(datasets.DatasetDict({"sample": table}), cols.label)
+    feature = light[cols.label]
+    is_class = feature_kind(feature) == "class_label"
+    name = feature.int2str if is_class else str
+    counts = Counter(name(v) for v in table[cols.label] if v is not None)
+    return cols, names, is_class, dict(sorted(counts.items()))
+
+
+def _displayable(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in row.items():
+        if hasattr(value, "size") and hasattr(value, "mode"):  # a PIL image
+            value = f"<image {value.size[0]}x{value.size[1]}>"
+        elif isinstance(value, bytes):
+            value = f"<{len(value)} bytes>"
+        elif isinstance(value, str) and len(value) > 500:
+            value = value[:500] + "…"
+        out[key] = value
+    return out
+
+
+def _local_card(
+    repo_id: str, path: str, source: str, rows: int, reason: str | None = None
+) -> DatasetCard:
+    summary = summarize_local(path, preview_rows=rows)
+    return DatasetCard(
+        id=repo_id,
+        source=source,
+        revision=None,
+        configs=[],
+        config=None,
+        splits=summary.splits,
+        features=summary.features,
+        text_column=summary.columns.text,
+        image_column=summary.columns.image,
+        label_column=summary.columns.label,
+        label_names=summary.label_names,
+        labels_complete=True,
+        class_counts=summary.class_counts,
+        preview=summary.preview,
+        offline_reason=reason,
+    )
+
+
+def _cached_card(repo_id: str, reason: str, rows: int) -> DatasetCard:
+    """The card of a dataset repo already in the local Hugging Face cache."""
+    folder = cached_snapshot("dataset", repo_id)
+    if folder is not None:
+        return _local_card(repo_id, str(folder), "cache", rows, reason)
+    raise HubError(
+        f"Dataset {repo_id} cannot be shown: {reason}, and it is not in the local cache."
+    )
+
+
+# ---- compatibility ---------------------------------------------------------------------
+def compatibility(model: ModelCard, dataset: DatasetCard) -> str | None:
+    """One sentence saying why this model cannot train on this dataset, or None if it can."""
+    if dataset.label_column is None:
+        return (
+            f"Dataset {dataset.id} has no label column to learn from; pick a dataset with "
+            "class labels or name its label column."
+        )
+    if dataset.task is None:
+        return f"Dataset {dataset.id} has no text or image column to classify."
+    if dataset.labels_complete and len(dataset.label_names) < 2:
+        return (
+            f"Dataset {dataset.id} has only one class in '{dataset.label_column}'; a "
+            "classifier needs at least two."
+        )
+    if model.model_type and not model.can_classify:
+        return (
+            f"Model {model.id} ({model.model_type}) has no sequence or image "
+            "classification class in transformers; pick another model."
+        )
+    if model.modality and model.modality != dataset.task:
+        want = "an image" if dataset.task == "image" else "a text"
+        kind = "an image" if model.modality == "image" else "a text"
+        return (
+            f"Model {model.id} is {kind} model but {dataset.id} is {want} dataset; pick "
+            f"{want} model or {kind} dataset."
+        )
+    return None

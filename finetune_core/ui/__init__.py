@@ -1,0 +1,1 @@
+"""The Gradio dashboard (the only package that imports gradio)."""

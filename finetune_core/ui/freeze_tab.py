@@ -1,0 +1,167 @@
+"""Step 3, the head and freezing: number of classes, one checkbox per layer group, presets
+in fastai's vocabulary (head only ~ freeze(), last N blocks ~ freeze_to(-N), everything ~
+unfreeze()), the live trainable-parameter count and the model tree with frozen parts marked."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+
+from finetune_core.ui.common import Shared, human
+
+HEAD_ONLY, HEAD_POOLER, LAST_N, EVERYTHING = (
+    "head only",
+    "head + pooler/final norm",
+    "last N blocks",
+    "everything",
+)
+PRESETS = [HEAD_ONLY, HEAD_POOLER, LAST_N, EVERYTHING]
+POOLER_NOTE = (
+    "Sentence-embedding checkpoints such as all-MiniLM-L6-v2 were trained with mean pooling: "
+    "their pooler is untrained for classification, so train it with the head "
+    "(measured: 0.90 accuracy vs 0.79 with the pooler frozen)."
+)
+
+
+def choices(groups: list[dict] | None) -> list[tuple[str, str]]:
+    return [
+        (f"{g['name']}  ·  {g['kind']}  ·  {human(g['params'])}", g["name"]) for g in groups or []
+    ]
+
+
+def preset_frozen(groups: list[dict] | None, preset: str, n: int = 1) -> list[str]:
+    """Frozen group names for a preset."""
+    groups = groups or []
+    blocks = [g["name"] for g in groups if g["kind"] == "block"]
+    if preset == EVERYTHING:
+        return []
+    if preset == HEAD_ONLY:
+        return [g["name"] for g in groups if g["kind"] != "head"]
+    if preset == HEAD_POOLER:
+        return [g["name"] for g in groups if g["kind"] in ("embeddings", "block")]
+    keep = set(blocks[len(blocks) - max(0, int(n or 0)) :]) if n else set()
+    last_block = max((i for i, g in enumerate(groups) if g["kind"] == "block"), default=-1)
+    return [
+        g["name"]
+        for i, g in enumerate(groups)
+        if g["kind"] != "head" and g["name"] not in keep and i <= last_block
+    ]
+
+
+def trainable_text(groups: list[dict] | None, frozen: list[str] | None) -> str:
+    if not groups:
+        return "Pick a model in step 1 to see its layer groups."
+    total = sum(g["params"] for g in groups)
+    frozen_set = set(frozen or [])
+    trainable = sum(g["params"] for g in groups if g["name"] not in frozen_set)
+    share = trainable / total if total else 0
+    warn = " (nothing is trainable: unfreeze at least the head)" if trainable == 0 else ""
+    return f"**Trainable {trainable:,} of {total:,} parameters ({share:.2%})**{warn}"
+
+
+def tree_html(groups: list[dict] | None, frozen: list[str] | None) -> str:
+    """The groups as an indented tree of module paths; frozen ones greyed with a lock."""
+    if not groups:
+        return ""
+    frozen_set = set(frozen or [])
+    seen: set[str] = set()
+    lines = []
+    for g in groups:
+        parts = g["name"].split(".")
+        for depth in range(1, len(parts)):
+            prefix = ".".join(parts[:depth])
+            if prefix not in seen:
+                seen.add(prefix)
+                pad = (depth - 1) * 16
+                lines.append(
+                    f'<div style="padding-left:{pad}px">{html.escape(parts[depth - 1])}</div>'
+                )
+        is_frozen = g["name"] in frozen_set
+        icon, cls = ("[frozen]", "ft-frozen") if is_frozen else ("[train]", "ft-trainable")
+        lines.append(
+            f'<div class="{cls}" style="padding-left:{(len(parts) - 1) * 16}px">{icon} '
+            f"{html.escape(parts[-1])} <small>({g['kind']}, {human(g['params'])})</small></div>"
+        )
+    return '<div class="ft-tree">' + "".join(lines) + "</div>"
+
+
+def default_preset(model_id: str, groups: list[dict] | None) -> tuple[str, str]:
+    """Head only, as in the tutorial; head + pooler for sentence-embedding checkpoints."""
+    mid = (model_id or "").lower()
+    has_pooler = any(g["name"].endswith("pooler") for g in groups or [])
+    if has_pooler and ("sentence-transformers" in mid or "minilm" in mid or "mpnet" in mid):
+        return HEAD_POOLER, POOLER_NOTE
+    return HEAD_ONLY, ""
+
+
+def on_groups(model_id: str, groups: list[dict] | None, n: int, current: list[str] | None = None):
+    """New groups (model or class count changed): keep the user's choice if it still fits."""
+    preset, note = default_preset(model_id, groups)
+    names = {g["name"] for g in groups or []}
+    if current and set(current) <= names:
+        return gr.update(choices=choices(groups), value=current), gr.skip(), gr.skip(), note
+    frozen = preset_frozen(groups, preset, n)
+    blocks = sum(1 for g in groups or [] if g["kind"] == "block")
+    return (
+        gr.update(choices=choices(groups), value=frozen),
+        preset,
+        gr.update(maximum=max(1, blocks)),
+        note,
+    )
+
+
+def render(shared: Shared) -> None:
+    with gr.Row():
+        num_labels = gr.Textbox(
+            label="Output classes (new head)",
+            placeholder="from the data",
+            elem_id="num-labels",
+            info="Pre-filled from the label column; checked against the data.",
+        )
+        preset = gr.Radio(
+            PRESETS, value=HEAD_ONLY, label="Preset", scale=2, elem_id="freeze-preset"
+        )
+        last_n = gr.Slider(1, 12, value=2, step=1, label="N (for last N blocks)", scale=1)
+    note = gr.Markdown()
+    summary = gr.Markdown(trainable_text(None, None), elem_id="trainable-summary")
+    with gr.Row():
+        frozen = gr.CheckboxGroup(
+            [],
+            value=[],
+            label="Frozen layer groups (checked = frozen)",
+            elem_id="frozen-groups",
+            scale=3,
+        )
+        tree = gr.HTML(label="Model tree", elem_id="model-tree")
+
+    def apply_preset(groups, p, n):
+        return preset_frozen(groups, p, n)
+
+    preset.change(apply_preset, [shared.groups, preset, last_n], [frozen])
+    last_n.release(lambda g, n: preset_frozen(g, LAST_N, n), [shared.groups, last_n], [frozen])
+    last_n.release(lambda: LAST_N, None, [preset])
+    frozen.change(
+        lambda g, f: (trainable_text(g, f), tree_html(g, f)),
+        [shared.groups, frozen],
+        [summary, tree],
+    )
+    shared.groups.change(
+        on_groups,
+        [shared.fields["model"], shared.groups, last_n, frozen],
+        [frozen, preset, last_n, note],
+    )
+    shared.fields.update(num_labels=num_labels)
+    shared.extra.update(frozen=frozen)
+
+
+def freeze_value(groups: list[dict] | None, frozen: list[str] | None) -> Any:
+    """The config's freeze value: 'backbone' / 'none' when they say it exactly, else the list."""
+    frozen = list(frozen or [])
+    if not frozen:
+        return "none"
+    non_head = [g["name"] for g in groups or [] if g["kind"] != "head"]
+    if groups and sorted(frozen) == sorted(non_head):
+        return "backbone"
+    return frozen

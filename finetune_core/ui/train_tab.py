@@ -1,0 +1,274 @@
+"""Step 4, training: settings, the equivalent YAML/CLI, Train/Stop, and the live view.
+
+Train validates and queues a background job (jobs.MANAGER) and returns at once; a 1 s
+gr.Timer polls the run directory (only the new metrics lines) and redraws the charts only when
+something changed, so many open tabs cost little while a job trains.
+"""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from finetune_core import charts, device, runs
+from finetune_core.config import RunConfig
+from finetune_core.errors import FinetuneError
+from finetune_core.jobs import MANAGER
+from finetune_core.ui import data_tab, freeze_tab
+from finetune_core.ui.common import OK, Shared, check_local_path, ensure_owner, message
+
+TAILS: dict[str, runs.MetricsTail] = {}  # run dir -> incremental reader, shared by all polls
+
+
+# ---- form <-> config -----------------------------------------------------------------
+def form_config(values: dict[str, Any], groups: list[dict] | None) -> RunConfig:
+    """The RunConfig for the form's values (raises ConfigError with one sentence)."""
+    data = {k: v for k, v in values.items() if k not in ("frozen",)}
+    for key in ("text_column", "image_column", "label_column"):
+        data[key] = data_tab.column_value(data.get(key))
+    data["freeze"] = freeze_tab.freeze_value(groups, values.get("frozen"))
+    for key, value in list(data.items()):
+        if isinstance(value, str) and not value.strip() and key not in ("model", "dataset"):
+            data[key] = None
+        elif isinstance(value, float) and value.is_integer() and key in _INT_KEYS:
+            data[key] = int(value)
+    for key in ("model", "dataset"):
+        refused = check_local_path(str(data.get(key) or ""))
+        if refused:
+            raise FinetuneError(refused)
+    return RunConfig.from_dict({k: v for k, v in data.items() if v is not None or k in _NULLABLE})
+
+
+_INT_KEYS = {
+    "num_labels",
+    "batch_size",
+    "max_length",
+    "seed",
+    "max_train_samples",
+    "max_eval_samples",
+}
+_NULLABLE = {
+    "num_labels",
+    "max_train_samples",
+    "max_eval_samples",
+    "eval_split",
+    "dataset_config",
+    "text_column",
+    "image_column",
+    "label_column",
+    "learning_rate",
+}
+
+
+def preview(values: dict[str, Any], groups: list[dict] | None) -> tuple[str, str, str | None]:
+    """(YAML, command line, downloadable file) for the current form, or an explanation."""
+    try:
+        cfg = form_config(values, groups)
+    except FinetuneError as exc:
+        return f"# {exc}", "", None
+    path = Path(tempfile.mkdtemp(prefix="finetune-config-")) / "run.yaml"
+    cfg.save(path)
+    return (
+        cfg.to_yaml(),
+        f"{cfg.cli_line('run.yaml')}\n# or, without the file:\n{cfg.cli_flags()}",
+        str(path),
+    )
+
+
+def config_upload(file_path: str | None, keys: list[str]) -> list[Any]:
+    """Fill the form from an uploaded YAML/JSON config (unknown keys are refused)."""
+    from finetune_core.ui.uploads import check_config_upload
+
+    if not file_path:
+        return [gr.skip()] * (len(keys) + 1)
+    try:
+        cfg = RunConfig.load(check_config_upload(file_path))
+    except FinetuneError as exc:
+        return [gr.skip()] * len(keys) + [message(str(exc))]
+    d = cfg.to_dict()
+    out = []
+    for key in keys:
+        if key == "frozen":
+            out.append(gr.skip() if isinstance(d["freeze"], str) else d["freeze"])
+        elif key in ("text_column", "image_column", "label_column"):
+            out.append(d[key] or data_tab.NONE)
+        else:
+            out.append(d.get(key) if d.get(key) is not None else gr.skip())
+    return [*out, message("Form filled from the config file.", OK)]
+
+
+# ---- train / stop / poll ---------------------------------------------------------------
+def start(owner: str | None, values: dict[str, Any], groups, token: str | None = None, processes=1):
+    """Validate and queue. Returns (owner, job id or None, notice)."""
+    owner = ensure_owner(owner)
+    try:
+        cfg = form_config(values, groups)
+        job = MANAGER.start(cfg, owner, token=token or None, processes=int(processes or 1))
+    except FinetuneError as exc:
+        return owner, None, message(str(exc))
+    pos = MANAGER.queue_position(job)
+    wait = f" (waiting in the queue, position {pos})" if pos else ""
+    return owner, job.id, message(f"Started {Path(job.run_dir).name}{wait}.", OK)
+
+
+def stop(owner: str | None, job_id: str | None) -> str:
+    if not job_id or not MANAGER.stop(job_id, owner or ""):
+        return message("No running job of yours to stop.")
+    return message("Stopping after the current step; the model so far will be saved.", OK)
+
+
+def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> dict[str, Any]:
+    """What the live view shows for this session's job; {} when there is none."""
+    job = MANAGER.get(job_id, owner or "") if job_id else None
+    if job is None:
+        return {}
+    MANAGER.touch(owner)
+    key = str(job.run_dir)
+    tail = TAILS.setdefault(key, runs.MetricsTail(job.run_dir))
+    records = tail.read()
+    status = runs.effective_status(runs.read_json(Path(job.run_dir) / "status.json")) or {}
+    out: dict[str, Any] = {"status": status, "records": len(records), "run_dir": key}
+    if len(records) != seen:
+        out["figures"] = charts.figures(records, log_scale=log_scale)
+    out["progress"] = charts.progress(status, records)
+    out["queue"] = MANAGER.queue_position(job)
+    out["log"] = log_lines(records)
+    out["active"] = job.state != "finished" or status.get("state") in runs.ACTIVE
+    return out
+
+
+def log_lines(records: list[dict], n: int = 12) -> str:
+    lines = []
+    for r in records[-n:]:
+        if "event" in r:
+            lines.append(f"end: {r.get('state')} {r.get('error') or ''}".strip())
+            continue
+        parts = [f"step {r.get('step')}", f"epoch {r.get('epoch', 0):.2f}"]
+        parts += [
+            f"{k} {v:.4g}"
+            for k, v in r.items()
+            if k not in ("step", "epoch", "time") and isinstance(v, int | float)
+        ]
+        lines.append("  ".join(parts))
+    return "\n".join(lines)
+
+
+def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) -> str:
+    state = status.get("state", "?")
+    if queue:
+        return f'<div class="ft-progress">Queued: position {queue}; it starts when the device is free</div>'
+    frac = p.get("fraction") or 0.0
+    rate = p.get("steps_per_sec")
+    bs = status.get("samples_per_step")
+    speed = f"{rate * bs:.1f} samples/s" if rate and bs else f"{rate:.2f} steps/s" if rate else "–"
+    err = (
+        f"<div class='ft-msg ft-error'>✗ {html.escape(status['error'])}</div>"
+        if status.get("error")
+        else ""
+    )
+    return (
+        f'<div class="ft-progress"><div class="ft-bar"><div style="width:{frac:.1%}"></div></div>'
+        f"<b>{html.escape(state)}</b> · step {p.get('step') or 0}/{p.get('max_steps') or '?'} · "
+        f"epoch {p.get('epoch') or 0:.2f} · {speed} · time left {charts.format_eta(p.get('eta_seconds'))}"
+        f"</div>{err}"
+    )
+
+
+def device_line() -> str:
+    try:
+        return f"Device: **{device.describe(device.device_info())}**"
+    except Exception as exc:  # never break the page over a device probe
+        return f"Device: unknown ({type(exc).__name__})"
+
+
+# ---- layout -----------------------------------------------------------------------------
+def render(shared: Shared) -> None:
+    gr.Markdown(device_line(), elem_id="device-line")
+    with gr.Row():
+        epochs = gr.Number(label="Epochs", value=3, minimum=0.01, elem_id="epochs")
+        lr = gr.Textbox(
+            label="Learning rate",
+            value="",
+            placeholder="auto",
+            elem_id="learning-rate",
+            info="empty: 1e-3 when mostly frozen, else 5e-5",
+        )
+        bs = gr.Number(label="Batch size", value=16, precision=0, minimum=1, elem_id="batch-size")
+        max_len = gr.Number(label="Max length (text)", value=128, precision=0, minimum=1)
+    with gr.Accordion("Advanced", open=False):
+        with gr.Row():
+            wd = gr.Number(label="Weight decay", value=0.0, minimum=0)
+            warm = gr.Number(label="Warmup ratio", value=0.0, minimum=0, maximum=1)
+            seed = gr.Number(label="Seed", value=42, precision=0)
+            dev = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value="auto", label="Device")
+        with gr.Row():
+            mts = gr.Textbox(label="Max train samples", placeholder="all")
+            mes = gr.Textbox(label="Max eval samples", placeholder="all")
+            eval_split = gr.Textbox(label="Eval split (empty: validation/test or hold out)")
+            vfrac = gr.Number(label="Hold-out fraction", value=0.1, minimum=0.01, maximum=0.9)
+        with gr.Row():
+            log_steps = gr.Number(label="Log every N steps", value=5, precision=0, minimum=1)
+            save_steps = gr.Number(
+                label="Checkpoint every N steps", value=50, precision=0, minimum=1
+            )
+            keep = gr.Number(label="Checkpoints kept", value=2, precision=0, minimum=1)
+            cache = gr.Checkbox(label="Frozen-feature cache", value=True)
+    shared.fields.update(
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=bs,
+        max_length=max_len,
+        weight_decay=wd,
+        warmup_ratio=warm,
+        seed=seed,
+        device=dev,
+        max_train_samples=mts,
+        max_eval_samples=mes,
+        eval_split=eval_split,
+        validation_fraction=vfrac,
+        logging_steps=log_steps,
+        save_steps=save_steps,
+        save_total_limit=keep,
+        feature_cache=cache,
+    )
+    with gr.Accordion("Config (YAML) and command line", open=False):
+        with gr.Row():
+            yaml_box = gr.Code(language="yaml", label="run.yaml", elem_id="config-yaml")
+            with gr.Column():
+                cli_box = gr.Textbox(label="Command line", lines=4, elem_id="cli-line")
+                dl = gr.DownloadButton("Download run.yaml", value=None)
+                up = gr.File(label="Load a config file", file_types=[".yaml", ".yml", ".json"])
+                refresh = gr.Button("Refresh from the form", size="sm")
+    with gr.Row():
+        train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", scale=2)
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
+    train_msg = gr.HTML(elem_id="train-msg")
+    prog = gr.HTML(elem_id="train-progress")
+    with gr.Row():
+        loss_plot = gr.Plot(elem_id="loss-plot", label="Loss")
+        metric_plot = gr.Plot(elem_id="metrics-plot", label="Evaluation")
+    with gr.Row():
+        lr_plot = gr.Plot(elem_id="lr-plot", label="Learning rate")
+        with gr.Column():
+            log_scale = gr.Checkbox(label="Log-scale loss", value=False)
+            log_box = gr.Textbox(label="Last log lines", lines=8, elem_id="train-log")
+    shared.extra.update(
+        yaml_box=yaml_box,
+        cli_box=cli_box,
+        config_dl=dl,
+        config_up=up,
+        config_refresh=refresh,
+        train_btn=train_btn,
+        stop_btn=stop_btn,
+        train_msg=train_msg,
+        progress=prog,
+        loss_plot=loss_plot,
+        metric_plot=metric_plot,
+        lr_plot=lr_plot,
+        log_scale=log_scale,
+        log_box=log_box,
+    )

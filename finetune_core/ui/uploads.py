@@ -1,0 +1,125 @@
+"""Uploaded datasets and configs: accepted types, size and count limits, zip-slip-safe unzip.
+
+Each upload is copied into its own random folder under the uploads root, so the engine only
+ever reads files the dashboard placed there itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from finetune_core import runs
+from finetune_core.errors import DataError
+
+DATA_TYPES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
+CONFIG_TYPES = (".yaml", ".yml", ".json")
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def max_upload_mb() -> float:
+    return float(os.environ.get("FINETUNE_MAX_UPLOAD_MB", 200))
+
+
+def max_zip_files() -> int:
+    return int(os.environ.get("FINETUNE_MAX_ZIP_FILES", 20000))
+
+
+def uploads_root() -> Path:
+    return Path(os.environ.get("FINETUNE_UPLOADS_DIR", runs.runs_root() / "uploads"))
+
+
+def _check_size(path: Path, limit_mb: float) -> None:
+    size_mb = path.stat().st_size / 2**20
+    if size_mb > limit_mb:
+        raise DataError(
+            f"{path.name} is {size_mb:.0f} MB, over the {limit_mb:.0f} MB upload limit; "
+            "upload a smaller file or use a Hub dataset."
+        )
+
+
+def save_data_upload(src: str | os.PathLike) -> Path:
+    """Copy an uploaded data file (or unzip an uploaded folder) and return the dataset path."""
+    src = Path(src)
+    suffix = src.suffix.lower()
+    if suffix not in DATA_TYPES:
+        raise DataError(
+            f"{src.name} is not a supported upload; use {', '.join(DATA_TYPES)} "
+            "(zip for an image folder)."
+        )
+    _check_size(src, max_upload_mb())
+    dest = uploads_root() / secrets.token_hex(8)
+    dest.mkdir(parents=True, exist_ok=True)
+    if suffix != ".zip":
+        target = dest / _safe_name(src.name)
+        shutil.copyfile(src, target)
+        return target
+    return extract_zip(src, dest / "data")
+
+
+def _safe_name(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)
+    return keep or "upload"
+
+
+def extract_zip(src: Path, dest: Path) -> Path:
+    """Unzip with limits; any member escaping `dest` (`../`, absolute paths) is refused."""
+    try:
+        archive = zipfile.ZipFile(src)
+    except zipfile.BadZipFile:
+        raise DataError(f"{src.name} is not a valid zip file; zip the folder again.") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > max_zip_files():
+            raise DataError(
+                f"{src.name} holds {len(members)} files, over the limit of {max_zip_files()}."
+            )
+        total = sum(m.file_size for m in members) / 2**20
+        if total > max_upload_mb() * 4:
+            raise DataError(
+                f"{src.name} unpacks to {total:.0f} MB, over the limit; upload a smaller archive."
+            )
+        root = dest.resolve()
+        for member in members:
+            parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+            target = root.joinpath(*parts).resolve() if parts else root
+            if ".." in parts or member.filename.startswith("/") or root not in target.parents:
+                raise DataError(
+                    f"{src.name} contains an unsafe path ({member.filename}); it was not unpacked."
+                )
+        dest.mkdir(parents=True, exist_ok=True)
+        for member in members:
+            if member.filename.startswith("__MACOSX/") or Path(member.filename).name.startswith(
+                "._"
+            ):
+                continue
+            target = root.joinpath(*PurePosixPath(member.filename).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as fin, open(target, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+    return _dataset_root(dest)
+
+
+def _dataset_root(dest: Path) -> Path:
+    """A zip of one top folder holding the class folders: use that folder."""
+    entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir():
+        inner = [p for p in entries[0].iterdir() if not p.name.startswith(".")]
+        if inner and all(p.is_dir() for p in inner):
+            return entries[0]
+        if len(inner) == 1 and inner[0].is_file():
+            return inner[0]
+    if len(entries) == 1 and entries[0].is_file():
+        return entries[0]
+    return dest
+
+
+def check_config_upload(src: str | os.PathLike) -> Path:
+    src = Path(src)
+    if src.suffix.lower() not in CONFIG_TYPES:
+        raise DataError(f"{src.name} is not a config file; upload a .yaml or .json file.")
+    _check_size(src, 1)
+    return src

@@ -1,0 +1,498 @@
+"""The `finetune` command as a person runs it: real subprocesses, models and datasets served by
+the fake Hub, the run directory contract, one-line failures, inspect, resume and SIGTERM.
+
+Every command here is `python -m finetune_core ...` in a child process with the test
+environment (HF_ENDPOINT points at the loopback fake Hub). Starting Python with torch,
+transformers and datasets costs several seconds, so the independent commands run in
+parallel in one module fixture and the tests then read their results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import tiny
+
+from finetune_core import runs
+
+HUB_MODEL = "tests-org/tiny-bert"
+HUB_GATED = "tests-org/gated-bert"
+HUB_GATED_OK = "tests-org/gated-bert-2"  # its own cache entry: a cached gated file needs no token
+HUB_DATA = "tests-org/tiny-text"
+HUB_NO_LABELS = "tests-org/no-labels"
+HUB_EMPTY_SPLIT = "tests-org/empty-test"
+HUB_TWIN = "tests-org/twin"  # a model and a dataset under the same id
+BASE = {
+    "model": HUB_MODEL,
+    "dataset": HUB_DATA,
+    "epochs": 2,
+    "batch_size": 8,
+    "max_length": 16,
+    "logging_steps": 2,
+    "seed": 3,
+}
+HIDDEN = 32
+WORKERS = int(os.environ.get("CLI_TEST_WORKERS", max(2, min(3, os.cpu_count() or 2))))
+
+
+# ---- running the command -----------------------------------------------------------
+def cli_env(extra: dict | None = None) -> dict:
+    env = {**os.environ, "FINETUNE_NUM_THREADS": "1"}
+    env.pop("HF_TOKEN", None)
+    env.update(extra or {})
+    return env
+
+
+def command(*args) -> list[str]:
+    return [sys.executable, "-m", "finetune_core", *map(str, args)]
+
+
+def finetune(*args, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    t0 = time.monotonic()
+    try:
+      return subprocess.run(
+        command(*args),
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+      )
+    finally:
+        print(f"TIMING {time.monotonic()-t0:.1f}s {args[:2]}", file=sys.stderr)
+
+
+def start(*args, log: Path) -> subprocess.Popen:
+    with log.open("w") as f:
+        return subprocess.Popen(
+            command(*args), env=cli_env(), stdout=f, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return predicate()
+        time.sleep(0.03)
+    return predicate()
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    """The failure must be ONE line on stderr, with no traceback."""
+    assert result.returncode not in (0, None), result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0]
+
+
+def loss_steps(path: Path) -> list[int]:
+    return [r["step"] for r in runs.read_metrics(path) if "loss" in r]
+
+
+def write_config(path: Path, data: dict) -> Path:
+    if path.suffix == ".json":
+        path.write_text(json.dumps(data, indent=2))
+    else:
+        import yaml
+
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ---- what the fake Hub serves ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def hub(fake_hub, tiny_bert, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-hub")
+    text = root / "tiny-text"
+    tiny.write_csv(text / "train.csv", tiny.text_rows(36))
+    tiny.write_csv(text / "test.csv", tiny.text_rows(12, seed=1))
+    no_labels = root / "no-labels"
+    rows = [{"text": r["text"], "score": i / 7} for i, r in enumerate(tiny.text_rows(24))]
+    tiny.write_csv(no_labels / "train.csv", rows)
+    empty = root / "empty-test"
+    tiny.write_csv(empty / "train.csv", tiny.text_rows(24))
+    (empty / "test.csv").write_text("text,label\n")  # the header and no rows
+
+    fake_hub.add_model(HUB_MODEL, tiny_bert)
+    fake_hub.add_model(HUB_GATED, tiny_bert, gated=True)
+    fake_hub.add_model(HUB_GATED_OK, tiny_bert, gated=True)
+    fake_hub.add_model(HUB_TWIN, tiny_bert)
+    fake_hub.add_dataset(HUB_DATA, text)
+    fake_hub.add_dataset(HUB_TWIN, text)
+    fake_hub.add_dataset(HUB_NO_LABELS, no_labels)
+    fake_hub.add_dataset(HUB_EMPTY_SPLIT, empty)
+    return fake_hub
+
+
+# ---- the parallel batch ------------------------------------------------------------------
+@dataclass
+class Failure:
+    name: str
+    flags: tuple
+    message: str
+    leaves_run_dir: bool  # a rejected config leaves nothing; a later failure leaves "failed"
+
+
+FAILURES = [
+    Failure(
+        "missing-model",
+        ("--model", "tests-org/no-such-model"),
+        "Model tests-org/no-such-model was not found on the Hub",
+        True,
+    ),
+    Failure("gated-model", ("--model", HUB_GATED), f"Model {HUB_GATED} is gated", True),
+    Failure(
+        "missing-dataset",
+        ("--dataset", "tests-org/no-such-data"),
+        "Dataset tests-org/no-such-data was not found on the Hub",
+        True,
+    ),
+    Failure("no-label-column", ("--dataset", HUB_NO_LABELS), "No label column found", True),
+    Failure(
+        "num-labels",
+        ("--num-labels", "2"),
+        "num_labels is 2 but label column 'label' has 3 classes",
+        True,
+    ),
+    Failure(
+        "empty-split",
+        ("--dataset", HUB_EMPTY_SPLIT),
+        f"Split 'test' of dataset {HUB_EMPTY_SPLIT} is empty",
+        True,
+    ),
+    Failure(
+        "unknown-key",
+        ("--config", "UNKNOWN_KEY_CONFIG"),
+        "Unknown config key 'learning_rat' (did you mean 'learning_rate'?)",
+        False,
+    ),
+    Failure(
+        "negative-lr",
+        ("--learning-rate", "-0.01"),
+        "learning_rate must be greater than 0",
+        False,
+    ),
+    Failure(
+        "unknown-freeze-group",
+        ("--freeze", "bert.embeddings,bert.encoder.layer.7"),
+        "freeze names unknown layer group(s) bert.encoder.layer.7",
+        True,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def batch(hub, work, tiny_bert, text_csv):
+    """Run every independent command at once; {name: (CompletedProcess, output dir)}."""
+    yaml_cfg = write_config(work / "run.yaml", BASE)
+    json_cfg = write_config(work / "run.json", {**BASE, "freeze": ["bert.embeddings"]})
+    unknown = write_config(work / "unknown.yaml", {**BASE, "learning_rat": 0.1})
+    existing = work / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    token = sorted(hub.tokens)[0]
+
+    jobs: dict[str, tuple[tuple, dict | None, Path | None]] = {
+        "yaml": (("--config", yaml_cfg, "--epochs", "1"), None, work / "yaml"),
+        "json": (("--config", json_cfg, "--epochs", "1", "--learning-rate", "0.01"), None,
+                 work / "json"),
+        "gated-with-token": (
+            ("--config", yaml_cfg, "--model", HUB_GATED_OK, "--epochs", "1"),
+            {"HF_TOKEN": token},
+            work / "gated-ok",
+        ),
+        "existing-output": (("--config", yaml_cfg), None, existing),
+    }
+    for case in FAILURES:
+        flags = tuple(unknown if f == "UNKNOWN_KEY_CONFIG" else f for f in case.flags)
+        if "--config" not in flags:
+            flags = ("--config", yaml_cfg, *flags)
+        jobs[case.name] = (flags, None, work / case.name)
+    commands = {
+        name: ("train", *flags, "--output-dir", out, "--quiet")
+        for name, (flags, _, out) in jobs.items()
+    }
+    envs = {name: env for name, (_, env, _) in jobs.items()}
+    commands.update(
+        {
+            "inspect-hub-model": ("inspect", HUB_TWIN, "--num-labels", "3", "--json"),
+            "inspect-local-model-json": ("inspect", tiny_bert, "--json"),
+            "inspect-csv": ("inspect", text_csv, "--json"),
+            "inspect-hub-dataset": ("inspect", HUB_DATA, "--json"),
+            "inspect-forced-dataset": ("inspect", HUB_TWIN, "--dataset", "--json"),
+        }
+    )
+    before = len(hub.requests)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        futures = {
+            name: pool.submit(finetune, *args, env=envs.get(name))
+            for name, args in commands.items()
+        }
+        results = {name: f.result() for name, f in futures.items()}
+    outs = {name: out for name, (_, _, out) in jobs.items()}
+    return {
+        "results": results,
+        "outs": outs,
+        "requests": hub.requests[before:],
+        "token": token,
+    }
+
+
+# ---- train: success ----------------------------------------------------------------------
+def check_run_dir(out: Path, *, epochs: float, model: str, token: str | None = None) -> dict:
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == model and config["dataset"] == HUB_DATA
+    assert config["epochs"] == epochs  # the flag overrode the file
+    assert config["output_dir"] == str(out)
+    assert (config["text_column"], config["label_column"]) == ("text", "label")
+    assert config["num_labels"] == 3 and config["label_names"] == ["neg", "neu", "pos"]
+    assert not any("token" in key.lower() for key in config)
+
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "completed" and status["error"] is None
+    assert status["step"] == status["max_steps"] == 5 * int(epochs)  # 36 rows / batch 8
+
+    records = runs.read_metrics(out)
+    steps = loss_steps(out)
+    assert steps == sorted(set(steps)) and steps[0] == 1 and len(steps) >= 3
+    assert [r for r in records if "eval_loss" in r], records
+    assert records[-1]["event"] == "end" and records[-1]["state"] == "completed"
+
+    report = json.loads((out / "eval.json").read_text())
+    assert report["num_examples"] == 12  # the dataset's test split
+    assert report["label_names"] == ["neg", "neu", "pos"]
+    assert sum(map(sum, report["confusion_matrix"])) == 12
+
+    model_dir = out / "model"
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "README.md"):
+        assert (model_dir / name).is_file(), name
+    model_cfg = json.loads((model_dir / "config.json").read_text())
+    assert model_cfg["id2label"] == {"0": "neg", "1": "neu", "2": "pos"}
+    if token:
+        for path in out.rglob("*"):
+            if path.is_file():
+                assert token.encode() not in path.read_bytes(), path
+    return report
+
+
+def check_done_line(result: subprocess.CompletedProcess, out: Path, report: dict) -> None:
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"^done: accuracy (\d\.\d{4}), macro F1 (\d\.\d{4}); run folder (.+)$",
+                      result.stdout, re.M)
+    assert match, result.stdout
+    assert float(match.group(1)) == pytest.approx(report["accuracy"], abs=1e-4)
+    assert float(match.group(2)) == pytest.approx(report["f1_macro"], abs=1e-4)
+    assert match.group(3) == str(out)
+
+
+def test_train_yaml_config_with_flag_override_downloads_through_the_fake_hub(batch):
+    result, out = batch["results"]["yaml"], batch["outs"]["yaml"]
+    report = check_run_dir(out, epochs=1.0, model=HUB_MODEL)
+    check_done_line(result, out, report)
+    assert "Traceback" not in result.stderr
+    paths = [p for _, p in batch["requests"]]
+    assert any(p.startswith(f"/{HUB_MODEL}/resolve/") for p in paths), paths
+    assert any(p.startswith(f"/{HUB_MODEL}/resolve/") and "model.safetensors" in p for p in paths)
+    assert any(p.startswith(f"/datasets/{HUB_DATA}/resolve/") for p in paths), paths
+
+
+def test_train_json_config_with_flag_overrides(batch):
+    result, out = batch["results"]["json"], batch["outs"]["json"]
+    report = check_run_dir(out, epochs=1.0, model=HUB_MODEL)
+    check_done_line(result, out, report)
+    config = json.loads((out / "config.json").read_text())
+    assert config["learning_rate"] == 0.01 and config["freeze"] == ["bert.embeddings"]
+    status = json.loads((out / "status.json").read_text())
+    assert status["trainable_params"] < status["total_params"]
+
+
+def test_gated_model_trains_with_an_accepted_token_that_is_never_written(batch):
+    result, out = batch["results"]["gated-with-token"], batch["outs"]["gated-with-token"]
+    report = check_run_dir(out, epochs=1.0, model=HUB_GATED_OK, token=batch["token"])
+    check_done_line(result, out, report)
+    assert batch["token"] not in result.stdout + result.stderr
+
+
+# ---- train: one-line failures -------------------------------------------------------------
+def check_failed_run(out: Path, message: str, leaves_run_dir: bool) -> None:
+    if not out.exists():
+        return
+    assert leaves_run_dir, f"{out} was created for a rejected config"
+    view = runs.read_run(out)
+    assert view.state == "failed", view.status
+    assert message in view.status["error"]
+    end = view.metrics[-1]
+    assert end["event"] == "end" and end["state"] == "failed"
+
+
+@pytest.mark.parametrize("case", FAILURES, ids=[c.name for c in FAILURES])
+def test_failure_is_one_line_and_leaves_no_or_a_failed_run(batch, case):
+    result, out = batch["results"][case.name], batch["outs"][case.name]
+    line = error_line(result)
+    assert case.message in line
+    assert result.returncode == 1
+    check_failed_run(out, case.message, case.leaves_run_dir)
+    if not case.leaves_run_dir:
+        assert not out.exists()
+
+
+def test_existing_output_dir_is_refused_and_left_alone(batch):
+    result, out = batch["results"]["existing-output"], batch["outs"]["existing-output"]
+    line = error_line(result)
+    assert f"Output folder {out} already holds files" in line and "--resume" in line
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+# ---- inspect ------------------------------------------------------------------------------
+def inspect_json(batch, name: str) -> dict:
+    result = batch["results"][name]
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return json.loads(result.stdout)
+
+
+BERT_GROUPS = [
+    ("bert.embeddings", "embeddings"),
+    ("bert.encoder.layer.0", "block"),
+    ("bert.encoder.layer.1", "block"),
+    ("bert.pooler", "other"),
+    ("classifier", "head"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "num_labels"),
+    [("inspect-hub-model", HUB_TWIN, 3), ("inspect-local-model-json", None, 2)],
+)
+def test_inspect_model_json(batch, tiny_bert, name, model, num_labels):
+    data = inspect_json(batch, name)
+    assert set(data) == {"model", "total_params", "groups"}
+    assert data["model"] == (model or str(tiny_bert))
+    assert [(g["name"], g["kind"]) for g in data["groups"]] == BERT_GROUPS
+    assert all(set(g) == {"name", "kind", "params"} for g in data["groups"])
+    params = {g["name"]: g["params"] for g in data["groups"]}
+    assert params["classifier"] == HIDDEN * num_labels + num_labels
+    assert params["bert.encoder.layer.0"] == params["bert.encoder.layer.1"] > 0
+    assert data["total_params"] == sum(params.values())
+
+
+def test_inspect_model_json_hub_and_local_agree(batch):
+    hub_groups = inspect_json(batch, "inspect-hub-model")["groups"]
+    local_groups = inspect_json(batch, "inspect-local-model-json")["groups"]
+    assert hub_groups[:-1] == local_groups[:-1]  # same backbone; heads of 3 and 2 outputs
+
+
+def test_inspect_csv_file(batch, text_csv):
+    data = inspect_json(batch, "inspect-csv")
+    assert data["dataset"] == str(text_csv)
+    assert data["splits"] == {"train": 60}
+    assert (data["text_column"], data["label_column"]) == ("review_body", "verdict")
+    assert data["task"] == "text" and data["num_labels"] == 3
+    assert data["label_names"] == ["neg", "neu", "pos"]
+    assert data["class_counts"] == {"neg": 20, "neu": 20, "pos": 20}
+
+
+@pytest.mark.parametrize("name", ["inspect-hub-dataset", "inspect-forced-dataset"])
+def test_inspect_hub_dataset(batch, name):
+    data = inspect_json(batch, name)
+    assert data["dataset"] == (HUB_DATA if name == "inspect-hub-dataset" else HUB_TWIN)
+    assert data["splits"] == {"train": 36, "test": 12}
+    assert (data["text_column"], data["label_column"]) == ("text", "label")
+    assert data["label_names"] == ["neg", "neu", "pos"]
+    assert "groups" not in data
+
+
+def test_inspect_without_dataset_flag_picks_the_model(batch):
+    """tests-org/twin is both: without --dataset it is the model, with it the dataset."""
+    assert "groups" in inspect_json(batch, "inspect-hub-model")
+    assert "splits" in inspect_json(batch, "inspect-forced-dataset")
+
+
+# ---- resume after SIGKILL; SIGTERM ---------------------------------------------------------
+def local_config(path: Path, tiny_bert: Path, text_csv: Path, **extra) -> Path:
+    data = {**BASE, "model": str(tiny_bert), "dataset": str(text_csv), **extra}
+    return write_config(path, data)
+
+
+def test_killed_run_is_reported_interrupted_and_resume_continues(tiny_bert, text_csv, tmp_path):
+    cfg = local_config(tmp_path / "run.yaml", tiny_bert, text_csv, epochs=30, save_steps=4,
+                       logging_steps=1)
+    out = tmp_path / "run"
+    proc = start("train", "--config", cfg, "--output-dir", out, "--quiet", log=tmp_path / "log")
+    try:
+        seen = wait_for(lambda: runs.last_checkpoint(out) is not None, 180, proc)
+        assert proc.poll() is None, (tmp_path / "log").read_text()
+        assert seen, "no checkpoint appeared"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    checkpoint = int(runs.last_checkpoint(out).name.split("-")[1])
+
+    view = runs.read_run(out)
+    assert view.state == "failed" and "interrupted" in view.status["error"]
+    assert view.status["max_steps"] > checkpoint  # killed mid-run
+    assert not any(r.get("event") == "end" for r in view.metrics)
+
+    result = finetune("train", "--resume", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "done: accuracy" in result.stdout
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "completed" and status["step"] == status["max_steps"]
+    steps = loss_steps(out)
+    # logging every step: each step logged exactly once, none restarted after the resume
+    assert steps == list(range(1, status["max_steps"] + 1))
+    records = runs.read_metrics(out)
+    ends = [r for r in records if "event" in r]
+    assert ends == [records[-1]] and ends[0]["state"] == "completed"
+    times = [r["time"] for r in records if "loss" in r]
+    assert times == sorted(times)
+    assert runs.read_run(out).state == "completed"
+
+
+def test_sigterm_stops_gracefully_with_exit_code_3(tiny_bert, text_csv, tmp_path):
+    cfg = local_config(tmp_path / "run.yaml", tiny_bert, text_csv, epochs=30, logging_steps=1)
+    out = tmp_path / "run"
+    log = tmp_path / "log"
+    proc = start("train", "--config", cfg, "--output-dir", out, "--quiet", log=log)
+    try:
+        assert wait_for(lambda: bool(loss_steps(out)), 180, proc), log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 3, log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text and f"resume with: finetune train --resume {out}" in text
+    status = json.loads((out / "status.json").read_text())
+    assert status["state"] == "stopped" and status["error"] is None
+    assert 0 < status["step"] < status["max_steps"]
+    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "model" / "config.json").is_file()
+    assert runs.read_metrics(out)[-1] == {**runs.read_metrics(out)[-1], "event": "end",
+                                          "state": "stopped"}
+    assert runs.last_checkpoint(out) is not None  # a checkpoint to resume from

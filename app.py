@@ -1,6 +1,6 @@
 """Hugging Face Spaces / `python app.py` entry point: builds the dashboard and exposes `demo`."""
 
-from finetune_core.ui.app import CSS, build, launch
+from finetune_core.ui.app import build, launch
 
 demo = build()
 

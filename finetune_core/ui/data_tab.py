@@ -81,7 +81,7 @@ def card(source: str, config: str | None = None, token: str | None = None) -> di
 
 
 def card_outputs(d: dict[str, Any]):
-    """Card dict -> (markdown, preview rows, column pickers x3, balance figure, class count, msg)."""
+    """Card dict -> markdown, preview, 3 column pickers, balance chart, class count, notice."""
     if d.get("error"):
         skip = gr.update()
         return "", None, skip, skip, skip, None, skip, message(d["error"])

@@ -1,4 +1,4 @@
-"""Step 1, the model: search the Hub (or offline sources), pick one, see its card and layer groups."""
+"""Step 1, the model: search the Hub (or offline sources), pick one, see its card and groups."""
 
 from __future__ import annotations
 

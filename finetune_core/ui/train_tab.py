@@ -160,7 +160,10 @@ def log_lines(records: list[dict], n: int = 12) -> str:
 def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) -> str:
     state = status.get("state", "?")
     if queue:
-        return f'<div class="ft-progress">Queued: position {queue}; it starts when the device is free</div>'
+        return (
+            f'<div class="ft-progress">Queued: position {queue}; '
+            "it starts when the device is free</div>"
+        )
     frac = p.get("fraction") or 0.0
     rate = p.get("steps_per_sec")
     bs = status.get("samples_per_step")
@@ -173,7 +176,8 @@ def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) 
     return (
         f'<div class="ft-progress"><div class="ft-bar"><div style="width:{frac:.1%}"></div></div>'
         f"<b>{html.escape(state)}</b> · step {p.get('step') or 0}/{p.get('max_steps') or '?'} · "
-        f"epoch {p.get('epoch') or 0:.2f} · {speed} · time left {charts.format_eta(p.get('eta_seconds'))}"
+        f"epoch {p.get('epoch') or 0:.2f} · {speed} · "
+        f"time left {charts.format_eta(p.get('eta_seconds'))}"
         f"</div>{err}"
     )
 
@@ -235,14 +239,13 @@ def render(shared: Shared) -> None:
         save_total_limit=keep,
         feature_cache=cache,
     )
-    with gr.Accordion("Config (YAML) and command line", open=False):
-        with gr.Row():
-            yaml_box = gr.Code(language="yaml", label="run.yaml", elem_id="config-yaml")
-            with gr.Column():
-                cli_box = gr.Textbox(label="Command line", lines=4, elem_id="cli-line")
-                dl = gr.DownloadButton("Download run.yaml", value=None)
-                up = gr.File(label="Load a config file", file_types=[".yaml", ".yml", ".json"])
-                refresh = gr.Button("Refresh from the form", size="sm")
+    with gr.Accordion("Config (YAML) and command line", open=False), gr.Row():
+        yaml_box = gr.Code(language="yaml", label="run.yaml", elem_id="config-yaml")
+        with gr.Column():
+            cli_box = gr.Textbox(label="Command line", lines=4, elem_id="cli-line")
+            dl = gr.DownloadButton("Download run.yaml", value=None)
+            up = gr.File(label="Load a config file", file_types=[".yaml", ".yml", ".json"])
+            refresh = gr.Button("Refresh from the form", size="sm")
     with gr.Row():
         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", scale=2)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)

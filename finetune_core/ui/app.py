@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from finetune_core import hub
-from finetune_core.ui import data_tab, freeze_tab, model_tab, results_tab, runs_tab, train_tab
+from finetune_core.ui import api, data_tab, freeze_tab, model_tab, results_tab, runs_tab, train_tab
 from finetune_core.ui.common import OK, Shared, browser_secret, ensure_owner, message, on_spaces
 from finetune_core.ui.train_tab import progress_html
 
@@ -85,6 +85,7 @@ def build() -> gr.Blocks:
                 runs_tab.render(shared)
         timer = gr.Timer(1.0, active=False)
         _wire(demo, shared, token_box, timer, seen, hub_note)
+        api.register()
     return demo
 
 

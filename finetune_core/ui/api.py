@@ -1,0 +1,80 @@
+"""API endpoints for scripts (gradio_client): start, watch and stop runs with a config.
+
+    from gradio_client import Client
+    c = Client("http://127.0.0.1:7860/")
+    job = c.predict("model: ...\\ndataset: ...", api_name="/start_run")
+    c.predict(job["job_id"], api_name="/run_status")
+
+The owner is the client's session, so one client never sees another's runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from finetune_core import charts, runs
+from finetune_core.config import RunConfig, parse_text
+from finetune_core.errors import FinetuneError
+from finetune_core.jobs import MANAGER
+from finetune_core.ui.common import check_local_path
+
+
+def _owner(request: gr.Request | None) -> str:
+    return f"api-{request.session_hash}" if request and request.session_hash else ""
+
+
+def start_run(config_yaml: str, request: gr.Request) -> dict[str, Any]:
+    """Queue a run from a YAML/JSON config; returns {"job_id", "run", "error"}."""
+    try:
+        cfg = RunConfig.from_dict(parse_text(config_yaml or "", "config"))
+        for source in (cfg.model, cfg.dataset):
+            refused = check_local_path(source)
+            if refused:
+                raise FinetuneError(refused)
+        job = MANAGER.start(cfg, _owner(request))
+    except FinetuneError as exc:
+        return {"job_id": None, "run": None, "error": str(exc)}
+    return {"job_id": job.id, "run": Path(job.run_dir).name, "error": None}
+
+
+def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
+    """State, progress and chart point counts of one of this client's runs."""
+    job = MANAGER.get(job_id, _owner(request))
+    if job is None:
+        return {"state": "unknown", "error": "No such run for this session."}
+    status = runs.effective_status(runs.read_json(Path(job.run_dir) / "status.json")) or {}
+    records = runs.read_metrics(job.run_dir)
+    figs = charts.figures(records)
+    points = sum(len(trace.x or ()) for trace in figs["loss"].data)
+    return {
+        "state": status.get("state"),
+        "error": status.get("error"),
+        "step": status.get("step"),
+        "max_steps": status.get("max_steps"),
+        "queue_position": MANAGER.queue_position(job),
+        "loss_points": points,
+        "eval": runs.read_json(Path(job.run_dir) / "eval.json") is not None,
+    }
+
+
+def stop_run(job_id: str, request: gr.Request) -> dict[str, Any]:
+    """Stop one of this client's runs (a queued one is cancelled)."""
+    ok = MANAGER.stop(job_id, _owner(request))
+    return {"stopping": ok, "error": None if ok else "No such run for this session."}
+
+
+def my_runs(request: gr.Request) -> list[dict[str, Any]]:
+    """This client's runs: id, run folder name and state."""
+    out = []
+    for job in MANAGER.jobs_of(_owner(request)):
+        status = runs.read_json(Path(job.run_dir) / "status.json") or {}
+        out.append({"job_id": job.id, "run": Path(job.run_dir).name, "state": status.get("state")})
+    return out
+
+
+def register() -> None:
+    for fn in (start_run, run_status, stop_run, my_runs):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=None)

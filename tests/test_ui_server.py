@@ -1,0 +1,108 @@
+"""A real Gradio server on 127.0.0.1 driven by gradio_client: start, watch, stop, isolation,
+and the queue (one job trains at a time on CPU; the next waits with its position)."""
+
+import socket
+import time
+
+import pytest
+from gradio_client import Client
+
+from finetune_core.jobs import MANAGER
+
+CONFIG = """
+model: tests-org/api-bert
+dataset: {dataset}
+epochs: 200
+batch_size: 4
+max_length: 16
+logging_steps: 1
+save_steps: 1000
+freeze: none
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(fake_hub, tiny_bert):
+    from finetune_core.ui.app import build
+
+    fake_hub.add_model("tests-org/api-bert", tiny_bert, pipeline_tag="fill-mask")
+    demo = build()
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    MANAGER.shutdown()
+    demo.close()
+
+
+def wait_for(fn, what: str, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_start_watch_stop_and_isolation(server, text_csv):
+    alice, bob = Client(server, verbose=False), Client(server, verbose=False)
+    config = CONFIG.format(dataset=text_csv)
+
+    bad = alice.predict("model: x\ndataset: y\nlearning_rate: -1\n", api_name="/start_run")
+    assert bad["job_id"] is None and "learning_rate must be greater than 0" in bad["error"]
+
+    a = alice.predict(config, api_name="/start_run")
+    assert a["error"] is None and a["job_id"]
+    b = bob.predict(config, api_name="/start_run")
+    assert b["error"] is None
+
+    # Bob waits in the queue while Alice's job trains (one job at a time on CPU)
+    status_b = bob.predict(b["job_id"], api_name="/run_status")
+    assert status_b["state"] == "queued" and status_b["queue_position"] == 1
+
+    # the chart gains points while it trains
+    wait_for(
+        lambda: alice.predict(a["job_id"], api_name="/run_status")["loss_points"] >= 4,
+        "loss points on Alice's chart",
+    )
+
+    # isolation: neither can see or stop the other's job, even knowing its id
+    assert bob.predict(a["job_id"], api_name="/run_status")["state"] == "unknown"
+    assert bob.predict(a["job_id"], api_name="/stop_run")["stopping"] is False
+    assert [r["job_id"] for r in alice.predict(api_name="/my_runs")] == [a["job_id"]]
+    assert [r["job_id"] for r in bob.predict(api_name="/my_runs")] == [b["job_id"]]
+
+    assert alice.predict(a["job_id"], api_name="/stop_run")["stopping"] is True
+    final = wait_for(
+        lambda: (s := alice.predict(a["job_id"], api_name="/run_status"))["state"] == "stopped"
+        and s,
+        "Alice's run to stop",
+    )
+    assert final["step"] < final["max_steps"]
+
+    # Bob's job starts once the device is free; stop it too
+    wait_for(
+        lambda: bob.predict(b["job_id"], api_name="/run_status")["state"] == "running",
+        "Bob's run to start",
+    )
+    bob.predict(b["job_id"], api_name="/stop_run")
+    wait_for(
+        lambda: bob.predict(b["job_id"], api_name="/run_status")["state"] == "stopped",
+        "Bob's run to stop",
+    )
+
+
+def test_page_config_lists_the_steps(server):
+    import httpx
+
+    config = httpx.get(server + "config", timeout=10).json()
+    ids = {c["props"].get("elem_id") for c in config["components"]}
+    for elem in ("model-id", "dataset-id", "frozen-groups", "train-btn", "loss-plot", "runs-table"):
+        assert elem in ids, elem

@@ -57,7 +57,7 @@ def message(text: str | None, kind: str = ERROR) -> str:
     if not text:
         return ""
     icon = {"ok": "✓", "warn": "!", "error": "✗"}[kind]
-    return f'<div class="ft-msg ft-{kind}">{icon} {html.escape(str(text))}</div>'
+    return f'<div class="ft-msg ft-{kind}">{icon} {html.escape(str(text), quote=False)}</div>'
 
 
 def human(n: float | int | None) -> str:

@@ -4,12 +4,19 @@ import io
 import zipfile
 
 import pytest
-
 import tiny
+
 from finetune_core.config import RunConfig
 from finetune_core.errors import DataError
-from finetune_core.ui import data_tab, freeze_tab, model_tab, results_tab, runs_tab, train_tab
-from finetune_core.ui import uploads
+from finetune_core.ui import (
+    data_tab,
+    freeze_tab,
+    model_tab,
+    results_tab,
+    runs_tab,
+    train_tab,
+    uploads,
+)
 
 GROUPS = [
     {"name": "bert.embeddings", "kind": "embeddings", "params": 100},
@@ -166,9 +173,9 @@ def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
 
 
 def test_bad_form_values_give_one_sentence():
-    owner, job_id, note = train_tab.start(None, form(learning_rate="-1"), GROUPS)
+    _, job_id, note = train_tab.start(None, form(learning_rate="-1"), GROUPS)
     assert job_id is None and "learning_rate must be greater than 0" in note
-    owner, job_id, note = train_tab.start(None, form(num_labels="1"), GROUPS)
+    _, job_id, note = train_tab.start(None, form(num_labels="1"), GROUPS)
     assert job_id is None and "num_labels must be at least 2" in note
 
 

@@ -81,8 +81,9 @@ def test_start_watch_stop_and_isolation(server, text_csv):
 
     assert alice.predict(a["job_id"], api_name="/stop_run")["stopping"] is True
     final = wait_for(
-        lambda: (s := alice.predict(a["job_id"], api_name="/run_status"))["state"] == "stopped"
-        and s,
+        lambda: (
+            (s := alice.predict(a["job_id"], api_name="/run_status"))["state"] == "stopped" and s
+        ),
         "Alice's run to stop",
     )
     assert final["step"] < final["max_steps"]

@@ -396,9 +396,8 @@ def tokenize(data: PreparedData, tokenizer, max_length: int) -> PreparedData:
         return out
 
     def run(split, name):
-        return split.map(
-            encode, batched=True, remove_columns=split.column_names, desc=f"Tokenizing {name}"
-        )
+        drop = [c for c in split.column_names if c != "cache_index"]
+        return split.map(encode, batched=True, remove_columns=drop, desc=f"Tokenizing {name}")
 
     data.train = run(data.train, "train")
     data.eval = run(data.eval, "eval")
@@ -415,7 +414,10 @@ def attach_image_transform(data: PreparedData, processor) -> PreparedData:
         except Exception as exc:
             raise DataError(f"An image in column '{image}' could not be decoded ({exc}).") from exc
         out = processor(images=images, return_tensors="pt")
-        return {"pixel_values": out["pixel_values"], "labels": batch[label]}
+        result = {"pixel_values": out["pixel_values"], "labels": batch[label]}
+        if "cache_index" in batch:
+            result["cache_index"] = batch["cache_index"]
+        return result
 
     data.train = data.train.with_transform(transform)
     data.eval = data.eval.with_transform(transform)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from finetune_core import data as data_mod
+from finetune_core import feature_cache
 from finetune_core import device as device_mod
 from finetune_core import model as model_mod
 from finetune_core.callbacks import RunDirCallback
@@ -132,7 +134,7 @@ def run(
 
 
 def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
-    from transformers import PrinterCallback, Trainer, set_seed
+    from transformers import PrinterCallback, set_seed
 
     def check_stop():
         if (stop_event and stop_event.is_set()) or run_dir.stop_path.exists():
@@ -168,6 +170,9 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
             samples_per_step=cfg.batch_size * _world()[1],
             eval_rows=len(prepared.eval),
         )
+    cache, cache_note = feature_cache.plan(cfg, model, frozen, prepared, task, _world()[1])
+    if is_main:
+        run_dir.write_status(feature_cache=cache_note)
     check_stop()
     processor, collator = _preprocess(cfg, prepared, task, device, token)
     check_stop()
@@ -179,9 +184,9 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
         on_progress=on_progress,
         is_main=is_main,
     )
-    trainer = Trainer(
+    trainer = feature_cache.trainer_class(cache)(
         model=model,
-        args=_training_args(cfg, run_dir, device, task),
+        args=_training_args(cfg, run_dir, device, task, cached=cache is not None),
         train_dataset=prepared.train,
         eval_dataset=prepared.eval,
         data_collator=collator,
@@ -193,7 +198,24 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
     if checkpoint and is_main:
         run_dir.truncate_metrics_after(int(checkpoint.name.split("-")[1]))
     trainer.remove_callback(PrinterCallback)  # our callback reports; no dict dumps on stdout
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if cache is not None:
+        started = time.monotonic()
+        cache.build([prepared.train, prepared.eval], collator, cfg.batch_size, trainer.args.device)
+        cache.activate()
+        if is_main:
+            run_dir.write_status(
+                feature_cache=f"{cache_note}, {cache.nbytes / 2**20:.1f} MB built in "
+                f"{time.monotonic() - started:.1f} s"
+            )
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        return _finish(cfg, trainer, callback, prepared, run_dir, summary, is_main)
+    finally:
+        if cache is not None:
+            cache.deactivate()
+
+
+def _finish(cfg, trainer, callback, prepared, run_dir, summary, is_main):
 
     if callback.diverged_at is not None:
         raise RunError(
@@ -250,7 +272,7 @@ def _preprocess(cfg, prepared, task, device, token):
     return processor, DataCollatorWithPadding(processor, pad_to_multiple_of=multiple)
 
 
-def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str):
+def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cached: bool):
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -271,7 +293,7 @@ def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str):
         report_to="none",
         disable_tqdm=True,
         use_cpu=device == "cpu",
-        remove_unused_columns=task != model_mod.IMAGE,
+        remove_unused_columns=task != model_mod.IMAGE and not cached,
         dataloader_pin_memory=device == "cuda",
         average_tokens_across_devices=False,  # else the logged loss is x world size
         ddp_find_unused_parameters=False,

@@ -17,6 +17,7 @@ FINETUNE_CACHE_MAX_GB (default 4); the run's status says why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -96,10 +97,8 @@ class FeatureCache:
             index = batch.pop("cache_index").tolist()
             batch.pop("labels", None)
             batch = {k: v.to(device) for k, v in batch.items()}
-            try:
+            with contextlib.suppress(_Captured):
                 self.model(**batch)
-            except _Captured:
-                pass
             self._keep(index, current.pop("out"), batch.get("attention_mask"))
 
     def _keep(self, index: list[int], output: Any, mask: torch.Tensor | None) -> None:

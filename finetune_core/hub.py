@@ -13,12 +13,13 @@ whether it came from the Hub or from offline sources, and why. Guarantees:
 
 Paging follows the Hub's cursor links. The "backbone" task asks the Hub once per pipeline
 tag it covers and merges the sorted streams, so page N is the same whichever way it is
-reached. Info cards and the compatibility check live in hub_cards.py, re-exported here.
+reached (hub_listing.py). `offline_reason()` tells the UI, without a request, whether the
+Hub is known to be unusable. Info cards live in hub_cards.py (models) and hub_datacard.py
+(datasets, compatibility check), offline sources in hub_offline.py; all re-exported here.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,9 +39,11 @@ from finetune_core.hub_datacard import (
 from finetune_core.hub_listing import Listing
 from finetune_core.hub_net import (
     TTLCache,
+    clear_down,
     endpoint,
     hub_timeout,
-    offline_env,
+    mark_down,
+    offline_reason,
     resolve_token,
     run_with_deadline,
     token_key,
@@ -95,7 +98,6 @@ MODEL_EXPAND = [
     "trendingScore",
 ]
 DATASET_EXPAND = ["downloads", "likes", "tags", "gated", "lastModified", "trendingScore"]
-DEFAULT_RETRY_AFTER = 15.0
 
 
 @dataclass
@@ -207,7 +209,7 @@ def search_datasets(
 def clear_cache() -> None:
     """Forget cached searches, repo info and the memory of a recent Hub failure."""
     _LISTINGS.clear()
-    _DOWN.update(until=0.0, reason=None)
+    clear_down()
     clear_card_cache()
     clear_dataset_cards()
 
@@ -226,7 +228,6 @@ def _validate(kind: str, task: str | None, sort: str, limit: int, page: int) -> 
 
 # ---- the Hub side ---------------------------------------------------------------------
 _LISTINGS = TTLCache()
-_DOWN: dict[str, Any] = {"until": 0.0, "reason": None}
 
 
 def _search(kind, query, task, sort, limit, page, token, timeout) -> SearchResult:
@@ -246,7 +247,7 @@ def _search(kind, query, task, sort, limit, page, token, timeout) -> SearchResul
             reason = unreachable_reason(exc)
             if reason is None:
                 raise _search_error(exc) from exc
-            _DOWN.update(until=time.monotonic() + _retry_after(), reason=reason)
+            mark_down(reason)
         else:
             make = _model_hit if kind == "models" else _dataset_hit
             return SearchResult(
@@ -255,26 +256,7 @@ def _search(kind, query, task, sort, limit, page, token, timeout) -> SearchResul
     return _offline_search(kind, query, task, sort, limit, page, reason)
 
 
-def offline_reason() -> str | None:
-    """Why the Hub is known to be unusable right now (HF_HUB_OFFLINE, or a failure within
-    FINETUNE_HUB_RETRY_AFTER seconds), else None; asks nothing over the network."""
-    if offline_env():
-        return "HF_HUB_OFFLINE=1 is set"
-    if time.monotonic() < _DOWN["until"]:
-        return _DOWN["reason"]
-    return None
-
-
 _known_offline = offline_reason  # the name the first UI draft used
-
-
-def _retry_after() -> float:
-    import os
-
-    try:
-        return float(os.environ.get("FINETUNE_HUB_RETRY_AFTER") or DEFAULT_RETRY_AFTER)
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
 
 
 def _search_error(exc: Exception) -> Exception:

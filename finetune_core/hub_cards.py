@@ -29,7 +29,8 @@ from finetune_core.errors import ConfigError, DataError, HubError
 from finetune_core.hub_net import (
     TTLCache,
     endpoint,
-    offline_env,
+    mark_down,
+    offline_reason,
     repo_error,
     resolve_token,
     run_with_deadline,
@@ -142,7 +143,7 @@ def repo_info(kind: str, repo_id: str, token: str | None) -> Any:
     if info is None:
         from huggingface_hub import HfApi
 
-        api = HfApi(endpoint=endpoint(), token=token or False)
+        api = HfApi(endpoint=endpoint(), token=token)
         get = api.model_info if kind == "model" else api.dataset_info
         info = _INFO.put(key, get(repo_id, files_metadata=True, timeout=10))
     return info
@@ -176,8 +177,8 @@ def model_card(
     if bundled:
         return _local_model_card(source, Path(bundled), "bundled", plan)
     token = resolve_token(token)
-    if offline_env():
-        return _cached_model_card(source, "HF_HUB_OFFLINE=1 is set", plan)
+    if reason := offline_reason():  # HF_HUB_OFFLINE, or the Hub failed moments ago
+        return _cached_model_card(source, reason, plan)
     try:
         return run_with_deadline(
             lambda: _hub_model_card(source, token, plan), card_timeout(timeout)
@@ -194,13 +195,13 @@ def _hub_model_card(repo_id: str, token: str | None, plan: tuple) -> ModelCard:
     config = _BY_SHA.get(("config", repo_id, sha))
     if config is None:
         path = hf_hub_download(
-            repo_id, "config.json", revision=sha, token=token or False, endpoint=endpoint()
+            repo_id, "config.json", revision=sha, token=token, endpoint=endpoint()
         )
         config = _BY_SHA.put(("config", repo_id, sha), read_json(Path(path)))
     params = info.safetensors.total if info.safetensors else _BY_SHA.get(("params", repo_id, sha))
     if params is None:
         try:
-            meta = HfApi(endpoint=endpoint(), token=token or False).get_safetensors_metadata(
+            meta = HfApi(endpoint=endpoint(), token=token).get_safetensors_metadata(
                 repo_id, revision=sha
             )
             params = _BY_SHA.put(("params", repo_id, sha), sum(meta.parameter_count.values()))
@@ -385,6 +386,8 @@ def fail(kind: str, repo_id: str, exc: Exception, fallback=None) -> Any:
     if type(exc).__name__ == "HFValidationError":
         raise HubError(f"'{repo_id}' is not a valid {kind} id; use owner/name or a local path.")
     reason = unreachable_reason(exc) or (exc.__cause__ and unreachable_reason(exc.__cause__))
+    if reason:
+        mark_down(reason)
     if reason and fallback is not None:
         return fallback(reason)
     if reason:

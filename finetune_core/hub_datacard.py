@@ -27,7 +27,7 @@ from finetune_core.hub_cards import ModelCard, card_timeout, fail, repo_info
 from finetune_core.hub_net import (
     TTLCache,
     endpoint,
-    offline_env,
+    offline_reason,
     resolve_token,
     run_with_deadline,
     token_key,
@@ -85,8 +85,8 @@ def dataset_card(
     if is_local(source):
         return _local_card(source, source, "local", preview_rows)
     token = resolve_token(token)
-    if offline_env():
-        return _cached_card(source, "HF_HUB_OFFLINE=1 is set", preview_rows)
+    if reason := offline_reason():  # HF_HUB_OFFLINE, or the Hub failed moments ago
+        return _cached_card(source, reason, preview_rows)
     try:
         return run_with_deadline(
             lambda: _hub_card(source, config, token, preview_rows), card_timeout(timeout)
@@ -162,7 +162,7 @@ def _parquet_rows(urls: list[str], token: str | None) -> int:
     import pyarrow.parquet as pq
     from huggingface_hub import HfFileSystem
 
-    fs = HfFileSystem(endpoint=endpoint(), token=token or False)
+    fs = HfFileSystem(endpoint=endpoint(), token=token)
     total = 0
     for url in urls:
         with fs.open(url, "rb") as f:  # reads the footer only, through range requests

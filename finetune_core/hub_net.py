@@ -64,6 +64,33 @@ def cache_ttl() -> float:
         return DEFAULT_CACHE_TTL
 
 
+_DOWN: dict[str, Any] = {"until": 0.0, "reason": None}
+DEFAULT_RETRY_AFTER = 15.0
+
+
+def offline_reason() -> str | None:
+    """Why the Hub is known to be unusable right now (HF_HUB_OFFLINE, or a failure within
+    FINETUNE_HUB_RETRY_AFTER seconds, default 15), else None. Asks nothing over the network."""
+    if offline_env():
+        return "HF_HUB_OFFLINE=1 is set"
+    if time.monotonic() < _DOWN["until"]:
+        return _DOWN["reason"]
+    return None
+
+
+def mark_down(reason: str) -> None:
+    """Remember a failure so the next calls answer offline at once instead of waiting again."""
+    try:
+        wait = float(os.environ.get("FINETUNE_HUB_RETRY_AFTER") or DEFAULT_RETRY_AFTER)
+    except ValueError:
+        wait = DEFAULT_RETRY_AFTER
+    _DOWN.update(until=time.monotonic() + wait, reason=reason)
+
+
+def clear_down() -> None:
+    _DOWN.update(until=0.0, reason=None)
+
+
 def run_with_deadline(fn: Callable[[], T], timeout: float) -> T:
     """Run `fn` in a daemon thread; raise DeadlineExceeded if it has not finished in time.
 

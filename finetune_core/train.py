@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core import data as data_mod
-from finetune_core import feature_cache
 from finetune_core import device as device_mod
+from finetune_core import feature_cache
 from finetune_core import model as model_mod
 from finetune_core.callbacks import RunDirCallback
 from finetune_core.card import write_model_card

@@ -10,6 +10,7 @@ A loss that turns NaN or infinite stops the run too.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 
@@ -18,6 +19,21 @@ from transformers import TrainerCallback
 from finetune_core.runs import RunDir
 
 SKIP_KEYS = {"total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second"}
+
+
+def check_host_memory() -> None:
+    """A configurable guard (FINETUNE_MAX_RSS_GB): fail cleanly before the host starts to swap
+    or the kernel's OOM killer ends the whole dashboard."""
+    limit = os.environ.get("FINETUNE_MAX_RSS_GB")
+    if not limit:
+        return
+    try:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (OSError, ValueError, IndexError):
+        return
+    if rss > float(limit):
+        raise MemoryError(f"host memory use reached {rss:.1f} GB, over FINETUNE_MAX_RSS_GB={limit}")
 
 
 class RunDirCallback(TrainerCallback):
@@ -55,6 +71,7 @@ class RunDirCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self.on_progress and self.is_main:
             self.on_progress(state.global_step, state.max_steps, state.epoch)
+        check_host_memory()
         if self._stop_requested(args.device):
             self.stopped = True
             control.should_training_stop = True
@@ -66,9 +83,13 @@ class RunDirCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})
-        loss = logs.get("loss")
-        if isinstance(loss, int | float) and not math.isfinite(loss) and self.diverged_at is None:
-            self.diverged_at, self.diverged_value = state.global_step, loss
+        bad = [
+            logs[k]
+            for k in ("loss", "grad_norm")
+            if isinstance(logs.get(k), int | float) and not math.isfinite(logs[k])
+        ]
+        if bad and self.diverged_at is None:
+            self.diverged_at, self.diverged_value = state.global_step, bad[0]
             control.should_training_stop = True
             control.should_save = False  # keep the last good checkpoint, not a NaN one
         if not self.is_main:

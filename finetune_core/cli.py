@@ -218,10 +218,8 @@ def _looks_like_data(target: str) -> bool:
     path = Path(target).expanduser()
     if path.is_file():
         return True
-    return (
-        (path.is_dir()
-        and not (path / "config.json").exists())
-        or (not path.exists() and path.suffix.lower() in DATA_SUFFIXES)
+    return (path.is_dir() and not (path / "config.json").exists()) or (
+        not path.exists() and path.suffix.lower() in DATA_SUFFIXES
     )
 
 

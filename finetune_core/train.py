@@ -122,12 +122,15 @@ def run(
             run_dir.append_metrics({"event": "end", "state": "stopped"})
         return RunResult(run_dir.path, "stopped")
     except BaseException as exc:
-        message = _failure_message(exc)
+        message = redact(_failure_message(exc), token)
         if is_main:
-            _record_failure(run_dir, message, exc)
+            _record_failure(run_dir, message, exc, token)
+        exc.__traceback__ = None  # drop the frames that hold the model, so memory is freed
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise exc if isinstance(exc, FinetuneError) else RunError(message) from exc
+        if isinstance(exc, FinetuneError):
+            raise exc if str(exc) == message else type(exc)(message) from None
+        raise RunError(message) from None
     finally:
         del trainer
         _release_memory()
@@ -290,6 +293,7 @@ def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cach
         save_total_limit=cfg.save_total_limit,
         logging_steps=cfg.logging_steps,
         logging_first_step=True,
+        logging_nan_inf_filter=False,  # a NaN loss must show (and stop the run), not be hidden
         report_to="none",
         disable_tqdm=True,
         use_cpu=device == "cpu",
@@ -345,17 +349,28 @@ def _failure_message(exc: BaseException) -> str:
         return str(exc)
     text = str(exc)
     if "out of memory" in text.lower() or isinstance(exc, MemoryError):
-        return "Out of memory; use a smaller batch_size or max_length, or freeze more layers."
+        detail = f" ({text})" if isinstance(exc, MemoryError) and text else ""
+        return (
+            f"Out of memory{detail}; use a smaller batch_size or max_length, or freeze more layers."
+        )
     if isinstance(exc, KeyboardInterrupt):
         return "Interrupted by the user; resume the run to go on."
     first = text.strip().splitlines()[0][:300] if text.strip() else ""
     return f"Unexpected error ({type(exc).__name__}: {first}); see error.log in the run folder."
 
 
-def _record_failure(run_dir: RunDir, message: str, exc: BaseException) -> None:
+def redact(text: str, token: str | None) -> str:
+    """Remove the user's and the host's tokens from anything that is written or shown."""
+    for secret in (token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")):
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _record_failure(run_dir: RunDir, message: str, exc: BaseException, token: str | None) -> None:
     try:
         with (run_dir.path / "error.log").open("a", encoding="utf-8") as f:
-            f.write("".join(traceback.format_exception(exc)))
+            f.write(redact("".join(traceback.format_exception(exc)), token))
         run_dir.write_status(state="failed", error=message)
         run_dir.append_metrics({"event": "end", "state": "failed", "error": message})
     except OSError:

@@ -142,16 +142,18 @@ def render(shared: Shared) -> None:
     preset.change(apply_preset, [shared.groups, preset, last_n], [frozen])
     last_n.release(lambda g, n: preset_frozen(g, LAST_N, n), [shared.groups, last_n], [frozen])
     last_n.release(lambda: LAST_N, None, [preset])
-    frozen.change(
-        lambda g, f: (trainable_text(g, f), tree_html(g, f)),
-        [shared.groups, frozen],
-        [summary, tree],
-    )
+
+    def show(g, f):
+        return trainable_text(g, f), tree_html(g, f)
+
+    frozen.change(show, [shared.groups, frozen], [summary, tree])
+    # new groups with the same names (class count changed) leave `frozen` unchanged, so its
+    # change event does not fire: refresh the counts after every groups change as well
     shared.groups.change(
         on_groups,
         [shared.fields["model"], shared.groups, last_n, frozen],
         [frozen, preset, last_n, note],
-    )
+    ).then(show, [shared.groups, frozen], [summary, tree])
     shared.fields.update(num_labels=num_labels)
     shared.extra.update(frozen=frozen)
 

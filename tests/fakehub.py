@@ -19,6 +19,11 @@ to `hub.hang_seconds` before answering normally); prefer the context managers
 `with hub.down():` and `with hub.hanging():`. For "connection refused", point a client at
 `FakeHub.closed_url()`, a loopback port with nothing listening.
 
+Repos: `add_model` / `add_dataset` serve a local folder (or one file) with fixed fake commit
+shas; `add_files` adds or replaces files, `remove` drops a repo. `hub.tokens` holds the
+accepted tokens (default {"hf_test_token"}). Code: this module (server, modes, repos),
+fakehub_http.py (routing, auth, errors), fakehub_repo.py (files and the JSON bodies).
+
 Every request is recorded in `hub.requests` as (method, path-with-query); paths that no
 route knows also go to `hub.unknown` (answered 404) so missing endpoints are easy to spot.
 Not served: the dataset-viewer host (datasets-server.*) and upload/commit endpoints.

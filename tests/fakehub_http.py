@@ -30,6 +30,7 @@ PAGE_MAX = 1000
 class Handler(BaseHTTPRequestHandler):
     hub: Any  # the FakeHub serving this handler (set by FakeHub.start)
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to every answer
     server_version = "FakeHub/1.0"
 
     def log_message(self, format, *args):  # quiet: tests read hub.requests instead

@@ -296,6 +296,10 @@ def test_hanging_hub_is_abandoned_at_the_deadline(repos, monkeypatch):
     start = time.monotonic()  # the failure is remembered: no second wait while typing
     assert hub.search_models("mini").offline and time.monotonic() - start < 0.5
     assert hub.offline_reason() == result.reason
+    start = time.monotonic()  # cards skip the Hub too while the failure is remembered
+    with pytest.raises(HubError, match="did not answer within 1 s, and it is not in the local"):
+        hub.model_card("hubt/vit-patch")
+    assert time.monotonic() - start < 0.5
 
 
 def test_hf_hub_offline_makes_no_request(repos, monkeypatch):

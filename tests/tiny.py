@@ -37,7 +37,8 @@ def make_bert(path: Path, *, num_labels: int | None = None, seed: int = 0) -> Pa
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "vocab.txt").write_text("\n".join(vocab()) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    # transformers 5 ignores vocab_file here: pass the vocabulary itself
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab())}, do_lower_case=True)
     config = BertConfig(
         vocab_size=len(vocab()),
         hidden_size=32,

@@ -12,7 +12,16 @@ from typing import Any
 import gradio as gr
 
 from finetune_core import hub
-from finetune_core.ui import api, data_tab, freeze_tab, model_tab, results_tab, runs_tab, train_tab
+from finetune_core.ui import (
+    api,
+    data_tab,
+    freeze_tab,
+    hosting,
+    model_tab,
+    results_tab,
+    runs_tab,
+    train_tab,
+)
 from finetune_core.ui.common import OK, Shared, browser_secret, ensure_owner, message, on_spaces
 from finetune_core.ui.train_tab import progress_html
 
@@ -45,6 +54,7 @@ FORM_KEYS = [
 
 
 def build() -> gr.Blocks:
+    host_notes = hosting.notices()  # first: on a Space this picks the runs folder
     with gr.Blocks(title="Fine-tune dashboard") as demo:
         shared = Shared(
             owner=gr.State(None),
@@ -69,6 +79,7 @@ def build() -> gr.Blocks:
                 type="password",
                 elem_id="hf-token",
             )
+        gr.HTML("".join(message(n, "warn") for n in host_notes), elem_id="host-notice")
         hub_note = gr.HTML(elem_id="hub-notice")
         with gr.Tabs():
             with gr.Tab("1 · Model", id="model"):
@@ -200,7 +211,7 @@ def _wire(demo, shared: Shared, token_box, timer, seen, hub_note) -> None:
 
 
 def _hub_notice() -> str:
-    reason = hub._known_offline() if hasattr(hub, "_known_offline") else None
+    reason = hub.offline_reason()
     if reason:
         return message(
             f"The Hub is unreachable ({reason}); local and bundled models are offered.", "warn"

@@ -82,7 +82,11 @@ def card(model_id: str, num_labels: Any = 2, batch_size: Any = 16, token: str | 
     except FinetuneError as exc:
         return "", None, message(str(exc))
     groups = [{"name": g.name, "kind": g.kind, "params": g.params} for g in summary.groups]
-    return card_markdown(info, summary), groups, ""
+    from finetune_core.ui.hosting import too_big_warning
+
+    memory = info.memory.total if info.memory else None
+    warn = too_big_warning(summary.total_params, memory, None)
+    return card_markdown(info, summary), groups, message(warn, WARN) if warn else ""
 
 
 def _int_or(value: Any, default: int) -> int:

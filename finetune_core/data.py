@@ -35,6 +35,7 @@ LABEL_NAMES = (
     "sentiment",
     "intent",
 )
+TEXT_NAMES = ("text", "sentence", "content", "review", "document", "body", "question", "input")
 EVAL_SPLIT_NAMES = ("validation", "valid", "val", "dev", "test", "eval")
 MAX_CLASSES_GUESSED = 200
 
@@ -122,6 +123,11 @@ def load_raw(source: str, config: str | None = None, token: str | None = None):
 
 def describe_load_error(source: str, exc: Exception) -> str:
     """One sentence for a failed dataset load."""
+    root = exc
+    while root.__cause__ is not None or root.__context__ is not None:  # datasets wraps the cause
+        root = root.__cause__ or root.__context__
+    if root is not exc and not isinstance(root, OSError | ConnectionError):
+        exc = root
     name = type(exc).__name__
     text = str(exc)
     empty = re.search(r'Instruction "([^"]+)" corresponds to no data', text)
@@ -137,7 +143,11 @@ def describe_load_error(source: str, exc: Exception) -> str:
         )
     if "NotFound" in name or "doesn't exist" in text or "not found" in text.lower():
         return f"Dataset {source} was not found on the Hub; check the id (owner/name)."
-    if isinstance(exc, UnicodeDecodeError) or "codec can't decode" in text:
+    if (
+        isinstance(exc, UnicodeDecodeError)
+        or "codec can't decode" in text
+        or "Invalid UTF8" in text
+    ):
         return f"Dataset {source} is not UTF-8 text; save it as UTF-8 and try again."
     if "config" in text.lower() and ("available" in text.lower() or "name" in text.lower()):
         first = text.strip().splitlines()[0][:300]
@@ -316,6 +326,13 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
             f"{', '.join(train.column_names)})."
         )
     if cols.text is None and cols.image is None:
+        named = [c for c in train.column_names if c.lower() in TEXT_NAMES and c != cols.label]
+        if named:
+            kind = feature_kind(train.features[named[0]])
+            raise DataError(
+                f"Column '{named[0]}' holds {kind} values, not only text; every text cell must "
+                "be a string (quote numbers in the file, or name the text column)."
+            )
         raise DataError("No text or image column found; name it with text_column or image_column.")
     if cfg.task == "image" and cols.image is None:
         raise DataError("task is 'image' but the dataset has no image column.")

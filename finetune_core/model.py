@@ -142,6 +142,29 @@ def describe_load_error(source: str, exc: Exception) -> str:
     return f"Model {source} could not be loaded: {first}"
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".index.json")
+
+
+def check_weights(source: str, token: str | None = None) -> None:
+    """Refuse a repo or folder without transformers weights before anything is queued.
+    An unreachable Hub is not an error here: the download will say what it finds."""
+    path = local_path(source)
+    if os.path.isdir(path):
+        files = os.listdir(path)
+    else:
+        from huggingface_hub import HfApi
+
+        try:
+            files = HfApi().list_repo_files(path, token=token or None)
+        except Exception:
+            return
+    if not any(f.endswith(WEIGHT_SUFFIXES) for f in files):
+        raise ModelError(
+            f"Model {source} has no transformers weights (model.safetensors or "
+            "pytorch_model.bin); choose a transformers checkpoint."
+        )
+
+
 def infer_task(hf_config, dataset_task: str | None = None) -> str:
     """text or image, from the model config; the dataset decides when the model could do both."""
     from transformers.models.auto.modeling_auto import (

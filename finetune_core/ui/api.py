@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from finetune_core import charts, runs
+from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig, parse_text
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs import MANAGER
@@ -34,6 +34,7 @@ def start_run(config_yaml: str, request: gr.Request) -> dict[str, Any]:
             refused = check_local_path(source)
             if refused:
                 raise FinetuneError(refused)
+        preflight.check(cfg)
         job = MANAGER.start(cfg, _owner(request))
     except FinetuneError as exc:
         return {"job_id": None, "run": None, "error": str(exc)}

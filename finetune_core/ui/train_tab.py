@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from finetune_core import charts, device, runs
+from finetune_core import charts, device, preflight, runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs import MANAGER
@@ -107,6 +107,7 @@ def start(owner: str | None, values: dict[str, Any], groups, token: str | None =
     owner = ensure_owner(owner)
     try:
         cfg = form_config(values, groups)
+        preflight.check(cfg, token or None)
         job = MANAGER.start(cfg, owner, token=token or None, processes=int(processes or 1))
     except FinetuneError as exc:
         return owner, None, message(str(exc))

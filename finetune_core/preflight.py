@@ -1,0 +1,60 @@
+"""Checks before a run is queued, so the page answers "what is wrong" at once, next to Train,
+instead of minutes later from a background job.
+
+Cheap on purpose: the model's config.json (not its weights), its layer groups built on the
+meta device, and the data: a local file is loaded and checked exactly as training will (the
+datasets cache makes that free for the run), a Hub dataset through its card (first rows).
+"""
+
+from __future__ import annotations
+
+from finetune_core import data, model
+from finetune_core.config import RunConfig
+from finetune_core.errors import DataError
+
+
+def check(cfg: RunConfig, token: str | None = None) -> None:
+    """Raise a FinetuneError with one sentence when the run cannot work."""
+    cfg.validate()
+    hf_config = model.load_config(cfg.model, token)
+    model.check_weights(cfg.model, token)
+    if data.is_local(cfg.dataset):
+        prepared = data.prepare(cfg, token=token)
+        modality, n_labels = prepared.columns.task, len(prepared.label_names)
+    else:
+        modality, n_labels = _hub_dataset(cfg, token)
+    task = model.infer_task(hf_config, modality)
+    meta = model.load_model(cfg.model, n_labels or 2, task=task, token=token, meta=True)
+    model.resolve_freeze(cfg.freeze, model.layer_groups(meta))
+
+
+def _hub_dataset(cfg: RunConfig, token: str | None) -> tuple[str | None, int]:
+    from finetune_core import hub
+
+    card = hub.dataset_card(cfg.dataset, config=cfg.dataset_config, token=token)
+    if card.offline_reason:
+        return None, 0  # nothing to check against: training will say what it finds
+    if cfg.train_split not in card.splits:
+        raise DataError(
+            f"Split '{cfg.train_split}' is not in the dataset; its splits are "
+            f"{', '.join(card.splits)}. Set train_split to one of them."
+        )
+    if cfg.eval_split is not None and cfg.eval_split not in card.splits:
+        raise DataError(
+            f"Split '{cfg.eval_split}' is not in the dataset; its splits are "
+            f"{', '.join(card.splits)}. Set eval_split to one of them or leave it empty."
+        )
+    label = cfg.label_column or card.label_column
+    if label is None:
+        raise DataError(
+            "No label column found; name it with label_column (columns: "
+            f"{', '.join(card.features)})."
+        )
+    n = len(card.label_names)
+    if cfg.num_labels is not None and card.labels_complete and n and cfg.num_labels != n:
+        raise DataError(
+            f"num_labels is {cfg.num_labels} but label column '{label}' has {n} classes; "
+            f"set num_labels to {n} or leave it empty."
+        )
+    modality = "image" if (cfg.image_column or card.image_column) else "text"
+    return modality, n

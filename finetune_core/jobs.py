@@ -30,6 +30,7 @@ class Job:
     config: RunConfig
     run_dir: Path
     processes: int = 1
+    accelerate_config: str | None = None
     state: str = "queued"  # queued | running | finished
     created: float = field(default_factory=time.time)
     error: str | None = None
@@ -64,7 +65,13 @@ class JobManager:
 
     # ---- starting -----------------------------------------------------------------
     def start(
-        self, cfg: RunConfig, owner: str, *, token: str | None = None, processes: int = 1
+        self,
+        cfg: RunConfig,
+        owner: str,
+        *,
+        token: str | None = None,
+        processes: int = 1,
+        accelerate_config: str | None = None,
     ) -> Job:
         """Queue a job and return at once; raises FinetuneError for a config it can't run."""
         if not owner:
@@ -75,7 +82,19 @@ class JobManager:
         cfg.output_dir = str(run_dir.path)
         run_dir.write_json(run_dir.config_path, cfg.to_dict())
         run_dir.write_status(state="queued", error=None, step=0, max_steps=None)
-        job = Job(secrets.token_hex(16), owner, cfg, run_dir.path, processes, token=token)
+        if not 1 <= int(processes) <= 64:
+            raise RunError("processes must be between 1 and 64.")
+        if accelerate_config and not Path(accelerate_config).is_file():
+            raise RunError(f"Accelerate config {accelerate_config} does not exist.")
+        job = Job(
+            secrets.token_hex(16),
+            owner,
+            cfg,
+            run_dir.path,
+            int(processes),
+            accelerate_config=accelerate_config,
+            token=token,
+        )
         with self._lock:
             self._jobs[job.id] = job
             self._seen[owner] = time.time()

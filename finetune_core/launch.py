@@ -46,7 +46,7 @@ def start_process(job) -> subprocess.Popen:
     env.setdefault("OMP_NUM_THREADS", "1")
     log = open(Path(job.run_dir) / "launcher.log", "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen(
-        command(Path(job.run_dir), job.processes, getattr(job, "accelerate_config", None)),
+        command(Path(job.run_dir), job.processes, job.accelerate_config),
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -53,8 +53,20 @@ FORM_KEYS = [
 ]
 
 
+def _warm_imports() -> None:
+    """Import transformers and datasets once, before any event runs. The first page load runs
+    the model card and the dataset card in two threads at once; datasets' hashing reads
+    `transformers.PreTrainedTokenizerBase` whenever "transformers" is in sys.modules, and
+    while the other thread is still importing it that raised AttributeError (cold start only)."""
+    import datasets  # noqa: F401
+    import transformers
+
+    _ = transformers.PreTrainedTokenizerBase
+
+
 def build() -> gr.Blocks:
     host_notes = hosting.notices()  # first: on a Space this picks the runs folder
+    _warm_imports()
     with gr.Blocks(title="Fine-tune dashboard") as demo:
         shared = Shared(
             owner=gr.State(None),
@@ -133,13 +145,15 @@ def _wire(demo, shared: Shared, token_box, timer, seen, hub_note) -> None:
     )
 
     # train / stop / poll
-    def do_train(owner, groups, token, *vals):
-        owner, job_id, note = train_tab.start(owner, values_of(*vals), groups, token)
+    def do_train(owner, groups, token, procs, acc_cfg, *vals):
+        owner, job_id, note = train_tab.start(
+            owner, values_of(*vals), groups, token, procs, acc_cfg
+        )
         return owner, owner, job_id, note, gr.Timer(active=job_id is not None), -1
 
     x["train_btn"].click(
         do_train,
-        [shared.owner, shared.groups, shared.token, *form],
+        [shared.owner, shared.groups, shared.token, x["processes"], x["accelerate_config"], *form],
         [shared.owner, shared.browser_owner, shared.job_id, x["train_msg"], timer, seen],
         concurrency_limit=None,
     ).then(do_preview, [shared.groups, *form], prev_out)

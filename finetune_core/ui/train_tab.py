@@ -102,13 +102,27 @@ def config_upload(file_path: str | None, keys: list[str]) -> list[Any]:
 
 
 # ---- train / stop / poll ---------------------------------------------------------------
-def start(owner: str | None, values: dict[str, Any], groups, token: str | None = None, processes=1):
-    """Validate and queue. Returns (owner, job id or None, notice)."""
+def start(
+    owner: str | None,
+    values: dict[str, Any],
+    groups,
+    token: str | None = None,
+    processes: Any = 1,
+    accelerate_config: str | None = None,
+):
+    """Validate and queue. Returns (owner, job id or None, notice). More than one process
+    runs `accelerate launch` (DDP: one process per GPU, gloo on CPU)."""
     owner = ensure_owner(owner)
     try:
         cfg = form_config(values, groups)
         preflight.check(cfg, token or None)
-        job = MANAGER.start(cfg, owner, token=token or None, processes=int(processes or 1))
+        job = MANAGER.start(
+            cfg,
+            owner,
+            token=token or None,
+            processes=int(processes or 1),
+            accelerate_config=accelerate_config or None,
+        )
     except FinetuneError as exc:
         return owner, None, message(str(exc))
     pos = MANAGER.queue_position(job)
@@ -222,6 +236,21 @@ def render(shared: Shared) -> None:
             )
             keep = gr.Number(label="Checkpoints kept", value=2, precision=0, minimum=1)
             cache = gr.Checkbox(label="Frozen-feature cache", value=True)
+        with gr.Row():
+            gpus = device.device_info().get("count", 1)
+            procs = gr.Number(
+                label="Processes",
+                value=1,
+                precision=0,
+                minimum=1,
+                maximum=max(2, gpus) * 8,
+                elem_id="processes",
+                info=f"{gpus} device(s) here; more than 1 runs `accelerate launch` (DDP)",
+            )
+            acc_cfg = gr.File(
+                label="Accelerate config (optional: DDP, FSDP, DeepSpeed)",
+                file_types=[".yaml", ".yml", ".json"],
+            )
     shared.fields.update(
         epochs=epochs,
         learning_rate=lr,
@@ -266,6 +295,8 @@ def render(shared: Shared) -> None:
         config_dl=dl,
         config_up=up,
         config_refresh=refresh,
+        processes=procs,
+        accelerate_config=acc_cfg,
         train_btn=train_btn,
         stop_btn=stop_btn,
         train_msg=train_msg,

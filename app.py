@@ -5,4 +5,4 @@ from finetune_core.ui.app import build, launch
 demo = build()
 
 if __name__ == "__main__":
-    launch()
+    launch(demo=demo)

@@ -84,8 +84,13 @@ def build() -> gr.Blocks:
             elem_id="title",
         )
         with gr.Accordion("Hugging Face account (for gated models and pushing)", open=False):
-            if on_spaces():
+            if oauth_ready():
                 shared.extra["oauth"] = gr.LoginButton()
+            elif on_spaces():
+                gr.Markdown(
+                    "Sign-in is off: set `hf_oauth: true` in the Space's README metadata "
+                    "to enable it, or paste a token below."
+                )
             token_box = gr.Textbox(
                 label="Access token (kept in memory only, never saved)",
                 type="password",
@@ -224,6 +229,15 @@ def _wire(demo, shared: Shared, token_box, timer, seen, hub_note) -> None:
     demo.load(*x["runs_refresh"])
 
 
+def oauth_ready() -> bool:
+    """A Space with `hf_oauth: true` gets these variables; without them gradio's login routes
+    refuse to start, so the button is only added when they are there."""
+    return on_spaces() and all(
+        os.environ.get(v)
+        for v in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
+    )
+
+
 def _hub_notice() -> str:
     reason = hub.offline_reason()
     if reason:
@@ -237,9 +251,11 @@ def _oauth_token(oauth: gr.OAuthToken | None = None) -> Any:
     return oauth.token if oauth else None
 
 
-def launch(host: str | None = None, port: int | None = None, share: bool = False, **kw) -> None:
-    """Start the server (blocking)."""
-    demo = build()
+def launch(
+    host: str | None = None, port: int | None = None, share: bool = False, demo=None, **kw
+) -> None:
+    """Start the server (blocking); builds the page unless given one."""
+    demo = demo or build()
     demo.queue(default_concurrency_limit=4)
     demo.launch(
         server_name=host

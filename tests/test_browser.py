@@ -1,0 +1,279 @@
+"""A real browser drives the whole dashboard against a real Gradio server.
+
+Debian's headless Chromium (driven by Playwright) searches the fake Hub for a tiny model and a
+dataset, picks them, unfreezes everything, trains, watches the loss chart gain points, reads
+the results and tries the model in the playground. It saves assets/browser-test.png (the
+README shows it). /usr/bin/chromium comes from scripts/browser-deps.sh; without it the test
+fails (it is not skipped), so CI cannot pass without the browser check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import tiny
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ROOT = Path(__file__).resolve().parent.parent
+SHOT = ROOT / "assets" / "browser-test.png"
+MODEL = "tests-org/browser-bert"
+DATASET = "tests-org/browser-moods"
+LABELS = ("neg", "neu", "pos")
+LONG = 60_000  # ms: model loads and training on a busy CI box
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(fake_hub, tiny_bert, tmp_path_factory):
+    import gradio as gr
+
+    from finetune_core.jobs import MANAGER
+    from finetune_core.ui.app import CSS, build
+
+    fake_hub.add_model(
+        MODEL, tiny_bert, downloads=4321, likes=7, pipeline_tag="fill-mask", tags=["bert"]
+    )
+    data = tmp_path_factory.mktemp("browser-dataset")
+    rows = tiny.text_rows(60, seed=3)
+    tiny.write_csv(data / "data" / "train.csv", rows, rename={"text": "sentence", "label": "mood"})
+    (data / "README.md").write_text("---\nlicense: mit\n---\n# moods\nTiny test dataset.\n")
+    fake_hub.add_dataset(DATASET, data, downloads=99, task_categories=["text-classification"])
+
+    demo = build()
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        css=CSS,
+        theme=gr.themes.Soft(),
+    )
+    yield f"http://127.0.0.1:{port}/"
+    MANAGER.shutdown()
+    demo.close()
+
+
+@pytest.fixture()
+def page(tmp_path):
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser test needs Debian's chromium "
+            "(run scripts/browser-deps.sh, or apt-get install -y chromium)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = context.new_page()
+        pg.js_errors = []
+        pg.on("pageerror", lambda exc: pg.js_errors.append(str(exc)))
+        try:
+            yield pg
+        finally:
+            with contextlib.suppress(Exception):  # the page as it was when something failed
+                pg.screenshot(path=str(tmp_path / "last-page.png"), full_page=True)
+            browser.close()
+
+
+def text_of(page, selector: str) -> str:
+    loc = page.locator(selector)
+    return loc.inner_text() if loc.count() else ""
+
+
+def wait_text(page, selector: str, needle: str, what: str, timeout: int = LONG) -> str:
+    """Poll the text of `selector` until it contains `needle`; fail with what was seen."""
+    deadline = time.monotonic() + timeout / 1000
+    seen = ""
+    while time.monotonic() < deadline:
+        seen = text_of(page, selector)
+        if needle in seen:
+            return seen
+        page.wait_for_timeout(250)
+    errors = " | ".join(t for t in page.locator(".ft-error").all_inner_texts() if t.strip())
+    raise AssertionError(
+        f"timed out waiting for {what}: {needle!r} not in {selector} "
+        f"(it shows {seen[:300]!r}; error boxes: {errors or 'none'})"
+    )
+
+
+def wait_js(page, js: str, what: str, arg=None, timeout: int = LONG) -> None:
+    """page.wait_for_function with a failure message that says what was awaited."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout)
+    except PlaywrightTimeout:
+        raise AssertionError(f"timed out ({timeout / 1000:.0f} s) waiting for {what}") from None
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def pick_row(page, table: str, repo_id: str) -> None:
+    cell = page.locator(f"{table} [role=gridcell]").filter(has_text=repo_id).first
+    cell.wait_for(timeout=LONG)
+    cell.click()
+
+
+def expected_total_params(model_dir: Path, num_labels: int) -> int:
+    from finetune_core.model import inspect_model
+
+    return inspect_model(str(model_dir), num_labels=num_labels).total_params
+
+
+def assert_no_errors(page, where: str) -> None:
+    content = page.content()
+    assert "Traceback" not in content, f"a Python traceback is on the page ({where})"
+    errors = [t for t in page.locator(".ft-error").all_inner_texts() if t.strip()]
+    assert not errors, f"error boxes are not empty ({where}): {errors}"
+    toasts = [t for t in page.locator(".toast-body.error").all_inner_texts() if t.strip()]
+    assert not toasts, f"Gradio error toasts ({where}): {toasts}"
+    assert not page.js_errors, f"JavaScript errors ({where}): {page.js_errors}"
+
+
+LOSS_POINTS_JS = """() => {
+  const paths = document.querySelectorAll('#loss-plot .scatterlayer .trace path.js-line');
+  let n = 0;
+  for (const p of paths) n = Math.max(n, ((p.getAttribute('d') || '').match(/[ML]/g) || []).length);
+  return n >= 2;
+}"""
+
+
+def test_whole_flow_in_a_browser(server, page, tiny_bert):
+    start = time.monotonic()
+    page.goto(server, wait_until="domcontentloaded")
+    # the page settles first: the default model and the demo dataset load on page load
+    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
+    open_tab(page, "2 · Data")
+    wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
+
+    # 1 · Model: search the Hub, click the row, use it
+    open_tab(page, "1 · Model")
+    page.get_by_label("Search models").fill("browser-bert")
+    page.locator("#model-search-btn").click()
+    pick_row(page, "#model-results", MODEL)
+    model_box = page.locator("#model-id input, #model-id textarea").first
+    wait_js(
+        page,
+        "([el, v]) => el.value === v",
+        f"the model box to hold {MODEL} after clicking its row",
+        [model_box.element_handle(), MODEL],
+    )
+    page.locator("#model-load").click()
+    card = wait_text(page, "#model-card", MODEL, "the picked model's card")
+    assert "BertFor" in card, f"the card names no architecture: {card!r}"
+    assert_no_errors(page, "model tab")
+
+    # 2 · Data: search, click the row, use it; the card lists the classes, the label is picked
+    open_tab(page, "2 · Data")
+    page.get_by_label("Search datasets").fill("browser-moods")
+    page.locator("#data-search-btn").click()
+    pick_row(page, "#data-results", DATASET)
+    data_box = page.locator("#dataset-id input, #dataset-id textarea").first
+    wait_js(
+        page,
+        "([el, v]) => el.value === v",
+        f"the dataset box to hold {DATASET} after clicking its row",
+        [data_box.element_handle(), DATASET],
+    )
+    page.locator("#dataset-load").click()
+    data_card = wait_text(page, "#dataset-card", DATASET, "the picked dataset's card")
+    wait_text(page, "#dataset-card", "classes (3)", "the class list on the dataset card")
+    data_card = text_of(page, "#dataset-card")
+    for name in LABELS:
+        assert name in data_card, f"class {name!r} missing from the dataset card: {data_card!r}"
+    label_pick = page.get_by_label("Label column")
+    wait_js(
+        page,
+        "el => el.value === 'mood'",
+        "the label column picker to show the detected column 'mood'",
+        label_pick.element_handle(),
+    )
+    assert_no_errors(page, "data tab")
+
+    # 3 · Head & freezing: 3 classes pre-filled; "everything" makes every parameter trainable
+    open_tab(page, "3 · Head & freezing")
+    num_labels = page.locator("#num-labels input, #num-labels textarea").first
+    wait_js(
+        page,
+        "el => el.value === '3'",
+        "the class count to be pre-filled with 3",
+        num_labels.element_handle(),
+    )
+    total = expected_total_params(tiny_bert, 3)
+    before = wait_text(
+        page, "#trainable-summary", f"of {total:,} parameters", "the tiny model's groups"
+    )
+    # the layer groups of the tiny model (2 blocks), not the default model's 6
+    page.get_by_label("bert.encoder.layer.1", exact=False).first.wait_for(timeout=LONG)
+    assert page.get_by_label("bert.encoder.layer.5", exact=False).count() == 0
+    assert f"Trainable {total:,} of" not in before, f"already all trainable: {before!r}"
+    page.locator("#freeze-preset").get_by_text("everything", exact=True).click()
+    after = wait_text(
+        page,
+        "#trainable-summary",
+        f"Trainable {total:,} of {total:,}",
+        "the summary after the 'everything' preset",
+    )
+    assert after != before and "100.00%" in after, after
+    assert_no_errors(page, "freeze tab")
+
+    # 4 · Train: a few epochs; the loss chart gains points; the run completes
+    open_tab(page, "4 · Train")
+    epochs = page.locator("#epochs input").first
+    epochs.fill("12")
+    epochs.press("Tab")
+    lr = page.locator("#learning-rate input, #learning-rate textarea").first
+    lr.fill("0.005")
+    lr.press("Tab")
+    page.locator("#train-btn").click()
+    wait_text(page, "#train-msg", "Started", "the Train notice")
+    wait_js(page, LOSS_POINTS_JS, "the loss chart to draw a line through 2+ points")
+    wait_text(page, "#train-progress", "completed", "the run to complete", timeout=LONG)
+    progress = text_of(page, "#train-progress")
+    assert "step 48/48" in progress, f"unexpected progress line: {progress!r}"
+    wait_js(
+        page,
+        "() => document.querySelectorAll('#metrics-plot .scatterlayer .trace').length >= 1",
+        "the evaluation chart to draw a trace",
+    )
+    assert_no_errors(page, "train tab")
+    SHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOT), full_page=True)
+
+    # 5 · Results: accuracy, a confusion-matrix heatmap, and the playground
+    open_tab(page, "5 · Results")
+    results = wait_text(page, "#results-summary", "Accuracy", "the final metrics")
+    assert "completed" in results, results
+    wait_js(
+        page,
+        "() => document.querySelectorAll('#confusion-plot .heatmaplayer .hm').length >= 1",
+        "the confusion-matrix heatmap",
+    )
+    page.locator("#try-text textarea").fill("awful hate the worst")
+    page.locator("#try-btn").click()
+    probs = wait_text(page, "#try-probs", "%", "the class probabilities")
+    shown = [name for name in LABELS if name in probs]
+    assert len(shown) >= 2, f"the probabilities name too few classes: {probs!r}"
+    # the classes are told apart by their words: the trained model calls these words "neg"
+    top = next((line for line in probs.splitlines() if line.strip() in LABELS), None)
+    assert top == "neg", f"top class is not 'neg': {probs!r}"
+    assert_no_errors(page, "results tab")
+
+    elapsed = time.monotonic() - start
+    assert elapsed < 180, f"the browser flow took {elapsed:.0f} s"

@@ -1,4 +1,4 @@
-"""Hosting for others: local paths, pushes only with the user's token, remote code, queue hygiene."""
+"""Hosting for others: local paths, pushes with the user's own token, remote code, the queue."""
 
 import time
 
@@ -44,8 +44,13 @@ def test_push_needs_the_users_own_token(tmp_path, monkeypatch):
 
 def test_a_closed_tabs_queued_job_is_dropped(tiny_bert, text_csv, tmp_path):
     manager = JobManager(max_concurrent=1, queue_timeout=0.5)
-    base = {"model": str(tiny_bert), "dataset": str(text_csv), "max_length": 16,
-            "batch_size": 8, "logging_steps": 1}
+    base = {
+        "model": str(tiny_bert),
+        "dataset": str(text_csv),
+        "max_length": 16,
+        "batch_size": 8,
+        "logging_steps": 1,
+    }
     long = manager.start(
         RunConfig.from_dict({**base, "epochs": 100, "output_dir": str(tmp_path / "a")}), "alice"
     )

@@ -23,17 +23,30 @@ def free_port() -> int:
 def start_space(tmp_path: Path, **env_extra) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FINETUNE_RUNS_DIR"}
-    env.update({"SPACE_ID": "tests/finetune-dashboard", "SYSTEM": "spaces",
-                "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-                "HF_HUB_OFFLINE": "1", **env_extra})
+    env.update(
+        {
+            "SPACE_ID": "tests/finetune-dashboard",
+            "SYSTEM": "spaces",
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(port),
+            "HF_HUB_OFFLINE": "1",
+            **env_extra,
+        }
+    )
     if env_extra.pop("oauth", True):  # what a Space with `hf_oauth: true` provides
-        env.update({"OAUTH_CLIENT_ID": "test-client", "OAUTH_CLIENT_SECRET": "test-secret",
-                    "OAUTH_SCOPES": "openid profile read-repos write-repos",
-                    "OPENID_PROVIDER_URL": os.environ["HF_ENDPOINT"]})
+        env.update(
+            {
+                "OAUTH_CLIENT_ID": "test-client",
+                "OAUTH_CLIENT_SECRET": "test-secret",
+                "OAUTH_SCOPES": "openid profile read-repos write-repos",
+                "OPENID_PROVIDER_URL": os.environ["HF_ENDPOINT"],
+            }
+        )
     env.pop("oauth", None)
     log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -70,7 +83,9 @@ def test_space_with_persistent_storage(tmp_path):
 
 def test_space_without_storage_and_on_zerogpu_says_so(tmp_path):
     proc, url = start_space(
-        tmp_path, FINETUNE_PERSISTENT_DIR=str(tmp_path / "absent"), SPACES_ZERO_GPU="true",
+        tmp_path,
+        FINETUNE_PERSISTENT_DIR=str(tmp_path / "absent"),
+        SPACES_ZERO_GPU="true",
         oauth=False,
     )
     try:

@@ -96,7 +96,11 @@ def build() -> gr.Blocks:
                 type="password",
                 elem_id="hf-token",
             )
-        gr.HTML("".join(message(n, "warn") for n in host_notes), elem_id="host-notice")
+        gr.HTML(
+            "".join(message(n, "warn") for n in host_notes),
+            elem_id="host-notice",
+            visible=bool(host_notes),
+        )
         hub_note = gr.HTML(elem_id="hub-notice")
         with gr.Tabs():
             with gr.Tab("1 · Model", id="model"):

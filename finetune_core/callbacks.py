@@ -76,6 +76,10 @@ class RunDirCallback(TrainerCallback):
             self.stopped = True
             control.should_training_stop = True
             control.should_save = True  # a checkpoint to resume from
+        elif state.max_steps and state.global_step >= state.max_steps:
+            # the Trainer checkpoints the last step; a completed run is saved to model/ and
+            # is never resumed, so that write (weights + optimizer state) is wasted time
+            control.should_save = False
         now = time.monotonic()
         if self.is_main and (now - self._last_status >= 1.0 or control.should_training_stop):
             self._last_status = now

@@ -99,7 +99,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     bar = None if args.quiet else ProgressBar()
-    result = train.run(cfg, stop_event=stop, resume_dir=args.resume, on_progress=bar)
+    result = train.run(
+        cfg, stop_event=stop, resume_dir=args.resume, on_progress=bar, release_memory=False
+    )
     if bar:
         bar.close()
     if not _is_main():

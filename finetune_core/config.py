@@ -56,6 +56,7 @@ class RunConfig:
     output_dir: str | None = None
     device: str = "auto"
     feature_cache: bool = True
+    torch_compile: bool = False
     # Filled in when the run starts (detected columns, label names); kept in config.json.
     label_names: list[str] | None = field(default=None)
 

@@ -64,6 +64,7 @@ class DatasetSummary:
     label_names: list[str]
     class_counts: dict[str, int] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)
+    thumbnails: list[tuple[Any, str]] = field(default_factory=list)  # (small PIL image, label)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -464,6 +465,7 @@ def summarize(
         }
         for row in first.select(range(min(preview_rows, len(first))))
     ]
+    sample = first.shuffle(seed=0).select(range(min(8, len(first)))) if cols.image else []
     return DatasetSummary(
         source=source,
         splits={name: len(split) for name, split in ds.items()},
@@ -472,7 +474,26 @@ def summarize(
         label_names=names,
         class_counts=counts,
         preview=preview,
+        thumbnails=thumbnails(sample, cols, names),
     )
+
+
+def thumbnails(
+    rows, cols: Columns, names: list[str] | None = None, size: int = 96
+) -> list[tuple[Any, str]]:
+    """Small copies of the first images with their class, for the dataset card's gallery."""
+    out = []
+    for row in rows:
+        image = row.get(cols.image) if cols.image else None
+        if not hasattr(image, "thumbnail"):
+            continue
+        small = image.convert("RGB")
+        small.thumbnail((size, size))
+        label = row.get(cols.label) if cols.label else ""
+        if names and isinstance(label, int) and 0 <= label < len(names):
+            label = names[label]
+        out.append((small, str(label)))
+    return out
 
 
 def offline_env() -> bool:

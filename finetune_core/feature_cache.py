@@ -195,13 +195,28 @@ def _with_index(ds, start: int):
 
 
 def trainer_class(cache: FeatureCache | None):
-    """transformers.Trainer, or a subclass that tells the cache which examples a batch holds."""
+    """transformers.Trainer with a cheaper FLOP count, and, with a cache, a subclass that
+    tells the cache which examples a batch holds."""
     from transformers import Trainer
 
-    if cache is None:
-        return Trainer
+    class FinetuneTrainer(Trainer):
+        _flop_params: int | None = None
 
-    class CachedTrainer(Trainer):
+        def floating_point_ops(self, inputs):
+            """The Trainer's estimate (6 x tokens x non-embedding parameters), with the
+            parameter count taken once: the stock method walks every module at every step,
+            about 2 ms a step for all-MiniLM-L6-v2 on CPU, 15% of a cached step."""
+            main = getattr(self.model, "main_input_name", "input_ids")
+            if main not in inputs or not hasattr(self.model, "num_parameters"):
+                return 0
+            if self._flop_params is None:
+                self._flop_params = self.model.num_parameters(exclude_embeddings=True)
+            return 6 * inputs[main].numel() * self._flop_params
+
+    if cache is None:
+        return FinetuneTrainer
+
+    class CachedTrainer(FinetuneTrainer):
         def _point(self, inputs):
             index = inputs.pop("cache_index", None)
             if index is not None:

@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import Columns, detect_columns, feature_kind, is_local, label_names_of
+from finetune_core.data import (
+    Columns,
+    detect_columns,
+    feature_kind,
+    is_local,
+    label_names_of,
+    thumbnails,
+)
 from finetune_core.data import summarize as summarize_local
 from finetune_core.errors import HubError
 from finetune_core.hub_cards import ModelCard, card_timeout, fail, repo_info
@@ -58,6 +65,7 @@ class DatasetCard:
     gated: bool = False
     license: str | None = None
     offline_reason: str | None = None
+    thumbnails: list = field(default_factory=list)  # (small PIL image, label) for images
 
     @property
     def task(self) -> str | None:
@@ -135,6 +143,7 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
         labels_complete=complete,
         class_counts=counts,
         preview=[_displayable(r) for r in sample[:rows]],
+        thumbnails=thumbnails(sample[:8], cols, names),
         gated=bool(info.gated),
         license=getattr(card_data, "license", None) if card_data else None,
     )
@@ -230,6 +239,7 @@ def _local_card(
         class_counts=summary.class_counts,
         preview=summary.preview,
         offline_reason=reason,
+        thumbnails=summary.thumbnails,
     )
 
 

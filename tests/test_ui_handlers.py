@@ -44,7 +44,8 @@ def test_dataset_card_fills_the_pickers_and_class_count(text_csv):
     assert card.get("error") is None, card
     assert card["label_column"] == "verdict" and card["text_column"] == "review_body"
     out = data_tab.card_outputs(card)
-    md, _, text_pick, _, label_pick, _, n_classes, warn = out
+    md, _, text_pick, _, label_pick, _, gallery, n_classes, warn = out
+    assert gallery["visible"] is False  # text data: no sample images
     assert "neg" in md and n_classes == "3" and warn == ""
     assert text_pick["value"] == "review_body" and label_pick["value"] == "verdict"
     assert "Enter a dataset" in data_tab.card("  ")["error"]
@@ -210,3 +211,13 @@ def test_upload_size_limit(tmp_path, monkeypatch):
     big = tiny.write_csv(tmp_path / "big.csv", tiny.text_rows(200))
     with pytest.raises(DataError, match="over the 0 MB upload limit"):
         uploads.save_data_upload(big)
+
+
+def test_image_dataset_card_shows_thumbnails(image_folder):
+    out = data_tab.card_outputs(data_tab.card(str(image_folder)))
+    gallery, n_classes = out[6], out[7]
+    assert gallery["visible"] is True and n_classes == "2"
+    images = gallery["value"]
+    assert 1 <= len(images) <= 8
+    assert {label for _, label in images} <= {"red", "blue"}
+    assert max(images[0][0].size) <= 96

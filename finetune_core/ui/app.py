@@ -50,6 +50,7 @@ FORM_KEYS = [
     "save_steps",
     "save_total_limit",
     "feature_cache",
+    "torch_compile",
 ]
 
 

@@ -81,10 +81,11 @@ def card(source: str, config: str | None = None, token: str | None = None) -> di
 
 
 def card_outputs(d: dict[str, Any]):
-    """Card dict -> markdown, preview, 3 column pickers, balance chart, class count, notice."""
+    """Card dict -> markdown, preview, 3 column pickers, balance chart, thumbnails, class count,
+    notice."""
     if d.get("error"):
         skip = gr.update()
-        return "", None, skip, skip, skip, None, skip, message(d["error"])
+        return "", None, skip, skip, skip, None, gr.update(visible=False), skip, message(d["error"])
     features = d.get("features") or {}
     choices = [NONE, *features]
     splits = d.get("splits") or {}
@@ -113,6 +114,7 @@ def card_outputs(d: dict[str, Any]):
         return gr.update(choices=choices, value=value if value in features else NONE)
 
     table = gr.update(value=rows, headers=headers) if rows else gr.update(value=[], headers=["—"])
+    thumbs = d.get("thumbnails") or []
     warn = (
         ""
         if d.get("label_column")
@@ -125,6 +127,7 @@ def card_outputs(d: dict[str, Any]):
         pick("image_column"),
         pick("label_column"),
         fig,
+        gr.update(value=thumbs, visible=True) if thumbs else gr.update(value=None, visible=False),
         str(len(names)) if names else gr.update(),
         warn,
     )
@@ -189,6 +192,9 @@ def render(shared: Shared) -> None:
         text_col = gr.Dropdown([NONE], value=NONE, label="Text column", allow_custom_value=True)
         image_col = gr.Dropdown([NONE], value=NONE, label="Image column", allow_custom_value=True)
         label_col = gr.Dropdown([NONE], value=NONE, label="Label column", allow_custom_value=True)
+    gallery = gr.Gallery(
+        label="Sample images", columns=8, height=150, visible=False, elem_id="dataset-thumbnails"
+    )
     balance = gr.Plot(label="Class balance", elem_id="class-balance")
 
     def do_search(q, t, s, token):
@@ -214,6 +220,6 @@ def render(shared: Shared) -> None:
     )
     shared.extra.update(
         dataset_load=load_btn,
-        dataset_outputs=[info, preview, text_col, image_col, label_col, balance],
+        dataset_outputs=[info, preview, text_col, image_col, label_col, balance, gallery],
         data_msg=data_msg,
     )

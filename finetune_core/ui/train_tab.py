@@ -236,6 +236,7 @@ def render(shared: Shared) -> None:
             )
             keep = gr.Number(label="Checkpoints kept", value=2, precision=0, minimum=1)
             cache = gr.Checkbox(label="Frozen-feature cache", value=True)
+            compile_ = gr.Checkbox(label="torch.compile", value=False)
         with gr.Row():
             gpus = device.device_info().get("count", 1)
             procs = gr.Number(
@@ -268,6 +269,7 @@ def render(shared: Shared) -> None:
         save_steps=save_steps,
         save_total_limit=keep,
         feature_cache=cache,
+        torch_compile=compile_,
     )
     with gr.Accordion("Config (YAML) and command line", open=False), gr.Row():
         yaml_box = gr.Code(language="yaml", label="run.yaml", elem_id="config-yaml")

@@ -112,3 +112,25 @@ def check_local_path(source: str) -> str | None:
     if any(path == root or root in path.parents for root in allowed_roots()):
         return None
     return "Local paths are not available on this hosted dashboard; upload the file instead."
+
+
+def count(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def search_table(search_fn, row_of, what: str, offline_extra: str, **kwargs):
+    """(rows, notice, next page) for a results table: one search, its rows, and a notice
+    that says when the answer came from offline sources or found nothing."""
+    from finetune_core.errors import FinetuneError
+
+    try:
+        result = search_fn(**kwargs)
+    except FinetuneError as exc:
+        return [], message(str(exc)), None
+    rows = [row_of(hit) for hit in result.results]
+    notice = ""
+    if result.offline:
+        notice = message(f"Offline: {result.reason}. Showing {offline_extra}.", WARN)
+    elif not rows:
+        notice = message(f"No {what} match; try other words or another task filter.", WARN)
+    return rows, notice, result.next_page

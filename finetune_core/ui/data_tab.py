@@ -9,7 +9,15 @@ import gradio as gr
 from finetune_core import charts, hub, hub_datacard
 from finetune_core.errors import FinetuneError
 from finetune_core.ui import uploads
-from finetune_core.ui.common import OK, WARN, Shared, check_local_path, message
+from finetune_core.ui.common import (
+    OK,
+    WARN,
+    Shared,
+    check_local_path,
+    count,
+    message,
+    search_table,
+)
 
 DATA_TASKS = {
     "any": None,
@@ -22,35 +30,31 @@ NONE = "(none)"
 
 
 def search(query: str, task_label: str, sort: str, page: int = 0, token: str | None = None):
-    try:
-        result = hub.search_datasets(
-            query or "",
-            task=DATA_TASKS.get(task_label),
-            sort=sort,
-            limit=20,
-            page=page,
-            token=token or None,
-        )
-    except FinetuneError as exc:
-        return [], message(str(exc)), None
-    rows = [
-        [
-            h.id,
-            h.task or "",
-            "" if h.downloads is None else f"{h.downloads:,}",
-            "" if h.likes is None else f"{h.likes:,}",
-            h.size_category or "",
-            h.last_modified or "",
-            h.source,
-        ]
-        for h in result.results
+    """Rows for the results table, a notice (offline and why, or an error), next page."""
+    return search_table(
+        hub.search_datasets,
+        _row,
+        "datasets",
+        "local datasets and the demo",
+        query=query or "",
+        task=DATA_TASKS.get(task_label),
+        sort=sort,
+        limit=20,
+        page=page,
+        token=token or None,
+    )
+
+
+def _row(h) -> list:
+    return [
+        h.id,
+        h.task or "",
+        count(h.downloads),
+        count(h.likes),
+        h.size_category or "",
+        h.last_modified or "",
+        h.source,
     ]
-    notice = ""
-    if result.offline:
-        notice = message(f"Offline: {result.reason}. Showing local datasets and the demo.", WARN)
-    elif not rows:
-        notice = message("No datasets match; try other words or another task.", WARN)
-    return rows, notice, result.next_page
 
 
 def upload(file_path: str | None) -> tuple[str, str]:

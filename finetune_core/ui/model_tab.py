@@ -9,7 +9,15 @@ import gradio as gr
 from finetune_core import hub, hub_cards
 from finetune_core.errors import FinetuneError
 from finetune_core.model import BUNDLED_MODEL
-from finetune_core.ui.common import WARN, Shared, check_local_path, human, message
+from finetune_core.ui.common import (
+    WARN,
+    Shared,
+    check_local_path,
+    count,
+    human,
+    message,
+    search_table,
+)
 
 MODEL_TASKS = {
     "any backbone": "backbone",
@@ -24,39 +32,31 @@ PAGE = 20
 # ---- handlers (plain functions; the tests call them directly) ----------------------
 def search(query: str, task_label: str, sort: str, page: int = 0, token: str | None = None):
     """Rows for the results table, a notice (offline and why, or an error), next page."""
-    try:
-        result = hub.search_models(
-            query or "",
-            task=MODEL_TASKS.get(task_label),
-            sort=sort,
-            limit=PAGE,
-            page=page,
-            token=token or None,
-        )
-    except FinetuneError as exc:
-        return [], message(str(exc)), None
-    rows = [
-        [
-            h.id,
-            h.task or "",
-            _count(h.downloads),
-            _count(h.likes),
-            human(h.params) if h.params else "",
-            h.last_modified or "",
-            h.source,
-        ]
-        for h in result.results
+    return search_table(
+        hub.search_models,
+        _row,
+        "models",
+        "local and bundled models",
+        query=query or "",
+        task=MODEL_TASKS.get(task_label),
+        sort=sort,
+        limit=PAGE,
+        page=page,
+        token=token or None,
+    )
+
+
+def _row(h) -> list:
+    params = human(h.params) if h.params else ""
+    return [
+        h.id,
+        h.task or "",
+        count(h.downloads),
+        count(h.likes),
+        params,
+        h.last_modified or "",
+        h.source,
     ]
-    notice = ""
-    if result.offline:
-        notice = message(f"Offline: {result.reason}. Showing local and bundled models.", WARN)
-    elif not rows:
-        notice = message("No models match; try fewer words or another task filter.", WARN)
-    return rows, notice, result.next_page
-
-
-def _count(value: int | None) -> str:
-    return "" if value is None else f"{value:,}"
 
 
 def card(model_id: str, num_labels: Any = 2, batch_size: Any = 16, token: str | None = None):

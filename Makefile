@@ -12,7 +12,7 @@ demo: setup
 	$(PY) -m finetune_core train --config assets/demo/run.yaml --output-dir $(RUN_DIR)
 
 run: setup
-	$(PY) app.py
+	FINETUNE_OPEN_BROWSER=1 $(PY) app.py
 
 test: setup
 	@bash scripts/browser-deps.sh

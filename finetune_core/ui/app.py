@@ -268,6 +268,7 @@ def launch(
         or ("0.0.0.0" if on_spaces() else "127.0.0.1"),
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
         share=share,
+        inbrowser=os.environ.get("FINETUNE_OPEN_BROWSER") == "1",
         css=CSS,
         theme=gr.themes.Soft(),
         max_file_size=f"{int(float(os.environ.get('FINETUNE_MAX_UPLOAD_MB', 200)))}mb",

@@ -12,6 +12,7 @@ main process writes the run dir. Failures leave status "failed" with one sentenc
 from __future__ import annotations
 
 import gc
+import json
 import os
 import threading
 import time
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finetune_core import checkpoint_push, feature_cache
 from finetune_core import data as data_mod
 from finetune_core import device as device_mod
-from finetune_core import feature_cache
 from finetune_core import model as model_mod
 from finetune_core.callbacks import RunDirCallback
 from finetune_core.card import write_model_card
@@ -151,6 +152,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
         if (stop_event and stop_event.is_set()) or run_dir.stop_path.exists():
             raise Stopped
 
+    pusher = checkpoint_push.for_run(cfg, run_dir, token, is_main)  # no token: refused now
     device = device_mod.pick_device(cfg.device)
     set_seed(cfg.seed)
     prepared = data_mod.prepare(cfg, token=token)
@@ -203,7 +205,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
         data_collator=collator,
         processing_class=processor,
         compute_metrics=compute_metrics,
-        callbacks=[callback],
+        callbacks=[callback, pusher] if pusher else [callback],
     )
     checkpoint = last_checkpoint(run_dir.path) if resume else None
     if checkpoint and is_main:
@@ -240,6 +242,7 @@ def _finish(cfg, trainer, callback, prepared, run_dir, summary, is_main):
         metrics = _final_eval(trainer, prepared, run_dir, is_main)
     if is_main:
         trainer.save_model(str(run_dir.model_dir))
+        _record_num_labels(run_dir.model_dir, len(prepared.label_names))
         write_model_card(run_dir.model_dir, cfg, summary, metrics, state)
         run_dir.write_status(state=state, error=None, step=trainer.state.global_step)
         run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
@@ -314,6 +317,16 @@ def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cach
         ddp_backend="gloo" if device == "cpu" and _world()[1] > 1 else None,
         **device_mod.precision(device),
     )
+
+
+def _record_num_labels(model_dir: Path, n: int) -> None:
+    """transformers 5 derives num_labels from id2label and no longer writes it; the run-dir
+    contract (and older readers) expect it in model/config.json, so it is added back."""
+    path = model_dir / "config.json"
+    data = json.loads(path.read_text())
+    if data.get("num_labels") != n:
+        data["num_labels"] = n
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _loader_workers(device: str, task: str) -> int:

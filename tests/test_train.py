@@ -62,11 +62,7 @@ def test_text_run_writes_the_run_dir_contract(tiny_bert, text_csv, tmp_path):
     assert set(report["per_class"]["pos"]) == {"precision", "recall", "f1", "support"}
 
     model_cfg = json.loads((out / "model" / "config.json").read_text())
-    assert (
-        model_cfg["num_labels"] == 3
-        if "num_labels" in model_cfg
-        else len(model_cfg["id2label"]) == 3
-    )
+    assert model_cfg["num_labels"] == 3
     assert model_cfg["id2label"] == {"0": "neg", "1": "neu", "2": "pos"}
     assert (out / "model" / "tokenizer.json").exists()
     card = (out / "model" / "README.md").read_text()

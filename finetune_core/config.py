@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,14 @@ from finetune_core.errors import ConfigError
 FREEZE_PRESETS = ("backbone", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 TASKS = ("auto", "text", "image")
+_REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
+
+
+def is_repo_id(text: str) -> bool:
+    """`owner/name` or `name` as the Hub accepts them, checked here so a typo fails at once
+    instead of after training, when the first checkpoint is pushed."""
+    return bool(_REPO_ID.match(text or "")) and ".." not in text and "--" not in text
 
 
 @dataclass
@@ -57,6 +66,7 @@ class RunConfig:
     device: str = "auto"
     feature_cache: bool = True
     torch_compile: bool = False
+    push_checkpoints_to: str | None = None  # a Hub repo id; needs the user's token
     # Filled in when the run starts (detected columns, label names); kept in config.json.
     label_names: list[str] | None = field(default=None)
 
@@ -137,6 +147,11 @@ class RunConfig:
                 )
         elif not all(isinstance(g, str) and g for g in self.freeze):
             raise ConfigError("freeze list must hold layer-group names (strings).")
+        if self.push_checkpoints_to is not None and not is_repo_id(self.push_checkpoints_to):
+            raise ConfigError(
+                "push_checkpoints_to must be a Hub repo id such as 'owner/name' or 'name', "
+                f"not '{self.push_checkpoints_to}'."
+            )
         for key in ("train_split", "eval_split", "dataset_config"):
             value = getattr(self, key)
             if value is not None and not str(value).strip():

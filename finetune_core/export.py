@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from finetune_core.config import is_repo_id
 from finetune_core.errors import HubError, RunError
 
 
@@ -28,12 +29,11 @@ def push_to_hub(
     huggingface_hub would otherwise silently use HF_TOKEN of the machine.
     """
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
 
     repo_id = (repo_id or "").strip()
     if not token:
         raise HubError("Log in or paste a Hugging Face token with write access to push.")
-    if not repo_id or repo_id.count("/") > 1 or " " in repo_id:
+    if not is_repo_id(repo_id):
         raise HubError("Name the repo as owner/name (or just name for your own account).")
     model_dir = Path(run_dir) / "model"
     if not (model_dir / "config.json").exists():
@@ -46,13 +46,24 @@ def push_to_hub(
             folder_path=str(model_dir),
             commit_message="Upload fine-tuned model from finetune-dashboard",
         )
-    except HfHubHTTPError as exc:
-        code = getattr(exc.response, "status_code", None)
-        if code in (401, 403):
-            raise HubError(
-                f"The Hub refused the push to {repo_id} ({code}); use a token with write access."
-            ) from None
-        raise HubError(f"The push to {repo_id} failed: {str(exc).splitlines()[0][:200]}") from None
-    except OSError as exc:
-        raise HubError(f"The Hub could not be reached to push ({type(exc).__name__}).") from None
+    except Exception as exc:
+        raise HubError(hub_write_error(exc, "push", repo_id, token)) from None
     return str(url)
+
+
+def hub_write_error(exc: BaseException, action: str, repo_id: str, token: str | None) -> str:
+    """One sentence for a failed Hub write. Built from the status code, the error type and the
+    Hub's first line only, and redacted, so the user's token can never reach the page."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    code = getattr(getattr(exc, "response", None), "status_code", None)
+    first = (str(exc).strip().splitlines() or [""])[0][:200].rstrip(".")
+    if isinstance(exc, HfHubHTTPError) and code in (401, 403):
+        text = f"The Hub refused the {action} to {repo_id} ({code}); use a token with write access."
+    elif isinstance(exc, HfHubHTTPError):
+        text = f"The {action} to {repo_id} failed ({first})."
+    elif isinstance(exc, OSError) or type(exc).__module__.split(".")[0].startswith("http"):
+        text = f"The Hub could not be reached for the {action} to {repo_id} ({type(exc).__name__})."
+    else:
+        text = f"The {action} to {repo_id} failed ({type(exc).__name__}: {first})."
+    return text.replace(token, "***") if token else text

@@ -3,7 +3,9 @@
 It serves the endpoints that huggingface_hub 2.x, transformers 5 and datasets 5 call, from
 local folders registered with `add_model` / `add_dataset`: repo info, search/listing with
 sort and cursor paging (`Link: <...>; rel="next"`), tree listing, paths-info, file resolve
-(HEAD/GET, ranges) and whoami. Errors carry the `X-Error-Code` headers of the real Hub, so
+(HEAD/GET, ranges) and whoami; uploads: repo creation, preupload and commit (fakehub_upload.py),
+so `create_repo` + `upload_folder` work and later downloads, info and tree see the files.
+Errors carry the `X-Error-Code` headers of the real Hub, so
 clients raise RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError and
 EntryNotFoundError as they would in production.
 
@@ -26,7 +28,8 @@ fakehub_http.py (routing, auth, errors), fakehub_repo.py (files and the JSON bod
 
 Every request is recorded in `hub.requests` as (method, path-with-query); paths that no
 route knows also go to `hub.unknown` (answered 404) so missing endpoints are easy to spot.
-Not served: the dataset-viewer host (datasets-server.*) and upload/commit endpoints.
+Not served: the dataset-viewer host (datasets-server.*), LFS/Xet transfers (every preupload
+answer is "regular": content comes inline in the commit), pull requests and Spaces.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 import socket
+import tempfile
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -57,6 +62,7 @@ class FakeHub:
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._storage: Path | None = None  # committed files, created on the first commit
 
     # ---- lifecycle --------------------------------------------------------------
     def start(self) -> FakeHub:
@@ -76,6 +82,9 @@ class FakeHub:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._storage is not None:
+            shutil.rmtree(self._storage, ignore_errors=True)
+            self._storage = None
 
     @property
     def url(self) -> str:
@@ -234,6 +243,42 @@ class FakeHub:
     def remove(self, repo_id: str, *, kind: str = "model") -> None:
         self.repos.pop((kind, repo_id), None)
 
+    # ---- uploads (fakehub_upload.py parses the requests) ---------------------------
+    def create_repo(self, repo_id: str, *, kind: str = "model", private: bool = False) -> Repo:
+        """An empty repo, as POST /api/repos/create makes it."""
+        return self._add(kind, repo_id, None, 0, 0, (), False, private, None, None, None)
+
+    def commit(self, repo: Repo, added: dict[str, bytes], deleted: list[tuple[str, bool]]) -> str:
+        """Apply one commit (deletions first, then additions) and return its new sha.
+
+        Content is stored under the hub's own folder, named by its sha256 and the file's suffix
+        (the suffix decides LFS-ness as for served folders), so a repo registered from a test's
+        folder is never written into."""
+        with self._lock:
+            if self._storage is None:
+                self._storage = Path(tempfile.mkdtemp(prefix="fakehub-blobs-"))
+            files = dict(repo.files)
+            for path, folder in deleted:
+                for name in [
+                    p for p in files if p == path or (folder and p.startswith(path + "/"))
+                ]:
+                    del files[name]
+            for path, data in added.items():
+                blob = self._storage / (hashlib.sha256(data).hexdigest() + Path(path).suffix)
+                if not blob.exists():
+                    blob.write_bytes(data)
+                files[path] = RepoFile.read(path, blob)
+            repo.files = files
+            repo.sha = hashlib.sha1(f"{repo.sha}:{sorted(added)}:{deleted}".encode()).hexdigest()
+            repo.meta["lastModified"] = iso(None)
+            if "README.md" in added:
+                repo.meta["cardData"].update(front_matter(files["README.md"]))
+            if repo.kind == "model" and "config.json" in added:
+                with contextlib.suppress(ValueError, AttributeError):
+                    cfg = json.loads(added["config.json"])
+                    repo.config = {k: cfg[k] for k in ("architectures", "model_type") if k in cfg}
+            return repo.sha
+
     def _add(
         self,
         kind,
@@ -248,10 +293,13 @@ class FakeHub:
         trending_score,
         card_data,
     ) -> Repo:
-        folder = Path(folder)
-        sources = (
-            [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
-        )
+        folder = Path(folder) if folder is not None else None
+        if folder is None:
+            sources = []
+        elif folder.is_file():
+            sources = [folder]
+        else:
+            sources = sorted(p for p in folder.rglob("*") if p.is_file())
         files = {}
         for src in sources:
             rel = src.name if src == folder else src.relative_to(folder).as_posix()

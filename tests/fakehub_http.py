@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+import fakehub_upload
 from fakehub_repo import HttpError, Repo, info, only, paths_info, tags_of, tree
 
 PUBLIC_IN_GATED = {"README.md", ".gitattributes"}
@@ -125,6 +126,10 @@ class Handler(BaseHTTPRequestHandler):
         segs = [unquote(s) for s in split.path.strip("/").split("/")] if split.path != "/" else []
         if segs[:2] == ["api", "whoami-v2"]:
             return self._whoami(method)
+        if segs == ["api", "repos", "create"] and method == "POST":
+            return fakehub_upload.create_repo(self, body, method)
+        if segs == ["api", "validate-yaml"] and method == "POST":
+            return fakehub_upload.validate_yaml(self, body, method)
         if len(segs) == 2 and segs[0] == "api" and segs[1] in ("models", "datasets"):
             return self._list(segs[1][:-1], query, method, split.path)
         if len(segs) >= 3 and segs[0] == "api" and segs[1] in ("models", "datasets"):
@@ -173,6 +178,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(
                 paths_info(repo, form.get("paths", []), _true(form.get("expand"))), method
             )
+        if rest[0] in ("preupload", "commit") and len(rest) >= 2 and method == "POST":
+            rev = "/".join(rest[1:])
+            return fakehub_upload.write(self, rest[0], kind, repo_id, rev, query, body, method)
         if rest == ["refs"]:
             repo = self._repo(kind, repo_id)
             main = {"name": "main", "ref": "refs/heads/main", "targetCommit": repo.sha}
@@ -188,7 +196,7 @@ class Handler(BaseHTTPRequestHandler):
             {
                 "type": "user",
                 "id": "0" * 24,
-                "name": "test-user",
+                "name": fakehub_upload.USER,
                 "fullname": "Test User",
                 "orgs": [],
                 "auth": {
@@ -203,7 +211,7 @@ class Handler(BaseHTTPRequestHandler):
         token = self._token()
         repos = [
             r
-            for (k, _), r in self.hub.repos.items()
+            for (k, _), r in list(self.hub.repos.items())
             if k == kind and (not r.private or token is not None)
         ]
         for text in query.get("search", []):

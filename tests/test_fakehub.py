@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -205,3 +206,72 @@ def test_down_hang_and_refused_modes(repos):
     with pytest.raises(Exception, match="(?i)refused|connect"):
         get_session().get(f"{repos.closed_url()}/api/models", timeout=2)
     assert time.monotonic() - start < 1
+
+
+def test_create_repo_upload_folder_and_download_back(repos, tiny_bert, tmp_path):
+    api = hh.HfApi(token=TOKEN)
+    url = api.create_repo("fh-upload", private=True)  # a bare name: the token's own account
+    repo_id = url.repo_id
+    assert repo_id == "test-user/fh-upload" and str(url) == f"{repos.url}/{repo_id}"
+    assert api.create_repo(repo_id, exist_ok=True).repo_id == repo_id
+    with pytest.raises(HfHubHTTPError) as err:
+        api.create_repo(repo_id)
+    assert err.value.response.status_code == 409
+    assert api.model_info(repo_id).private is True and api.model_info(repo_id).siblings == []
+
+    folder = tmp_path / "upload"
+    shutil.copytree(tiny_bert, folder)
+    (folder / "notes").mkdir()
+    (folder / "notes" / "run.txt").write_text("trained on tests\n")
+    repos.reset_requests()
+    commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Upload")
+    posts = [p.split("?")[0] for m, p in repos.requests if m == "POST"]
+    assert f"/api/models/{repo_id}/preupload/main" in posts
+    assert f"/api/models/{repo_id}/commit/main" in posts
+    info = api.model_info(repo_id, files_metadata=True)
+    assert commit.oid == info.sha and commit.commit_url.endswith(f"/{repo_id}/commit/{info.sha}")
+    assert info.config["model_type"] == "bert"
+    local = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert sorted(s.rfilename for s in info.siblings) == local
+    for name in local:
+        path = hh.hf_hub_download(repo_id, name, token=TOKEN)
+        assert Path(path).read_bytes() == (folder / name).read_bytes(), name
+    tree = [e.path for e in api.list_repo_tree(repo_id, "notes")]
+    assert tree == ["notes/run.txt"]
+    with pytest.raises(RepositoryNotFoundError):
+        hh.model_info(repo_id, token=False)  # private: nothing without a token
+
+    # a second upload sends only what changed; deleting goes through the same commit endpoint
+    (folder / "notes" / "run.txt").write_text("second run\n")
+    api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Again")
+    again = hh.hf_hub_download(repo_id, "notes/run.txt", token=TOKEN)
+    assert Path(again).read_text() == "second run\n"
+    assert api.model_info(repo_id).sha != info.sha
+    api.delete_file("notes/run.txt", repo_id)
+    assert "notes/run.txt" not in [s.rfilename for s in api.model_info(repo_id).siblings]
+
+
+def test_upload_file_to_a_dataset_repo_updates_its_card(repos):
+    api = hh.HfApi(token=TOKEN)
+    repo_id = api.create_repo("fh-upload/cards", repo_type="dataset").repo_id
+    readme = b"---\nlicense: mit\n---\n# Cards\n"
+    api.upload_file(
+        path_or_fileobj=readme, path_in_repo="README.md", repo_id=repo_id, repo_type="dataset"
+    )
+    assert hh.dataset_info(repo_id).card_data.license == "mit"
+    path = hh.hf_hub_download(repo_id, "README.md", repo_type="dataset")
+    assert Path(path).read_bytes() == readme
+
+
+def test_writes_need_an_accepted_token(repos):
+    for token in ("hf_not_a_real_token", False):
+        with pytest.raises(HfHubHTTPError) as err:
+            hh.HfApi(token=token).create_repo("fh-upload/refused")
+        assert err.value.response.status_code == 401
+    repo_id = hh.HfApi(token=TOKEN).create_repo("fh-upload/locked").repo_id
+    with pytest.raises(HfHubHTTPError) as err:
+        hh.HfApi(token=False).upload_file(
+            path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo_id
+        )
+    assert err.value.response.status_code == 401
+    assert hh.model_info(repo_id).siblings == []

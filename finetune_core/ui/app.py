@@ -51,6 +51,7 @@ FORM_KEYS = [
     "save_total_limit",
     "feature_cache",
     "torch_compile",
+    "push_checkpoints_to",
 ]
 
 

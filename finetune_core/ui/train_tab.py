@@ -252,6 +252,13 @@ def render(shared: Shared) -> None:
                 label="Accelerate config (optional: DDP, FSDP, DeepSpeed)",
                 file_types=[".yaml", ".yml", ".json"],
             )
+        push_to = gr.Textbox(
+            label="Push checkpoints to (Hub repo, optional)",
+            placeholder="owner/name",
+            elem_id="push-checkpoints-to",
+            info="each checkpoint goes to last-checkpoint/ of this private repo as training "
+            "goes, so a sleeping Space loses nothing; needs your token (log in or paste one)",
+        )
     shared.fields.update(
         epochs=epochs,
         learning_rate=lr,
@@ -270,6 +277,7 @@ def render(shared: Shared) -> None:
         save_total_limit=keep,
         feature_cache=cache,
         torch_compile=compile_,
+        push_checkpoints_to=push_to,
     )
     with gr.Accordion("Config (YAML) and command line", open=False), gr.Row():
         yaml_box = gr.Code(language="yaml", label="run.yaml", elem_id="config-yaml")

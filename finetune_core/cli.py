@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 import threading
@@ -99,8 +100,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     bar = None if args.quiet else ProgressBar()
+    # headless, the environment's token is the user's own (a page job's child gets the
+    # page user's token here, never the host's: see launch.py)
+    token = os.environ.get("HF_TOKEN") or None
     result = train.run(
-        cfg, stop_event=stop, resume_dir=args.resume, on_progress=bar, release_memory=False
+        cfg,
+        stop_event=stop,
+        resume_dir=args.resume,
+        on_progress=bar,
+        release_memory=False,
+        token=token,
     )
     if bar:
         bar.close()
@@ -129,8 +138,6 @@ def _quiet_libraries() -> None:
 
 
 def _is_main() -> bool:
-    import os
-
     return int(os.environ.get("RANK", 0)) == 0
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from finetune_core import data, model
 from finetune_core.config import RunConfig
-from finetune_core.errors import DataError
+from finetune_core.errors import DataError, HubError
 
 
 def check(cfg: RunConfig, token: str | None = None) -> None:
     """Raise a FinetuneError with one sentence when the run cannot work."""
     cfg.validate()
+    if cfg.push_checkpoints_to and not token:
+        from finetune_core.checkpoint_push import NEEDS_TOKEN
+
+        raise HubError(NEEDS_TOKEN)
     hf_config = model.load_config(cfg.model, token)
     model.check_weights(cfg.model, token)
     if data.is_local(cfg.dataset):

@@ -191,3 +191,10 @@ def test_page(world, case, change, expected):
     assert job_id is None, f"{case}: a job was queued"
     assert expected in note, note
     assert "Traceback" not in note
+
+
+def test_page_refuses_checkpoint_pushes_without_a_token(world):
+    values, _ = form_values(config_for(world, {"push_checkpoints_to": "me/ckpts"}))
+    values["push_checkpoints_to"] = "me/ckpts"
+    _, job_id, note = train_tab.start(None, values, None)
+    assert job_id is None and "needs your Hugging Face token" in note

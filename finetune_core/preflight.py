@@ -8,7 +8,7 @@ datasets cache makes that free for the run), a Hub dataset through its card (fir
 
 from __future__ import annotations
 
-from finetune_core import data, model
+from finetune_core import data, model, prepare
 from finetune_core.config import RunConfig
 from finetune_core.errors import DataError, HubError
 
@@ -23,7 +23,7 @@ def check(cfg: RunConfig, token: str | None = None) -> None:
     hf_config = model.load_config(cfg.model, token)
     model.check_weights(cfg.model, token)
     if data.is_local(cfg.dataset):
-        prepared = data.prepare(cfg, token=token)
+        prepared = prepare.prepare(cfg, token=token)
         modality, n_labels = prepared.columns.task, len(prepared.label_names)
     else:
         modality, n_labels = _hub_dataset(cfg, token)

@@ -11,18 +11,15 @@ main process writes the run dir. Failures leave status "failed" with one sentenc
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune_core import checkpoint_push, feature_cache
-from finetune_core import data as data_mod
+from finetune_core import checkpoint_push, failures, feature_cache, prepare
 from finetune_core import device as device_mod
 from finetune_core import model as model_mod
 from finetune_core.callbacks import RunDirCallback
@@ -30,6 +27,7 @@ from finetune_core.card import write_model_card
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
 from finetune_core.evaluation import compute_metrics, report
+from finetune_core.failures import failure_message, record_failure, redact
 from finetune_core.runs import RunDir, default_run_dir, last_checkpoint, read_json, read_metrics
 
 HEAD_ONLY_LR, FULL_LR = 1e-3, 5e-5
@@ -130,9 +128,9 @@ def run(
             run_dir.append_metrics({"event": "end", "state": "stopped"})
         return RunResult(run_dir.path, "stopped")
     except BaseException as exc:
-        message = redact(_failure_message(exc), token)
+        message = redact(failure_message(exc), token)
         if is_main:
-            _record_failure(run_dir, message, exc, token)
+            record_failure(run_dir, message, exc, token)
         exc.__traceback__ = None  # drop the frames that hold the model, so memory is freed
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -142,7 +140,7 @@ def run(
     finally:
         del trainer
         if release_memory:
-            _release_memory()
+            failures.release_memory()
 
 
 def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
@@ -155,7 +153,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
     pusher = checkpoint_push.for_run(cfg, run_dir, token, is_main)  # no token: refused now
     device = device_mod.pick_device(cfg.device)
     set_seed(cfg.seed)
-    prepared = data_mod.prepare(cfg, token=token)
+    prepared = prepare.prepare(cfg, token=token)
     check_stop()
     hf_config = model_mod.load_config(cfg.model, token)
     task = model_mod.infer_task(hf_config, prepared.columns.task)
@@ -273,7 +271,7 @@ def _preprocess(cfg, prepared, task, device, token):
     try:
         if task == model_mod.IMAGE:
             processor = AutoImageProcessor.from_pretrained(source, token=token or None)
-            data_mod.attach_image_transform(prepared, processor)
+            prepare.attach_image_transform(prepared, processor)
             return processor, default_data_collator
         processor = AutoTokenizer.from_pretrained(source, token=token or None)
     except (OSError, ValueError) as exc:
@@ -281,7 +279,7 @@ def _preprocess(cfg, prepared, task, device, token):
         raise model_mod.ModelError(
             f"Model {cfg.model} has no usable {what} ({str(exc).splitlines()[0][:160]})."
         ) from exc
-    data_mod.tokenize(prepared, processor, cfg.max_length)
+    prepare.tokenize(prepared, processor, cfg.max_length)
     multiple = 8 if device == "cuda" else None
     return processor, DataCollatorWithPadding(processor, pad_to_multiple_of=multiple)
 
@@ -373,47 +371,3 @@ def _last_time(run_dir: RunDir) -> float:
         r["time"] for r in read_metrics(run_dir.path) if isinstance(r.get("time"), int | float)
     ]
     return max(times) if times else 0.0
-
-
-def _failure_message(exc: BaseException) -> str:
-    if isinstance(exc, FinetuneError):
-        return str(exc)
-    text = str(exc)
-    if "out of memory" in text.lower() or isinstance(exc, MemoryError):
-        detail = f" ({text})" if isinstance(exc, MemoryError) and text else ""
-        return (
-            f"Out of memory{detail}; use a smaller batch_size or max_length, or freeze more layers."
-        )
-    if isinstance(exc, KeyboardInterrupt):
-        return "Interrupted by the user; resume the run to go on."
-    first = text.strip().splitlines()[0][:300] if text.strip() else ""
-    return f"Unexpected error ({type(exc).__name__}: {first}); see error.log in the run folder."
-
-
-def redact(text: str, token: str | None) -> str:
-    """Remove the user's and the host's tokens from anything that is written or shown."""
-    for secret in (token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")):
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _record_failure(run_dir: RunDir, message: str, exc: BaseException, token: str | None) -> None:
-    try:
-        with (run_dir.path / "error.log").open("a", encoding="utf-8") as f:
-            f.write(redact("".join(traceback.format_exception(exc)), token))
-        run_dir.write_status(state="failed", error=message)
-        run_dir.append_metrics({"event": "end", "state": "failed", "error": message})
-    except OSError:
-        pass  # the run dir itself may be the problem (disk full, removed)
-
-
-def _release_memory() -> None:
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass

@@ -1,0 +1,200 @@
+"""Prepare a loaded dataset for one run: encode labels, check them against the config, make
+the evaluation split (given, or a stratified seeded hold-out), then tokenize text (truncation
+only; padding is per batch) or attach the image processor (applied on the fly).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from finetune_core.data import (
+    EVAL_SPLIT_NAMES,
+    TEXT_NAMES,
+    Columns,
+    detect_columns,
+    feature_kind,
+    label_names_of,
+    load_raw,
+)
+from finetune_core.errors import DataError
+
+
+@dataclass
+class PreparedData:
+    """Splits ready for the Trainer, plus what the run dir records about them."""
+
+    train: Any
+    eval: Any
+    eval_raw: Any  # eval split before preprocessing, for showing examples
+    columns: Columns
+    label_names: list[str]
+    eval_source: str  # "validation" (a split name) or "held out 10% of train"
+
+
+def encode_labels(ds, label: str):
+    """Make the label column a ClassLabel (strings and plain ints alike), same in all splits."""
+    import datasets
+
+    names = label_names_of(ds, label)
+    first = next(iter(ds.values()))
+    if isinstance(first.features[label], datasets.ClassLabel):
+        return ds, names
+    for split_name, split in ds.items():
+        missing = sum(1 for v in split[label] if v is None)
+        if missing:
+            raise DataError(
+                f"Label column '{label}' has {missing} empty value(s) in split "
+                f"'{split_name}'; fill them in or drop those rows."
+            )
+    index = {name: i for i, name in enumerate(names)}
+    class_label = datasets.ClassLabel(names=names)
+
+    def to_index(batch: dict) -> dict:
+        return {label: [index[str(v)] for v in batch[label]]}
+
+    features = first.features.copy()
+    features[label] = class_label
+    ds = ds.map(to_index, batched=True, features=features, desc="Encoding labels")
+    return ds, names
+
+
+def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
+    """Load (unless `ds` is given), detect, validate and split the data for `cfg`."""
+    ds = ds if ds is not None else load_raw(cfg.dataset, cfg.dataset_config, token)
+    if cfg.train_split not in ds:
+        raise DataError(
+            f"Split '{cfg.train_split}' is not in the dataset; its splits are "
+            f"{', '.join(ds)}. Set train_split to one of them."
+        )
+    if cfg.eval_split is not None and cfg.eval_split not in ds:
+        raise DataError(
+            f"Split '{cfg.eval_split}' is not in the dataset; its splits are "
+            f"{', '.join(ds)}. Set eval_split to one of them or leave it empty."
+        )
+    train = ds[cfg.train_split]
+    if len(train) == 0:
+        raise DataError(f"Split '{cfg.train_split}' is empty; choose a split with rows.")
+    cols = detect_columns(
+        train, text=cfg.text_column, image=cfg.image_column, label=cfg.label_column
+    )
+    if cols.label is None:
+        raise DataError(
+            "No label column found; name it with label_column (columns: "
+            f"{', '.join(train.column_names)})."
+        )
+    if cols.text is None and cols.image is None:
+        named = [c for c in train.column_names if c.lower() in TEXT_NAMES and c != cols.label]
+        if named:
+            kind = feature_kind(train.features[named[0]])
+            raise DataError(
+                f"Column '{named[0]}' holds {kind} values, not only text; every text cell must "
+                "be a string (quote numbers in the file, or name the text column)."
+            )
+        raise DataError("No text or image column found; name it with text_column or image_column.")
+    if cfg.task == "image" and cols.image is None:
+        raise DataError("task is 'image' but the dataset has no image column.")
+    if cfg.task == "text" and cols.text is None:
+        raise DataError("task is 'text' but the dataset has no text column.")
+
+    used = [c for c in (cols.text, cols.image, cols.label) if c]
+    keep = {name: split.select_columns(used) for name, split in ds.items()}
+    import datasets
+
+    ds = datasets.DatasetDict(keep)
+    ds, names = encode_labels(ds, cols.label)
+    if len(names) < 2:
+        raise DataError(
+            f"Label column '{cols.label}' has only one class ({names[0] if names else 'none'}); "
+            "a classifier needs at least two."
+        )
+    if cfg.num_labels is not None and cfg.num_labels != len(names):
+        raise DataError(
+            f"num_labels is {cfg.num_labels} but label column '{cols.label}' has "
+            f"{len(names)} classes ({', '.join(names[:10])}); set num_labels to "
+            f"{len(names)} or leave it empty."
+        )
+
+    train, evals, source = _split_eval(ds, cfg, cols.label)
+    if len(evals) == 0:
+        raise DataError(f"The evaluation split '{source}' is empty; choose another eval_split.")
+    if cfg.max_train_samples:
+        train = train.shuffle(seed=cfg.seed).select(range(min(len(train), cfg.max_train_samples)))
+    if cfg.max_eval_samples:
+        evals = evals.shuffle(seed=cfg.seed).select(range(min(len(evals), cfg.max_eval_samples)))
+    if cols.text:
+        for name, split in (("train", train), ("evaluation", evals)):
+            _check_text(split, cols.text, name)
+    return PreparedData(train, evals, evals, cols, names, source)
+
+
+def _split_eval(ds, cfg, label: str):
+    if cfg.eval_split:
+        return ds[cfg.train_split], ds[cfg.eval_split], cfg.eval_split
+    for name in EVAL_SPLIT_NAMES:
+        if name in ds and name != cfg.train_split and len(ds[name]) > 0:
+            return ds[cfg.train_split], ds[name], name
+    train = ds[cfg.train_split]
+    if len(train) < 4:
+        raise DataError(
+            f"Split '{cfg.train_split}' has only {len(train)} rows; at least 4 are needed "
+            "to hold some out for evaluation."
+        )
+    counts = Counter(train[label])
+    stratify = label if min(counts.values()) >= 2 else None
+    try:
+        parts = train.train_test_split(
+            test_size=cfg.validation_fraction, seed=cfg.seed, stratify_by_column=stratify
+        )
+    except ValueError:  # too few rows per class for a stratified split
+        parts = train.train_test_split(test_size=cfg.validation_fraction, seed=cfg.seed)
+    pct = f"{cfg.validation_fraction:.0%}"
+    return parts["train"], parts["test"], f"held out {pct} of {cfg.train_split}"
+
+
+def _check_text(split, column: str, where: str) -> None:
+    for i, value in enumerate(split[column]):
+        if not isinstance(value, str):
+            raise DataError(
+                f"Text column '{column}' has a {type(value).__name__} value in {where} row "
+                f"{i} ({value!r}); every text cell must be a string."
+            )
+
+
+def tokenize(data: PreparedData, tokenizer, max_length: int) -> PreparedData:
+    """Tokenize text splits (truncation only; padding is dynamic, per batch)."""
+    text, label = data.columns.text, data.columns.label
+
+    def encode(batch: dict) -> dict:
+        out = tokenizer(batch[text], truncation=True, max_length=max_length)
+        out["labels"] = batch[label]
+        return out
+
+    def run(split, name):
+        drop = [c for c in split.column_names if c != "cache_index"]
+        return split.map(encode, batched=True, remove_columns=drop, desc=f"Tokenizing {name}")
+
+    data.train = run(data.train, "train")
+    data.eval = run(data.eval, "eval")
+    return data
+
+
+def attach_image_transform(data: PreparedData, processor) -> PreparedData:
+    """Apply the image processor on the fly (no decoded copy of the dataset on disk)."""
+    image, label = data.columns.image, data.columns.label
+
+    def transform(batch: dict) -> dict:
+        try:
+            images = [img.convert("RGB") for img in batch[image]]
+        except Exception as exc:
+            raise DataError(f"An image in column '{image}' could not be decoded ({exc}).") from exc
+        out = processor(images=images, return_tensors="pt")
+        result = {"pixel_values": out["pixel_values"], "labels": batch[label]}
+        if "cache_index" in batch:
+            result["cache_index"] = batch["cache_index"]
+        return result
+
+    data.train = data.train.with_transform(transform)
+    data.eval = data.eval.with_transform(transform)
+    return data

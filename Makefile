@@ -24,5 +24,15 @@ lint: setup
 format: setup
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
 
+# Benchmarks (bench/*.py; tables on stdout, JSON in bench/results/): `make bench`, or
+# `make bench BENCH_ARGS=--quick` for a short pass (a minute or two each).
+BENCH_ARGS ?=
+bench: setup
+	$(PY) bench/overhead.py $(BENCH_ARGS)
+	$(PY) bench/frozen.py $(BENCH_ARGS)
+	$(PY) bench/memory.py $(BENCH_ARGS)
+	$(PY) bench/responsiveness.py $(BENCH_ARGS)
+	$(PY) bench/load.py $(BENCH_ARGS)
+
 clean:
 	rm -rf .venv runs .pytest_cache

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -169,29 +170,39 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 
 class MetricsTail:
-    """Incremental reader: each `read()` parses only what was appended since the last one."""
+    """Incremental reader: each `read()` parses only what was appended since the last one.
+
+    One reader is shared by every poll of a run (many tabs, server threads at once), so reads
+    are serialized: two threads reading the same new chunk would otherwise both append it.
+    """
 
     def __init__(self, run_dir: str | Path):
         self.path = Path(run_dir) / "metrics.jsonl"
         self.offset = 0
         self.records: list[dict] = []
+        self._lock = threading.Lock()
 
     def read(self) -> list[dict]:
+        """The records so far (a snapshot: later reads do not change it)."""
+        with self._lock:
+            self._read_new()
+            return list(self.records)
+
+    def _read_new(self) -> None:
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:
-            return self.records
+            return
         if size < self.offset:  # rewritten (resume truncation): start over
             self.offset, self.records = 0, []
         if size == self.offset:
-            return self.records
+            return
         with self.path.open("rb") as f:
             f.seek(self.offset)
             chunk = f.read(size - self.offset)
         end = chunk.rfind(b"\n") + 1  # only complete lines; a partial one waits
         self.offset += end
         self.records.extend(parse_lines(chunk[:end].decode("utf-8", errors="replace")))
-        return self.records
 
 
 def _process_alive(pid: int) -> bool:

@@ -19,6 +19,7 @@ from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig, parse_text
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs import MANAGER
+from finetune_core.ui import train_tab
 from finetune_core.ui.common import check_local_path
 
 
@@ -47,9 +48,8 @@ def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
     if job is None:
         return {"state": "unknown", "error": "No such run for this session."}
     status = runs.effective_status(runs.read_json(Path(job.run_dir) / "status.json")) or {}
-    records = runs.read_metrics(job.run_dir)
-    figs = charts.figures(records)
-    points = sum(len(trace.x or ()) for trace in figs["loss"].data)
+    records = train_tab.tail_of(job.run_dir).read()  # only the new lines, shared by all polls
+    points = charts.loss_points(records)  # the loss chart's point count, no figure built
     return {
         "state": status.get("state"),
         "error": status.get("error"),

@@ -25,6 +25,10 @@ from finetune_core.ui import (
 from finetune_core.ui.common import OK, Shared, browser_secret, ensure_owner, message, on_spaces
 from finetune_core.ui.train_tab import progress_html
 
+# Gradio recomputes its event analytics (a pandas summary of up to 10,000 past events) after
+# every event by default; with tabs polling every second that becomes a large share of the
+# server's work (bench/load.py). Every 1000 events is plenty. Read when the queue is made.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 CSS = (Path(__file__).with_name("style.css")).read_text()
 FORM_KEYS = [
     "model",
@@ -196,7 +200,9 @@ def _wire(demo, shared: Shared, token_box, timer, seen, hub_note) -> None:
             progress_html(p["progress"], p["queue"], p["status"]),
             p["log"],
             p["records"],
-            gr.Timer(active=not done),
+            # only a change goes out: a component update makes Gradio rebuild its config
+            # (schemas included), a measurable cost with many tabs polling (bench/load.py)
+            gr.Timer(active=False) if done else gr.skip(),
             *res,
         ]
 

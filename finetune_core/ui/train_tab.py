@@ -22,6 +22,26 @@ from finetune_core.ui import data_tab, freeze_tab
 from finetune_core.ui.common import OK, Shared, check_local_path, ensure_owner, message
 
 TAILS: dict[str, runs.MetricsTail] = {}  # run dir -> incremental reader, shared by all polls
+# (run dir, log scale) -> (records drawn, last record, figures): each new metrics line is
+# drawn once, not once per open tab (a figure set costs tens of ms of the interpreter's time)
+FIGURES: dict[tuple[str, bool], tuple[int, dict | None, dict[str, Any]]] = {}
+FIGURES_KEPT = 64
+
+
+def tail_of(run_dir: str | Path) -> runs.MetricsTail:
+    return TAILS.setdefault(str(run_dir), runs.MetricsTail(run_dir))
+
+
+def shared_figures(key: str, records: list[dict], log_scale: bool) -> dict[str, Any]:
+    """The live charts for these records, built once and shared by every poll that asks."""
+    last = records[-1] if records else None
+    cached = FIGURES.get((key, log_scale))
+    if cached is None or cached[0] != len(records) or cached[1] != last:
+        if len(FIGURES) >= FIGURES_KEPT:
+            FIGURES.clear()
+        cached = (len(records), last, charts.figures(records, log_scale=log_scale))
+        FIGURES[(key, log_scale)] = cached
+    return cached[2]
 
 
 # ---- form <-> config -----------------------------------------------------------------
@@ -143,12 +163,11 @@ def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> d
         return {}
     MANAGER.touch(owner)
     key = str(job.run_dir)
-    tail = TAILS.setdefault(key, runs.MetricsTail(job.run_dir))
-    records = tail.read()
+    records = tail_of(job.run_dir).read()
     status = runs.effective_status(runs.read_json(Path(job.run_dir) / "status.json")) or {}
     out: dict[str, Any] = {"status": status, "records": len(records), "run_dir": key}
     if len(records) != seen:
-        out["figures"] = charts.figures(records, log_scale=log_scale)
+        out["figures"] = shared_figures(key, records, bool(log_scale))
     out["progress"] = charts.progress(status, records)
     out["queue"] = MANAGER.queue_position(job)
     out["log"] = log_lines(records)

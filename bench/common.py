@@ -8,10 +8,12 @@ them alike; tables report medians and ratios, not absolute thresholds.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -90,8 +92,13 @@ def demo_freeze(model_path: str) -> list[str]:
 
 
 def scratch_dir(prefix: str) -> Path:
+    """A folder for the runs' outputs (models, checkpoints: ~100 MB a run), removed at exit
+    unless BENCH_KEEP=1."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=RESULTS))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=RESULTS))
+    if os.environ.get("BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 # ---- timing ---------------------------------------------------------------------------

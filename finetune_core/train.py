@@ -110,7 +110,7 @@ def run(
     is_main = _world()[0] == 0
     resume = resume_dir is not None
     if resume:
-        cfg, run_dir = _resume_config(Path(resume_dir), cfg)
+        cfg, run_dir = _resume_config(Path(resume_dir))
     run_dir = run_dir or prepare_run_dir(cfg, resume)
     if is_main:
         run_dir.stop_path.unlink(missing_ok=True)
@@ -348,7 +348,8 @@ def _final_eval(trainer, prepared, run_dir: RunDir, is_main: bool) -> dict:
     return {"accuracy": result["accuracy"], "f1_macro": result["f1_macro"]}
 
 
-def _resume_config(path: Path, overrides: RunConfig | None) -> tuple[RunConfig, RunDir]:
+def _resume_config(path: Path) -> tuple[RunConfig, RunDir]:
+    """The saved config of a run folder (a resume always continues exactly what was started)."""
     run_dir = RunDir(path)
     saved = read_json(run_dir.config_path)
     if saved is None:

@@ -60,9 +60,11 @@ class FeatureCache:
         self.model = model
         self.cut_name = cut
         self.cut = model.get_submodule(cut)
-        self.store: dict[int, dict[str, torch.Tensor]] = {}
+        self.store: dict[str, torch.Tensor] = {}  # output field -> one row per example
         self.template: Any = None  # the output's type and field names
-        self.batch: tuple[list[int], int | None] | None = None
+        self.ragged: set[str] = set()  # per-token fields, stored without padding
+        self._rows: dict[str, dict[int, torch.Tensor]] = {}
+        self.batch: tuple[torch.Tensor, int | None] | None = None
         self.nbytes = 0
 
     # ---- building ----------------------------------------------------------------
@@ -86,6 +88,7 @@ class FeatureCache:
             with rng:
                 for ds in datasets:
                     self._pass(ds, collator, batch_size, device, current)
+            self._finish()
         finally:
             handle.remove()
             self.model.train(was_training)
@@ -105,16 +108,31 @@ class FeatureCache:
         fields = _fields(output)
         if self.template is None:
             self.template = (type(output), list(fields))
+            self.ragged = {
+                name
+                for name, t in fields.items()
+                if mask is not None and t.dim() >= 3 and t.shape[1] == mask.shape[1]
+            }
         lengths = mask.sum(-1).tolist() if mask is not None else None
-        for row, example in enumerate(index):
-            entry = {}
-            for name, tensor in fields.items():
+        for name, tensor in fields.items():
+            rows = self._rows.setdefault(name, {})
+            for row, example in enumerate(index):
                 t = tensor[row]
-                if lengths is not None and t.dim() >= 2 and t.shape[0] == mask.shape[1]:
-                    t = t[: int(lengths[row])]
-                entry[name] = t.detach().to("cpu", copy=True)
-                self.nbytes += entry[name].numel() * entry[name].element_size()
-            self.store[example] = entry
+                if name in self.ragged:
+                    t = t[: int(lengths[row])]  # drop the padding; put back per batch
+                rows[example] = t.detach().to("cpu", copy=True)
+
+    def _finish(self) -> None:
+        """One tensor per output field, rows in example order (per-token fields padded with
+        zeros to the longest example), so a batch is one index_select."""
+        for name, rows in self._rows.items():
+            ordered = [rows[i] for i in range(len(rows))]
+            if name in self.ragged:
+                self.store[name] = torch.nn.utils.rnn.pad_sequence(ordered, batch_first=True)
+            else:
+                self.store[name] = torch.stack(ordered)
+            self.nbytes += self.store[name].numel() * self.store[name].element_size()
+        self._rows = {}
 
     # ---- replaying ---------------------------------------------------------------
     def activate(self) -> None:
@@ -124,7 +142,7 @@ class FeatureCache:
         self.cut.__dict__.pop("forward", None)
 
     def set_batch(self, index: torch.Tensor, mask: torch.Tensor | None) -> None:
-        self.batch = (index.tolist(), mask.shape[1] if mask is not None else None)
+        self.batch = (index.to("cpu"), mask.shape[1] if mask is not None else None)
 
     def _replay(self, *args, **kwargs):
         if self.batch is None:
@@ -133,10 +151,10 @@ class FeatureCache:
         device = next(self.model.parameters()).device
         out = {}
         for name in self.template[1]:
-            rows = [self.store[i][name] for i in index]
-            if rows[0].dim() >= 2 and length is not None:
-                rows = [_pad(r, length) for r in rows]
-            out[name] = torch.stack(rows).to(device)
+            rows = self.store[name].index_select(0, index)
+            if name in self.ragged:
+                rows = _fit(rows, length)
+            out[name] = rows.to(device, non_blocking=True)
         kind = self.template[0]
         if kind is tuple:
             return tuple(out.values())
@@ -153,11 +171,12 @@ def _fields(output: Any) -> dict[str, torch.Tensor]:
     return {k: v for k, v in output.items() if isinstance(v, torch.Tensor)}
 
 
-def _pad(t: torch.Tensor, length: int) -> torch.Tensor:
-    if t.shape[0] >= length:
-        return t[:length]
-    pad = torch.zeros((length - t.shape[0], *t.shape[1:]), dtype=t.dtype)
-    return torch.cat([t, pad])
+def _fit(rows: torch.Tensor, length: int) -> torch.Tensor:
+    """Per-token rows cut or zero-padded to the batch's sequence length."""
+    if rows.shape[1] >= length:
+        return rows[:, :length]
+    pad = rows.new_zeros((rows.shape[0], length - rows.shape[1], *rows.shape[2:]))
+    return torch.cat([rows, pad], dim=1)
 
 
 def max_bytes() -> float:
@@ -194,24 +213,25 @@ def _with_index(ds, start: int):
     return ds.add_column("cache_index", list(range(start, start + len(ds))))
 
 
+def use_padded_rows(trainer, collator) -> None:
+    """Give a cached text run batches that cost one slice per column (see padded_rows)."""
+    from transformers import DataCollatorWithPadding
+
+    from finetune_core.padded_rows import PaddedRows
+
+    if not isinstance(collator, DataCollatorWithPadding):
+        return  # images: the processor runs per batch as usual
+    train, evaluation = trainer.train_dataset, trainer.eval_dataset
+    rows = PaddedRows([train, evaluation], collator, collator.pad_to_multiple_of)
+    trainer.train_dataset = rows.split(0, len(train))
+    trainer.eval_dataset = rows.split(len(train), len(evaluation))
+    trainer.data_collator = rows.collate
+
+
 def trainer_class(cache: FeatureCache | None):
-    """transformers.Trainer with a cheaper FLOP count, and, with a cache, a subclass that
-    tells the cache which examples a batch holds."""
-    from transformers import Trainer
-
-    class FinetuneTrainer(Trainer):
-        _flop_params: int | None = None
-
-        def floating_point_ops(self, inputs):
-            """The Trainer's estimate (6 x tokens x non-embedding parameters), with the
-            parameter count taken once: the stock method walks every module at every step,
-            about 2 ms a step for all-MiniLM-L6-v2 on CPU, 15% of a cached step."""
-            main = getattr(self.model, "main_input_name", "input_ids")
-            if main not in inputs or not hasattr(self.model, "num_parameters"):
-                return 0
-            if self._flop_params is None:
-                self._flop_params = self.model.num_parameters(exclude_embeddings=True)
-            return 6 * inputs[main].numel() * self._flop_params
+    """The project's Trainer, and with a cache a subclass that tells the cache which examples
+    a batch holds."""
+    from finetune_core.trainer import FinetuneTrainer
 
     if cache is None:
         return FinetuneTrainer

@@ -182,10 +182,13 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
             eval_rows=len(prepared.eval),
         )
     cache, cache_note = feature_cache.plan(cfg, model, frozen, prepared, task, _world()[1])
-    if is_main:
-        run_dir.write_status(feature_cache=cache_note)
     check_stop()
     processor, collator = _preprocess(cfg, prepared, task, device, token)
+    if cache is not None and getattr(processor, "padding_side", "right") == "left":
+        # cached outputs are stored per example, trimmed on the right
+        cache, cache_note = None, "off (the tokenizer pads on the left)"
+    if is_main:
+        run_dir.write_status(feature_cache=cache_note)
     check_stop()
 
     callback = RunDirCallback(
@@ -213,6 +216,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
         started = time.monotonic()
         cache.build([prepared.train, prepared.eval], collator, cfg.batch_size, trainer.args.device)
         cache.activate()
+        feature_cache.use_padded_rows(trainer, collator)
         if is_main:
             run_dir.write_status(
                 feature_cache=f"{cache_note}, {cache.nbytes / 2**20:.1f} MB built in "
@@ -336,7 +340,7 @@ def _loader_workers(device: str, task: str) -> int:
 
 
 def _final_eval(trainer, prepared, run_dir: RunDir, is_main: bool) -> dict:
-    output = trainer.predict(prepared.eval, metric_key_prefix="eval")
+    output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     last = [r for r in read_metrics(run_dir.path) if "eval_loss" in r] if is_main else []
     if not last or last[-1].get("step") != trainer.state.global_step:

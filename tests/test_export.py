@@ -145,8 +145,9 @@ def test_checkpoints_are_pushed_while_training(tiny_bert, text_csv, tmp_path, fa
 
     state = json.loads(fetch("last-checkpoint/trainer_state.json"))
     assert state["global_step"] == step
-    weights = fetch("last-checkpoint/model.safetensors")
-    assert weights == (newest / "model.safetensors").read_bytes()
+    # a frozen run's checkpoint holds the trainable weights only (finetune_core/trainer.py)
+    weights = fetch("last-checkpoint/trainable.safetensors")
+    assert weights == (newest / "trainable.safetensors").read_bytes()
     metrics = [json.loads(line) for line in fetch("run/metrics.jsonl").splitlines()]
     assert any("loss" in r for r in metrics) and max(r.get("step", 0) for r in metrics) <= step
     assert json.loads(fetch("run/config.json"))["push_checkpoints_to"] == "fx-ckpt/live"

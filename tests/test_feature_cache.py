@@ -89,3 +89,78 @@ def test_cache_is_off_when_a_block_trains(tiny_bert, text_csv, tmp_path):
     train.run(cfg)
     note = json.loads((out / "status.json").read_text())["feature_cache"]
     assert note == "off (a layer before the last block trains)"
+
+
+@pytest.mark.parametrize("multiple", [None, 8])
+def test_padded_rows_give_the_collators_batches(tiny_bert, multiple):
+    """A cached text run takes its batches from rows padded once; they must be exactly the
+    batches the padding collator builds from the same rows (values, pad ids, shape)."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from finetune_core.padded_rows import PaddedRows
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    texts = [" ".join(["good"] * n + ["bad"] * (n % 3)) for n in range(1, 24)]
+    encoded = tokenizer(texts, truncation=True, max_length=20)
+    rows = [{k: encoded[k][i] for k in encoded} for i in range(len(texts))]
+    for i, row in enumerate(rows):
+        row.update(labels=i % 3, cache_index=i)
+    train, evaluation = Dataset.from_list(rows[:17]), Dataset.from_list(rows[17:])
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=multiple)
+    padded = PaddedRows([train, evaluation], collator, multiple)
+    split = padded.split(17, 6)
+    assert len(split) == 6 and split[0] == 17
+    for index in ([0], [3, 1], [16, 2, 9, 5], [17, 22], list(range(23))):
+        got = padded.collate(index)
+        want = collator([rows[i] for i in index])
+        assert set(got) == set(want)
+        for key in want:
+            assert torch.equal(got[key], want[key]), (index, key)
+
+
+def test_frozen_checkpoints_hold_the_trainable_part_and_resume_exactly(
+    tiny_bert, text_csv, tmp_path
+):
+    """A frozen run's checkpoints keep only what training changes, and a run stopped and
+    resumed from one ends exactly where an uninterrupted run does."""
+    import threading
+
+    base = {"model": str(tiny_bert), "dataset": str(text_csv), **FAST, "save_steps": 3}
+    whole = tmp_path / "whole"
+    train.run(RunConfig.from_dict({**base, "output_dir": str(whole)}))
+
+    out, stop = tmp_path / "stopped", threading.Event()
+
+    def progress(step, max_steps, epoch):
+        if step == 4:
+            stop.set()
+
+    cfg = RunConfig.from_dict({**base, "output_dir": str(out)})
+    assert train.run(cfg, stop_event=stop, on_progress=progress).state == "stopped"
+    checkpoint = runs.last_checkpoint(out)
+    files = {p.name for p in checkpoint.iterdir()}
+    assert "trainable.safetensors" in files and "model.safetensors" not in files, files
+    from safetensors.torch import load_file
+
+    saved = load_file(str(checkpoint / "trainable.safetensors"))
+    assert {k for k in saved if not k.startswith("bert.")} == {
+        "classifier.weight",
+        "classifier.bias",
+    }
+    assert not any(k.startswith("bert.encoder") for k in saved)  # frozen weights stay out
+
+    assert train.run(None, resume_dir=out).state == "completed"
+    assert losses(out) == pytest.approx(losses(whole), rel=1e-5, abs=1e-7)
+    ev = [json.loads((d / "eval.json").read_text()) for d in (whole, out)]
+    assert ev[0]["confusion_matrix"] == ev[1]["confusion_matrix"]
+    assert (out / "model" / "model.safetensors").exists()  # the final model is complete
+
+
+def test_full_fine_tune_checkpoints_stay_complete(tiny_bert, text_csv, tmp_path):
+    out = tmp_path / "run"
+    cfg = {"model": str(tiny_bert), "dataset": str(text_csv), "freeze": "none", **FAST}
+    train.run(RunConfig.from_dict({**cfg, "output_dir": str(out), "save_steps": 3}))
+    files = {p.name for p in runs.last_checkpoint(out).iterdir()}
+    assert "model.safetensors" in files and "trainable.safetensors" not in files

@@ -1,0 +1,120 @@
+"""transformers.Trainer, made cheap for models that are mostly frozen.
+
+The stock Trainer walks every module of the model at every step: to clip gradients
+(`model.parameters()`), to zero them (`model.zero_grad()`) and to count FLOPs. For a
+head-only fine-tune of all-MiniLM-L6-v2 on CPU that bookkeeping is most of a step once the
+frozen part is cached (about 3 ms of 4.5 ms). Here those walks cover only the trainable
+parameters, taken once.
+
+Checkpoints of a run with frozen parameters hold only what training changes (trainable
+parameters and buffers) in `trainable.safetensors`: the frozen rest is the base model's, which
+a resume loads anyway. That is a few kB for a head instead of the whole model (87 MB for
+all-MiniLM-L6-v2, 0.2-0.3 s a save). The file name is deliberately not `model.safetensors`, so
+`from_pretrained` on such a checkpoint fails loudly instead of loading random frozen weights.
+The final `model/` is always complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+TRAINABLE_WEIGHTS = "trainable.safetensors"
+
+
+class FinetuneTrainer(Trainer):
+    _flop_params: int | None = None
+    _trainable: list[torch.nn.Parameter] | None = None
+
+    # ---- per-step bookkeeping over the trainable parameters only ------------------------
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        if self._trainable is None:
+            self._trainable = [p for p in self.model.parameters() if p.requires_grad]
+        return self._trainable
+
+    def is_partly_frozen(self) -> bool:
+        return len(self.trainable_parameters()) < sum(1 for _ in self.model.parameters())
+
+    def _clip_grad_norm(self, model):
+        """Frozen parameters have no gradients, so clipping over the trainable ones gives the
+        same norm and the same update without walking the whole model."""
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:
+            return super()._clip_grad_norm(model)
+        return self.accelerator.clip_grad_norm_(
+            self.trainable_parameters(), self.args.max_grad_norm
+        )
+
+    def train(self, *args, **kwargs):
+        # `model.zero_grad()` runs after every optimizer step; only trainable parameters can
+        # hold gradients, so zeroing them is the same thing (restored after training)
+        params = self.trainable_parameters()
+        self.model.zero_grad = lambda set_to_none=True: _zero(params, set_to_none)
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self.model.__dict__.pop("zero_grad", None)
+
+    def floating_point_ops(self, inputs):
+        """The Trainer's estimate (6 x tokens x non-embedding parameters), with the parameter
+        count taken once: the stock method walks every module at every step."""
+        main = getattr(self.model, "main_input_name", "input_ids")
+        if main not in inputs or not hasattr(self.model, "num_parameters"):
+            return 0
+        if self._flop_params is None:
+            self._flop_params = self.model.num_parameters(exclude_embeddings=True)
+        return 6 * inputs[main].numel() * self._flop_params
+
+    # ---- checkpoints of partly frozen runs: the trainable part only ---------------------
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        plain = self.is_fsdp_enabled or self.is_deepspeed_enabled or not _internal_call
+        if plain or not self.is_partly_frozen():
+            return super().save_model(output_dir, _internal_call=_internal_call)
+        if not self.args.should_save:
+            return None
+        from safetensors.torch import save_file
+
+        os.makedirs(output_dir, exist_ok=True)
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        state = {k: v.detach().contiguous() for k, v in trainable_state(model).items()}
+        save_file(state, os.path.join(output_dir, TRAINABLE_WEIGHTS), metadata={"format": "pt"})
+        model.config.save_pretrained(output_dir)
+        return None
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        path = Path(resume_from_checkpoint) / TRAINABLE_WEIGHTS
+        if not path.exists():
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        from safetensors.torch import load_file
+
+        model = model or self.model
+        expected = set(trainable_state(model))
+        state = load_file(str(path), device="cpu")
+        if set(state) != expected:
+            raise ValueError(
+                f"Checkpoint {resume_from_checkpoint} was saved with other layers trainable "
+                "than this run's; resume with the config it was started with."
+            )
+        model.load_state_dict(state, strict=False)
+        return None
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """State entries that training can change: trainable parameters and all buffers (BatchNorm
+    statistics of a trainable group; frozen groups run in eval mode, so theirs stay put)."""
+    named = list(model.named_parameters(remove_duplicate=False))
+    trainable = {name for name, p in named if p.requires_grad}
+    params = {name for name, _ in named}
+    return {k: v for k, v in model.state_dict().items() if k in trainable or k not in params}
+
+
+def _zero(params: list[torch.nn.Parameter], set_to_none: bool) -> None:
+    for p in params:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            p.grad.detach_().zero_()

@@ -3,26 +3,30 @@
 When every layer group up to the last block is frozen (head only, or head + pooler/final
 norm), the frozen part gives the same output for an example in every epoch: frozen groups run
 in eval mode and the preprocessing has no randomness. So we run it once over the train and
-eval sets (eval mode, on the device, in batches), keep its per-example outputs in memory, and
-from then on the "cut" module (the base model, or the module holding the blocks) returns the
-cached output for the batch instead of computing it. Everything after the cut (pooler, head,
-loss) runs as usual, so the optimizer, schedule, logging and checkpoints are unchanged.
+eval sets (eval mode, on the device, in batches), keep its per-example outputs (as much of
+them as the trainable part reads, in memory or on disk: see feature_store), and from then on
+the "cut" module (the base model, or the module holding the blocks) returns the cached output
+for the batch instead of computing it. Everything after the cut (pooler, head, loss) runs as
+usual, so the optimizer, schedule, logging and checkpoints are unchanged.
 
 The cut is found generically (no table per architecture): the base model for head-only runs;
 else the parent module of the repeated blocks when it is not the base model itself and all of
-its parameters are frozen. Text outputs are stored trimmed to each example's length and padded
-back per batch. Not used with several processes or when the cache would exceed
-FINETUNE_CACHE_MAX_GB (default 4); the run's status says why.
+its parameters are frozen. Per-token text outputs are stored with zeros past each example's
+length and cut or padded to each batch's length. Not used with several processes, with a
+tokenizer that pads on the left, or when the cache fits neither memory nor disk; the run's
+status says why.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from finetune_core import feature_store
 from finetune_core import model as model_mod
 
 
@@ -60,79 +64,125 @@ class FeatureCache:
         self.model = model
         self.cut_name = cut
         self.cut = model.get_submodule(cut)
-        self.store: dict[str, torch.Tensor] = {}  # output field -> one row per example
         self.template: Any = None  # the output's type and field names
-        self.ragged: set[str] = set()  # per-token fields, stored without padding
-        self._rows: dict[str, dict[int, torch.Tensor]] = {}
+        self.keep: dict[str, str] = {}  # field -> how much of it is stored (feature_store)
+        self.shapes: dict[str, tuple[torch.Size, torch.dtype]] = {}  # per example, as computed
+        self.ragged: set[str] = set()  # per-token text fields: sequence length varies by batch
+        self.store: dict[str, torch.Tensor] = {}  # field -> one row per example
+        self.folder: Path | None = None  # the memory-mapped files, when on disk
         self.batch: tuple[torch.Tensor, int | None] | None = None
         self.nbytes = 0
+        self._capturing = True
 
     # ---- building ----------------------------------------------------------------
     @torch.inference_mode()
-    def build(self, datasets, collator, batch_size: int, device: torch.device) -> None:
-        """One pass of the frozen part over every example (eval mode, on the device)."""
+    def build(self, datasets, collator, batch_size: int, device, folder: Path) -> str | None:
+        """One pass of the frozen part over every example (eval mode, on the device).
+        Returns where the cache went ("1.2 MB in memory"), or None when it is too large to
+        keep (see feature_store); `self.note` then says why."""
+        from torch.utils.data import DataLoader
+
         current: dict[str, Any] = {}
 
         def hook(module, args, kwargs, output):
-            current["out"] = output
-            raise _Captured
+            if self._capturing:
+                current["out"] = output
+                raise _Captured
 
+        n, where = sum(len(ds) for ds in datasets), None
         was_training = self.model.training
         self.model.eval()
         handle = self.cut.register_forward_hook(hook, with_kwargs=True)
         # DataLoader iterators draw a seed from the global RNG: fork it so the cached run
         # sees the same random stream (dropout in the head, data order) as an uncached one
         devices = [device.index or 0] if device.type == "cuda" else []
-        rng = torch.random.fork_rng(devices=devices)
         try:
-            with rng:
+            with torch.random.fork_rng(devices=devices):
                 for ds in datasets:
-                    self._pass(ds, collator, batch_size, device, current)
-            self._finish()
+                    for batch in DataLoader(ds, batch_size=batch_size * 2, collate_fn=collator):
+                        index = batch.pop("cache_index")
+                        batch.pop("labels", None)
+                        batch = {k: v.to(device) for k, v in batch.items()}
+                        with contextlib.suppress(_Captured):
+                            self.model(**batch)
+                        output, mask = current.pop("out"), batch.get("attention_mask")
+                        if self.template is None:
+                            where = self._plan(batch, output, n, _longest(datasets, mask), folder)
+                            if where is None:
+                                return None
+                        self._write(index, output, mask)
         finally:
             handle.remove()
             self.model.train(was_training)
+        return where
 
-    def _pass(self, ds, collator, batch_size: int, device, current: dict) -> None:
-        from torch.utils.data import DataLoader
-
-        for batch in DataLoader(ds, batch_size=batch_size * 2, collate_fn=collator):
-            index = batch.pop("cache_index").tolist()
-            batch.pop("labels", None)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with contextlib.suppress(_Captured):
-                self.model(**batch)
-            self._keep(index, current.pop("out"), batch.get("attention_mask"))
-
-    def _keep(self, index: list[int], output: Any, mask: torch.Tensor | None) -> None:
+    def _plan(self, batch, output, n: int, longest: int | None, folder: Path) -> str | None:
+        """From the first batch: which fields (and how much of each) to keep, and where."""
         fields = _fields(output)
-        if self.template is None:
-            self.template = (type(output), list(fields))
-            self.ragged = {
-                name
-                for name, t in fields.items()
-                if mask is not None and t.dim() >= 3 and t.shape[1] == mask.shape[1]
-            }
-        lengths = mask.sum(-1).tolist() if mask is not None else None
-        for name, tensor in fields.items():
-            rows = self._rows.setdefault(name, {})
-            for row, example in enumerate(index):
-                t = tensor[row]
-                if name in self.ragged:
-                    t = t[: int(lengths[row])]  # drop the padding; put back per batch
-                rows[example] = t.detach().to("cpu", copy=True)
+        mask = batch.get("attention_mask")
+        self.template = (type(output), list(fields))
+        self.shapes = {name: (t.shape[1:], t.dtype) for name, t in fields.items()}
+        self.ragged = {
+            name
+            for name, t in fields.items()
+            if mask is not None and t.dim() >= 3 and t.shape[1] == mask.shape[1]
+        }
+        self.keep = feature_store.probe(
+            fields, lambda replaced: self._logits(batch, {**fields, **replaced})
+        )
+        rows = {
+            name: feature_store.row_shape(t, self.keep[name], name in self.ragged, longest)
+            for name, t in fields.items()
+        }
+        if any(keep == feature_store.ALL and rows[k] is None for k, keep in self.keep.items()):
+            self.note = "off (the examples' lengths are unknown)"
+            return None
+        size = feature_store.nbytes(rows, {k: t.dtype for k, t in fields.items()}, n)
+        where, self.note = feature_store.place(size, folder)
+        if where is None:
+            return None
+        if where == "disk":
+            self.folder = folder
+            folder.mkdir(parents=True, exist_ok=True)
+        for name, shape in rows.items():
+            if shape is not None:
+                path = folder / f"{name}.bin"
+                self.store[name] = feature_store.allocate(
+                    where, (n, *shape), fields[name].dtype, path
+                )
+        self.nbytes = size
+        return self.note
 
-    def _finish(self) -> None:
-        """One tensor per output field, rows in example order (per-token fields padded with
-        zeros to the longest example), so a batch is one index_select."""
-        for name, rows in self._rows.items():
-            ordered = [rows[i] for i in range(len(rows))]
-            if name in self.ragged:
-                self.store[name] = torch.nn.utils.rnn.pad_sequence(ordered, batch_first=True)
-            else:
-                self.store[name] = torch.stack(ordered)
-            self.nbytes += self.store[name].numel() * self.store[name].element_size()
-        self._rows = {}
+    def _logits(self, batch: dict, fields: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The model's logits on `batch` with these outputs of the cut."""
+        output = _assemble(self.template, fields)
+        self.cut.forward = lambda *args, **kwargs: output
+        self._capturing = False
+        try:
+            result = self.model(**batch)
+        finally:
+            self._capturing = True
+            self.cut.__dict__.pop("forward", None)
+        return result.logits if hasattr(result, "logits") else result[0]
+
+    def _write(self, index: torch.Tensor, output: Any, mask: torch.Tensor | None) -> None:
+        for name, t in _fields(output).items():
+            if name not in self.store:
+                continue
+            store = self.store[name]
+            if self.keep[name] == feature_store.FIRST:
+                t = t[:, :1]
+            elif name in self.ragged:
+                t = t[:, : store.shape[1]]
+                real = mask[:, : t.shape[1]].bool().view(*t.shape[:2], *[1] * (t.dim() - 2))
+                t = t.masked_fill(~real, 0)  # padding positions: zeros, as in any batch
+            store[index, : t.shape[1]] = t.detach().to("cpu")
+
+    def close(self) -> None:
+        """Let go of the tensors, and of the files when the cache was on disk."""
+        self.store = {}
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     # ---- replaying ---------------------------------------------------------------
     def activate(self) -> None:
@@ -151,16 +201,36 @@ class FeatureCache:
         device = next(self.model.parameters()).device
         out = {}
         for name in self.template[1]:
-            rows = self.store[name].index_select(0, index)
-            if name in self.ragged:
-                rows = _fit(rows, length)
+            shape, dtype = self.shapes[name]
+            full = length if name in self.ragged else (shape[0] if len(shape) else None)
+            if name not in self.store:  # never read by the trainable part
+                rows = torch.zeros((len(index), full, *shape[1:]), dtype=dtype)
+            else:
+                rows = self.store[name].index_select(0, index)
+                if full is not None and rows.dim() >= 3:
+                    rows = _fit(rows, full)
             out[name] = rows.to(device, non_blocking=True)
-        kind = self.template[0]
-        if kind is tuple:
-            return tuple(out.values())
-        if issubclass(kind, torch.Tensor):
-            return next(iter(out.values()))
-        return kind(**out)
+        return _assemble(self.template, out)
+
+
+def _assemble(template, out: dict[str, torch.Tensor]):
+    """An output of the cut's own type from its tensor fields."""
+    kind = template[0]
+    if kind is tuple:
+        return tuple(out[name] for name in template[1])
+    if issubclass(kind, torch.Tensor):
+        return next(iter(out.values()))
+    return kind(**out)
+
+
+def _longest(datasets, mask: torch.Tensor | None) -> int | None:
+    """The longest example (tokens), for per-token fields stored whole; None if unknown."""
+    if mask is None:
+        return None
+    for key in ("attention_mask", "input_ids"):
+        if all(key in ds.column_names for ds in datasets):
+            return max(max((len(m) for m in ds[key]), default=0) for ds in datasets)
+    return None
 
 
 def _fields(output: Any) -> dict[str, torch.Tensor]:
@@ -179,17 +249,6 @@ def _fit(rows: torch.Tensor, length: int) -> torch.Tensor:
     return torch.cat([rows, pad], dim=1)
 
 
-def max_bytes() -> float:
-    return float(os.environ.get("FINETUNE_CACHE_MAX_GB", 4)) * 2**30
-
-
-def estimate_bytes(model, n_examples: int, max_length: int, task: str) -> int:
-    """Upper bound of the cache size: a hidden-size vector per token (text) or patch (image)."""
-    hidden = getattr(model.config, "hidden_size", None) or 1024
-    tokens = max_length if task == "text" else 257
-    return int(n_examples * tokens * hidden * 4 * 2)
-
-
 def plan(cfg, model, frozen: list[str], prepared, task: str, world_size: int):
     """A FeatureCache for this run (with index columns added to the data), or None and why."""
     if not cfg.feature_cache:
@@ -199,9 +258,6 @@ def plan(cfg, model, frozen: list[str], prepared, task: str, world_size: int):
     cut, reason = find_cut(model, frozen)
     if cut is None:
         return None, f"off ({reason})"
-    size = estimate_bytes(model, len(prepared.train) + len(prepared.eval), cfg.max_length, task)
-    if size > max_bytes():
-        return None, f"off (about {size / 2**30:.1f} GB > FINETUNE_CACHE_MAX_GB)"
     n = len(prepared.train)
     prepared.train = _with_index(prepared.train, 0)
     prepared.eval = _with_index(prepared.eval, n)

@@ -212,22 +212,35 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
     if checkpoint and is_main:
         run_dir.truncate_metrics_after(int(checkpoint.name.split("-")[1]))
     trainer.remove_callback(PrinterCallback)  # our callback reports; no dict dumps on stdout
-    if cache is not None:
-        started = time.monotonic()
-        cache.build([prepared.train, prepared.eval], collator, cfg.batch_size, trainer.args.device)
-        cache.activate()
-        feature_cache.use_padded_rows(trainer, collator)
-        if is_main:
-            run_dir.write_status(
-                feature_cache=f"{cache_note}, {cache.nbytes / 2**20:.1f} MB built in "
-                f"{time.monotonic() - started:.1f} s"
-            )
     try:
+        if cache is not None:
+            _build_cache(cache, cache_note, trainer, prepared, collator, cfg, run_dir, is_main)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         return _finish(cfg, trainer, callback, prepared, run_dir, summary, is_main)
     finally:
         if cache is not None:
             cache.deactivate()
+            cache.close()
+
+
+def _build_cache(cache, note, trainer, prepared, collator, cfg, run_dir, is_main) -> None:
+    """Compute the frozen part once; a cache too large to keep leaves the run uncached."""
+    started = time.monotonic()
+    where = cache.build(
+        [prepared.train, prepared.eval],
+        collator,
+        cfg.batch_size,
+        trainer.args.device,
+        run_dir.path / ".feature-cache",
+    )
+    if where is not None:
+        cache.activate()
+        feature_cache.use_padded_rows(trainer, collator)
+        note = f"{note}, {where}, built in {time.monotonic() - started:.1f} s"
+    else:
+        note = cache.note
+    if is_main:
+        run_dir.write_status(feature_cache=note)
 
 
 def _finish(cfg, trainer, callback, prepared, run_dir, summary, is_main):

@@ -164,3 +164,33 @@ def test_full_fine_tune_checkpoints_stay_complete(tiny_bert, text_csv, tmp_path)
     train.run(RunConfig.from_dict({**cfg, "output_dir": str(out), "save_steps": 3}))
     files = {p.name for p in runs.last_checkpoint(out).iterdir()}
     assert "model.safetensors" in files and "trainable.safetensors" not in files
+
+
+@pytest.mark.parametrize(
+    ("limits", "note"),
+    [
+        ({"FINETUNE_CACHE_MAX_GB": "0"}, "MB on disk, built in"),
+        (
+            {"FINETUNE_CACHE_MAX_GB": "0", "FINETUNE_CACHE_MAX_DISK_GB": "0"},
+            "off (about 0.0 GB: more than FINETUNE_CACHE_MAX_GB in memory and",
+        ),
+    ],
+)
+def test_cache_too_large_for_memory_goes_to_disk_or_off(
+    tiny_bert, text_csv, tmp_path, monkeypatch, limits, note
+):
+    """Past the memory limit the cache is memory-mapped in the run folder (and removed when the
+    run ends); past the disk limit too, the run trains uncached. Same losses either way."""
+    results = {}
+    for cached in (False, True):
+        out = tmp_path / f"cache-{cached}"
+        with monkeypatch.context() as env:
+            for key, value in limits.items():
+                env.setenv(key, value)
+            cfg = {"model": str(tiny_bert), "dataset": str(text_csv), "feature_cache": cached}
+            train.run(RunConfig.from_dict({**cfg, "output_dir": str(out), **FAST}))
+        results[cached] = out
+    status = json.loads((results[True] / "status.json").read_text())
+    assert note in status["feature_cache"] and status["state"] == "completed"
+    assert not (results[True] / ".feature-cache").exists()
+    assert losses(results[True]) == pytest.approx(losses(results[False]), rel=1e-4, abs=1e-6)

@@ -204,12 +204,10 @@ class FeatureCache:
             shape, dtype = self.shapes[name]
             full = length if name in self.ragged else (shape[0] if len(shape) else None)
             if name not in self.store:  # never read by the trainable part
-                rows = torch.zeros((len(index), full, *shape[1:]), dtype=dtype)
-            else:
-                rows = self.store[name].index_select(0, index)
-                if full is not None and rows.dim() >= 3:
-                    rows = _fit(rows, full)
-            out[name] = rows.to(device, non_blocking=True)
+                out[name] = torch.zeros((len(index), full, *shape[1:]), dtype=dtype, device=device)
+                continue
+            rows = self.store[name].index_select(0, index).to(device, non_blocking=True)
+            out[name] = _fit(rows, full) if full is not None and rows.dim() >= 3 else rows
         return _assemble(self.template, out)
 
 

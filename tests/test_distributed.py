@@ -14,12 +14,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 import tiny
+from cli_run import wait_for
 
 from finetune_core import runs, train
 from finetune_core.config import RunConfig
@@ -49,15 +49,6 @@ def run(cmd: list, timeout: float = 300) -> subprocess.CompletedProcess:
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.03)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

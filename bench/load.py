@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import common
+import server
 
 
 # ---- the sessions process -------------------------------------------------------------
@@ -35,7 +36,7 @@ def sessions(url: str, owner_hash: str, n: int, stop_file: str, out: str) -> Non
     stop = threading.Event()
     probes = []
     for i in range(n):
-        page = common.Session(url)
+        page = server.Session(url)
         page.call("/on_load", f"api-{owner_hash}")  # this page now shows the job's charts
 
         def tick(k, page=page):
@@ -43,7 +44,7 @@ def sessions(url: str, owner_hash: str, n: int, stop_file: str, out: str) -> Non
                 time.sleep(random.random())  # pages were not all opened in the same second
             page.call("/tick", False)
 
-        probes.append(common.Probe(f"session {i}", tick, 1.0))
+        probes.append(server.Probe(f"session {i}", tick, 1.0))
     for p in probes:
         p.start()
     while not Path(stop_file).exists():
@@ -70,7 +71,7 @@ def run_job(cfg_text: str, owner: str) -> dict:
 def finish(job: dict) -> dict:
     from finetune_core import runs
 
-    common.wait_finished(job["job"].id)
+    server.wait_finished(job["job"].id)
     wall = time.perf_counter() - job["started"]
     cpu = time.process_time() - job["cpu"]  # the server process: job and web server
     records = runs.read_metrics(job["job"].run_dir)
@@ -95,13 +96,13 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 2)
     common.setup_env(args.threads)
     scratch = common.scratch_dir("load-")
-    demo, url = common.start_server()
+    demo, url = server.start_server()
     owner_hash = "load" + "0" * 28
     owner = f"api-{owner_hash}"
     size = {"max_train_samples": 128} if args.quick else {}
     overrides = {"epochs": 1, "feature_cache": False, **size}
     # a first small job pays the one-time imports, so that A and B compare like with like
-    warm = run_job(common.demo_config(scratch / "warm-up", epochs=1, max_train_samples=16), owner)
+    warm = run_job(server.demo_config(scratch / "warm-up", epochs=1, max_train_samples=16), owner)
     finish(warm)
     results: dict[str, list[dict]] = {"no load": [], f"{args.sessions} sessions": []}
     polls: list[dict] = []
@@ -110,7 +111,7 @@ def main() -> None:
             for loaded in (False, True):
                 name = f"{args.sessions} sessions" if loaded else "no load"
                 job = run_job(
-                    common.demo_config(scratch / f"run{r}-{int(loaded)}", **overrides), owner
+                    server.demo_config(scratch / f"run{r}-{int(loaded)}", **overrides), owner
                 )
                 child = None
                 if loaded:

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import common
+import server
 
 QUERIES = ["minilm", "bert", "sentence", "all", "mini"]
 DONE = ("completed", "failed", "stopped")
@@ -44,7 +45,7 @@ DONE = ("completed", "failed", "stopped")
 def browser(url: str, jobs: list[dict], idle_s: float, out: str) -> None:
     """Start each job, poll while it runs and while idle after it; write what it saw."""
     common.setup_env()
-    api, page, search, other = (common.Session(url) for _ in range(4))
+    api, page, search, other = (server.Session(url) for _ in range(4))
     timeline: list[tuple[float, str]] = []
     current: dict = {"job": None, "running": False, "status": None}
 
@@ -66,12 +67,12 @@ def browser(url: str, jobs: list[dict], idle_s: float, out: str) -> None:
     def round_trip(i):
         other.call("/run_status", "no-such-job")
 
-    status_probe = common.Probe("/run_status", run_status, 1.0)
+    status_probe = server.Probe("/run_status", run_status, 1.0)
     probes = [
         status_probe,
-        common.Probe("/tick (page poll)", tick, 1.0),
-        common.Probe("/do_search", do_search, 2.0),
-        common.Probe("/run_status, unknown id (round trip)", round_trip, 1.0),
+        server.Probe("/tick (page poll)", tick, 1.0),
+        server.Probe("/do_search", do_search, 2.0),
+        server.Probe("/run_status, unknown id (round trip)", round_trip, 1.0),
     ]
     for p in probes:
         p.start()
@@ -127,16 +128,16 @@ def main() -> None:
     common.setup_env(args.threads)
     idle_s = args.idle or (8 if args.quick else 20)
     scratch = common.scratch_dir("responsiveness-")
-    demo, url = common.start_server()
+    demo, url = server.start_server()
     from finetune_core.jobs import MANAGER
     from finetune_core.ui import train_tab
 
     small = {"max_train_samples": 128, "epochs": 1} if args.quick else {"epochs": 3}
     jobs = [
-        {"name": "cache on", "config": common.demo_config(scratch / "run0", epochs=2)},
+        {"name": "cache on", "config": server.demo_config(scratch / "run0", epochs=2)},
         {
             "name": "cache off",
-            "config": common.demo_config(scratch / "run1", feature_cache=False, **small),
+            "config": server.demo_config(scratch / "run1", feature_cache=False, **small),
         },
     ]
     drawn = {"n": -1}  # an open tab's count of records already drawn
@@ -151,8 +152,8 @@ def main() -> None:
             drawn["n"] = out["records"]
 
     probes = [
-        common.Probe("poll() in-process, open tab", lambda i: poll(i, False), 1.0),
-        common.Probe("poll() in-process, new tab", lambda i: poll(i, True), 1.0),
+        server.Probe("poll() in-process, open tab", lambda i: poll(i, False), 1.0),
+        server.Probe("poll() in-process, new tab", lambda i: poll(i, True), 1.0),
     ]
     for p in probes:
         p.start()
@@ -166,7 +167,7 @@ def main() -> None:
         demo.close()
     seen = json.loads(out.read_text())
     timeline = [tuple(t) for t in seen["timeline"]]
-    rows = common.latency_rows(seen["probes"] + [p.result() for p in probes], timeline)
+    rows = server.latency_rows(seen["probes"] + [p.result() for p in probes], timeline)
     idle = {(r["call"], r["phase"]): r for r in rows if r["phase"].startswith("idle")}
     for row in rows:  # job starting / training vs the idle phase after the same job
         scenario = row["phase"].split("(", 1)[-1]

@@ -108,6 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         stop_event=stop,
         resume_dir=args.resume,
         on_progress=bar,
+        on_phase=bar.phase if bar else None,
         release_memory=False,
         token=token,
     )
@@ -165,12 +166,25 @@ class ProgressBar:
         self.tty = sys.stderr.isatty()
         self.last_decile = -1
         self.first_step: int | None = None
+        self.last_phase: str | None = None
+
+    def phase(self, name: str, done: int | None, total: int | None) -> None:
+        """A line per phase (loading, caching, evaluating), live counts on a terminal."""
+        if name == "training":
+            return
+        count = f" {done}/{total} examples" if done is not None and total else ""
+        if self.tty:
+            print(f"\r{name}{count}\033[K", end="", file=sys.stderr, flush=True)
+        elif name != self.last_phase:
+            print(f"{name}...", file=sys.stderr, flush=True)
+        self.last_phase = name
 
     def __call__(self, step: int, max_steps: int, epoch: float | None) -> None:
         if not _is_main() or not max_steps:
             return
         if self.first_step is None:
             self.first_step = step - 1
+            self.start = time.monotonic()  # the rate counts training steps, not loading
         frac = min(1.0, step / max_steps)
         elapsed = time.monotonic() - self.start
         done = max(1, step - self.first_step)

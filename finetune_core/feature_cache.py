@@ -76,10 +76,13 @@ class FeatureCache:
 
     # ---- building ----------------------------------------------------------------
     @torch.inference_mode()
-    def build(self, datasets, collator, batch_size: int, device, folder: Path) -> str | None:
+    def build(
+        self, datasets, collator, batch_size: int, device, folder: Path, progress=None
+    ) -> str | None:
         """One pass of the frozen part over every example (eval mode, on the device).
         Returns where the cache went ("1.2 MB in memory"), or None when it is too large to
-        keep (see feature_store); `self.note` then says why."""
+        keep (see feature_store); `self.note` then says why. progress(done, total) is called
+        after each batch, in examples."""
         from torch.utils.data import DataLoader
 
         current: dict[str, Any] = {}
@@ -89,7 +92,7 @@ class FeatureCache:
                 current["out"] = output
                 raise _Captured
 
-        n, where = sum(len(ds) for ds in datasets), None
+        n, where, done = sum(len(ds) for ds in datasets), None, 0
         was_training = self.model.training
         self.model.eval()
         handle = self.cut.register_forward_hook(hook, with_kwargs=True)
@@ -111,6 +114,9 @@ class FeatureCache:
                             if where is None:
                                 return None
                         self._write(index, output, mask)
+                        done += len(index)
+                        if progress:
+                            progress(done, n)
         finally:
             handle.remove()
             self.model.train(was_training)

@@ -22,12 +22,14 @@ from typing import Any
 from finetune_core import checkpoint_push, failures, feature_cache, prepare
 from finetune_core import device as device_mod
 from finetune_core import model as model_mod
+from finetune_core import phases as phases_mod
 from finetune_core.callbacks import RunDirCallback
 from finetune_core.card import write_model_card
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
 from finetune_core.evaluation import compute_metrics, report
 from finetune_core.failures import failure_message, record_failure, redact
+from finetune_core.phases import Phases
 from finetune_core.runs import RunDir, default_run_dir, last_checkpoint, read_json, read_metrics
 
 HEAD_ONLY_LR, FULL_LR = 1e-3, 5e-5
@@ -96,10 +98,14 @@ def run(
     token: str | None = None,
     resume_dir: str | Path | None = None,
     on_progress=None,
+    on_phase=None,
     run_dir: RunDir | None = None,
     release_memory: bool = True,
 ) -> RunResult:
     """Train `cfg` (or resume `resume_dir`) into its run dir. Raises FinetuneError.
+
+    on_progress(step, max_steps, epoch) after each optimizer step; on_phase(name, done, total)
+    as the run moves through loading, caching, training, evaluation and saving (phases.py).
 
     release_memory: collect the run's objects (and empty the CUDA cache) when it ends, so a
     long-lived process such as the dashboard gets the memory back for its next run. A process
@@ -119,12 +125,13 @@ def run(
             cfg.output_dir = str(run_dir.path)
             run_dir.write_json(run_dir.config_path, cfg.to_dict())
     trainer = None
+    phases = Phases(run_dir, is_main, on_phase)
     try:
-        trainer, result = _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main)
+        trainer, result = _train(cfg, run_dir, stop_event, token, resume, on_progress, phases)
         return result
     except Stopped:
         if is_main:
-            run_dir.write_status(state="stopped", error=None)
+            run_dir.write_status(state="stopped", error=None, phase=None)
             run_dir.append_metrics({"event": "end", "state": "stopped"})
         return RunResult(run_dir.path, "stopped")
     except BaseException as exc:
@@ -143,8 +150,10 @@ def run(
             failures.release_memory()
 
 
-def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
+def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
     from transformers import PrinterCallback, set_seed
+
+    is_main = phases.is_main
 
     def check_stop():
         if (stop_event and stop_event.is_set()) or run_dir.stop_path.exists():
@@ -153,8 +162,10 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
     pusher = checkpoint_push.for_run(cfg, run_dir, token, is_main)  # no token: refused now
     device = device_mod.pick_device(cfg.device)
     set_seed(cfg.seed)
+    phases.set(phases_mod.LOADING_DATA)
     prepared = prepare.prepare(cfg, token=token)
     check_stop()
+    phases.set(phases_mod.LOADING_MODEL)
     hf_config = model_mod.load_config(cfg.model, token)
     task = model_mod.infer_task(hf_config, prepared.columns.task)
     set_seed(cfg.seed)  # the new head's initial weights depend only on the seed
@@ -183,6 +194,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
         )
     cache, cache_note = feature_cache.plan(cfg, model, frozen, prepared, task, _world()[1])
     check_stop()
+    phases.set(phases_mod.PREPARING)
     processor, collator = _preprocess(cfg, prepared, task, device, token)
     if cache is not None and getattr(processor, "padding_side", "right") == "left":
         # cached outputs are stored per example, trimmed on the right
@@ -214,24 +226,32 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, is_main):
     trainer.remove_callback(PrinterCallback)  # our callback reports; no dict dumps on stdout
     try:
         if cache is not None:
-            _build_cache(cache, cache_note, trainer, prepared, collator, cfg, run_dir, is_main)
+            _build_cache(cache, cache_note, trainer, prepared, collator, cfg, phases, check_stop)
+        phases.set(phases_mod.TRAINING)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        return _finish(cfg, trainer, callback, prepared, run_dir, summary, is_main)
+        return _finish(cfg, trainer, callback, prepared, run_dir, summary, phases)
     finally:
         if cache is not None:
             cache.deactivate()
             cache.close()
 
 
-def _build_cache(cache, note, trainer, prepared, collator, cfg, run_dir, is_main) -> None:
+def _build_cache(cache, note, trainer, prepared, collator, cfg, phases, check_stop) -> None:
     """Compute the frozen part once; a cache too large to keep leaves the run uncached."""
     started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        phases.count(phases_mod.CACHING, done, total)
+        check_stop()  # this pass can take minutes: a stop must not wait for it
+
+    phases.count(phases_mod.CACHING, 0, len(prepared.train) + len(prepared.eval))
     where = cache.build(
         [prepared.train, prepared.eval],
         collator,
         cfg.batch_size,
         trainer.args.device,
-        run_dir.path / ".feature-cache",
+        phases.run_dir.path / ".feature-cache",
+        progress=progress,
     )
     if where is not None:
         cache.activate()
@@ -239,11 +259,12 @@ def _build_cache(cache, note, trainer, prepared, collator, cfg, run_dir, is_main
         note = f"{note}, {where}, built in {time.monotonic() - started:.1f} s"
     else:
         note = cache.note
-    if is_main:
-        run_dir.write_status(feature_cache=note)
+    if phases.is_main:
+        phases.run_dir.write_status(feature_cache=note)
 
 
-def _finish(cfg, trainer, callback, prepared, run_dir, summary, is_main):
+def _finish(cfg, trainer, callback, prepared, run_dir, summary, phases):
+    is_main = phases.is_main
 
     if callback.diverged_at is not None:
         raise RunError(
@@ -254,12 +275,14 @@ def _finish(cfg, trainer, callback, prepared, run_dir, summary, is_main):
     state = "stopped" if callback.stopped else "completed"
     metrics = None
     if state == "completed":
+        phases.set(phases_mod.EVALUATING)
         metrics = _final_eval(trainer, prepared, run_dir, is_main)
+    phases.set(phases_mod.SAVING)
     if is_main:
         trainer.save_model(str(run_dir.model_dir))
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
         write_model_card(run_dir.model_dir, cfg, summary, metrics, state)
-        run_dir.write_status(state=state, error=None, step=trainer.state.global_step)
+        run_dir.write_status(state=state, error=None, step=trainer.state.global_step, phase=None)
         run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
     return trainer, RunResult(run_dir.path, state, metrics)
 

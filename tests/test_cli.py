@@ -159,8 +159,8 @@ def batch_started(hub, work, tiny_bert, text_csv):
         if "--config" not in flags:
             flags = ("--config", yaml_cfg, *flags)
         jobs[case.name] = (flags, None, work / case.name)
-    commands = {
-        name: ("train", *flags, "--output-dir", out, "--quiet")
+    commands = {  # "yaml" keeps its progress output (stderr is not a terminal here)
+        name: ("train", *flags, "--output-dir", out, *(() if name == "yaml" else ("--quiet",)))
         for name, (flags, _, out) in jobs.items()
     }
     commands.update(
@@ -330,6 +330,19 @@ def test_train_yaml_config_with_flag_override_downloads_through_the_fake_hub(bat
     report = check_run_dir(out, epochs=1.0, model=HUB_MODEL)
     check_done_line(result, out, report)
     assert "Traceback" not in result.stderr
+    # without --quiet: a line per phase, then the bar a line per 10% (stderr is not a tty)
+    lines = result.stderr.splitlines()
+    phases = [line for line in lines if line.endswith("...")]
+    assert phases == [
+        "loading the data...",
+        "loading the model...",
+        "preparing the data...",
+        "computing the frozen layers once (feature cache)...",
+        "final evaluation...",
+        "saving the model...",
+    ], result.stderr
+    bars = [line for line in lines if line.startswith("[")]
+    assert bars and bars[-1].startswith("[" + "#" * 30 + "]"), result.stderr
     paths = [p for _, p in batch["requests"]]
     assert any(p.startswith(f"/{HUB_MODEL}/resolve/") for p in paths), paths
     assert any(p.startswith(f"/{HUB_MODEL}/resolve/") and "model.safetensors" in p for p in paths)

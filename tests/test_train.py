@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from transformers import set_seed
 
 from finetune_core import model as m
-from finetune_core import runs, train
+from finetune_core import phases, runs, train
 from finetune_core.config import RunConfig
 from finetune_core.errors import DataError, FinetuneError
 
@@ -187,3 +187,49 @@ def test_bad_data_fails_with_one_sentence(tiny_bert, tmp_path, rows, change, mes
     assert message in str(err.value) and "\n" not in str(err.value)
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "failed" and message in status["error"]
+
+
+def test_phases_reach_the_callback_and_status_and_a_stop_ends_the_cache_pass(
+    tiny_bert, text_csv, tmp_path
+):
+    """Loading, caching, evaluating and saving are reported as they happen (the page and the
+    terminal show them), and Stop is honoured while the frozen layers are being cached."""
+    seen, statuses = [], []
+    out = tmp_path / "run"
+
+    def on_phase(name, done, total):
+        seen.append((name, done, total))
+        statuses.append(json.loads((out / "status.json").read_text()).get("phase"))
+
+    base = {"model": str(tiny_bert), "dataset": str(text_csv), **FAST, "epochs": 1}
+    cfg = RunConfig.from_dict({**base, "output_dir": str(out)})
+    assert train.run(cfg, on_phase=on_phase).state == "completed"
+    names = list(dict.fromkeys(name for name, _, _ in seen))
+    assert names == [
+        phases.LOADING_DATA,
+        phases.LOADING_MODEL,
+        phases.PREPARING,
+        phases.CACHING,
+        phases.TRAINING,
+        phases.EVALUATING,
+        phases.SAVING,
+    ]
+    counts = [(done, total) for name, done, total in seen if name == phases.CACHING]
+    total = counts[0][1]
+    assert counts[0] == (0, total) and counts[-1] == (total, total) and len(counts) > 2
+    assert [d for d, _ in counts] == sorted(d for d, _ in counts)
+    assert phases.LOADING_MODEL in statuses  # written to status.json as well
+    assert json.loads((out / "status.json").read_text())["phase"] is None  # over
+
+    stop, stopped_out = threading.Event(), tmp_path / "stopped"
+
+    def stop_while_caching(name, done, total):
+        if name == phases.CACHING and done:
+            stop.set()
+
+    cfg = RunConfig.from_dict({**base, "output_dir": str(stopped_out)})
+    result = train.run(cfg, stop_event=stop, on_phase=stop_while_caching)
+    assert result.state == "stopped"
+    status = json.loads((stopped_out / "status.json").read_text())
+    assert status["state"] == "stopped" and status["step"] == 0 and status["phase"] is None
+    assert not [r for r in runs.read_metrics(stopped_out) if "loss" in r]

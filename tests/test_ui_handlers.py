@@ -221,3 +221,20 @@ def test_image_dataset_card_shows_thumbnails(image_folder):
     assert 1 <= len(images) <= 8
     assert {label for _, label in images} <= {"red", "blue"}
     assert max(images[0][0].size) <= 96
+
+
+def test_progress_shows_what_runs_before_the_first_step():
+    from finetune_core import charts, phases
+
+    status = {"state": "running", "step": 0, "phase": phases.CACHING}
+    status.update(phase_done=1200, phase_total=4000)
+    html = train_tab.progress_html(charts.progress(status, []), None, status)
+    assert f"{phases.CACHING}: 1,200 of 4,000 examples" in html and "width:30.0%" in html
+    status.update(phase=phases.LOADING_MODEL, phase_done=None, phase_total=None)
+    html = train_tab.progress_html(charts.progress(status, []), None, status)
+    assert "running</b> · loading the model…" in html
+    status["phase"] = phases.TRAINING
+    assert "step 0/?" in train_tab.progress_html(charts.progress(status, []), None, status)
+    status.update(state="failed", phase=phases.LOADING_MODEL, error="Model x was not found.")
+    html = train_tab.progress_html(charts.progress(status, []), None, status)
+    assert "loading the model" not in html and "Model x was not found." in html

@@ -198,6 +198,9 @@ def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) 
             f'<div class="ft-progress">Queued: position {queue}; '
             "it starts when the device is free</div>"
         )
+    phase = status.get("phase")
+    if state == "running" and phase and phase != "training":
+        return _phase_html(phase, status.get("phase_done"), status.get("phase_total"))
     frac = p.get("fraction") or 0.0
     rate = p.get("steps_per_sec")
     bs = status.get("samples_per_step")
@@ -213,6 +216,17 @@ def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) 
         f"epoch {p.get('epoch') or 0:.2f} · {speed} · "
         f"time left {charts.format_eta(p.get('eta_seconds'))}"
         f"</div>{err}"
+    )
+
+
+def _phase_html(phase: str, done: int | None, total: int | None) -> str:
+    """Loading, caching, final evaluation: what runs before and after the training steps."""
+    counting = isinstance(done, int) and isinstance(total, int) and total > 0
+    frac = done / total if counting else 0.0
+    count = f": {done:,} of {total:,} examples" if counting else "…"
+    return (
+        f'<div class="ft-progress"><div class="ft-bar"><div style="width:{frac:.1%}"></div></div>'
+        f"<b>running</b> · {html.escape(phase)}{count}</div>"
     )
 
 

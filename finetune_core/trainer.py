@@ -107,7 +107,18 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     named = list(model.named_parameters(remove_duplicate=False))
     trainable = {name for name, p in named if p.requires_grad}
     params = {name for name, _ in named}
-    return {k: v for k, v in model.state_dict().items() if k in trainable or k not in params}
+    out, seen = {}, set()
+    for key, value in model.state_dict().items():
+        if key not in trainable and key in params:
+            continue
+        # tied weights appear under several names; safetensors refuses shared storage, and
+        # loading one name restores them all
+        where = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape))
+        if value.numel() and where in seen:
+            continue
+        seen.add(where)
+        out[key] = value
+    return out
 
 
 def _zero(params: list[torch.nn.Parameter], set_to_none: bool) -> None:

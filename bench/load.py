@@ -96,7 +96,9 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 2)
     common.setup_env(args.threads)
     scratch = common.scratch_dir("load-")
-    demo, url = server.start_server()
+    from finetune_core.ui import app  # here: the client process never loads the dashboard
+
+    demo, url = app.serve_local()
     owner_hash = "load" + "0" * 28
     owner = f"api-{owner_hash}"
     size = {"max_train_samples": 128} if args.quick else {}

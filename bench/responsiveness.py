@@ -128,9 +128,10 @@ def main() -> None:
     common.setup_env(args.threads)
     idle_s = args.idle or (8 if args.quick else 20)
     scratch = common.scratch_dir("responsiveness-")
-    demo, url = server.start_server()
     from finetune_core.jobs import MANAGER
-    from finetune_core.ui import train_tab
+    from finetune_core.ui import app, train_tab
+
+    demo, url = app.serve_local()
 
     small = {"max_train_samples": 128, "epochs": 1} if args.quick else {"epochs": 3}
     jobs = [

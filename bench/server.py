@@ -13,25 +13,6 @@ from typing import Any
 import common
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server():
-    """The dashboard in this process, as `make run` serves it; returns (demo, url)."""
-    from finetune_core.ui import app
-
-    demo = app.build()
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    return demo, f"http://127.0.0.1:{port}/"
-
-
 class Session:
     """A page session over plain HTTP, as a browser talks to the server (POST
     /gradio_api/call/NAME, then the answer from its event stream), with a fixed session hash

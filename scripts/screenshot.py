@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -30,12 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SAMPLE = "I was charged twice for my subscription this month, please refund one of them."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_text(page, selector: str, needle: str, what: str, timeout_s: float) -> str:
@@ -77,29 +70,18 @@ def main() -> int:
     os.chdir(ROOT)  # the demo dataset is a path relative to the repository
     sys.path.insert(0, str(ROOT))
 
-    import gradio as gr
     from playwright.sync_api import sync_playwright
 
     from finetune_core.jobs import MANAGER
-    from finetune_core.ui.app import CSS, build
+    from finetune_core.ui.app import serve_local
 
-    demo = build()
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        css=CSS,
-        theme=gr.themes.Soft(),
-    )
+    demo, url = serve_local()
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+            page.goto(url, wait_until="domcontentloaded")
             # the defaults load on page load: model card, demo dataset, freezing preset
             wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the model card", 180)
             page.get_by_role("tab", name="2 · Data").click()

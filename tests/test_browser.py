@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -28,18 +27,10 @@ LABELS = ("neg", "neu", "pos")
 LONG = 60_000  # ms: model loads and training on a busy CI box
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(fake_hub, tiny_bert, tmp_path_factory):
-    import gradio as gr
-
     from finetune_core.jobs import MANAGER
-    from finetune_core.ui.app import CSS, build
+    from finetune_core.ui.app import serve_local
 
     fake_hub.add_model(
         MODEL, tiny_bert, downloads=4321, likes=7, pipeline_tag="fill-mask", tags=["bert"]
@@ -50,18 +41,8 @@ def server(fake_hub, tiny_bert, tmp_path_factory):
     (data / "README.md").write_text("---\nlicense: mit\n---\n# moods\nTiny test dataset.\n")
     fake_hub.add_dataset(DATASET, data, downloads=99, task_categories=["text-classification"])
 
-    demo = build()
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        css=CSS,
-        theme=gr.themes.Soft(),
-    )
-    yield f"http://127.0.0.1:{port}/"
+    demo, url = serve_local()
+    yield url
     MANAGER.shutdown()
     demo.close()
 

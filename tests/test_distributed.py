@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from cli_run import wait_for
 from finetune_core import runs, train
 from finetune_core.config import RunConfig
 from finetune_core.jobs import JobManager
+from finetune_core.launch import free_port
 
 TRAIN_ROWS, EVAL_ROWS = 48, 13  # 13: odd, so two ranks need a padded duplicate to evaluate
 BATCH, WORLD = 4, 2
@@ -32,12 +32,6 @@ STEPS_PER_EPOCH = math.ceil(TRAIN_ROWS / (BATCH * WORLD))  # 6 with two processe
 
 def env() -> dict:
     return {**os.environ, "FINETUNE_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(cmd: list, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -3,7 +3,6 @@ runs in persistent storage (or a notice when there is none), the hardware notice
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,13 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from finetune_core.launch import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_space(tmp_path: Path, **env_extra) -> tuple[subprocess.Popen, str]:

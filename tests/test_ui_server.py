@@ -1,7 +1,6 @@
 """A real Gradio server on 127.0.0.1 driven by gradio_client: start, watch, stop, isolation,
 and the queue (one job trains at a time on CPU; the next waits with its position)."""
 
-import socket
 import time
 
 import pytest
@@ -21,22 +20,13 @@ freeze: none
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(fake_hub, tiny_bert):
-    from finetune_core.ui.app import build
+    from finetune_core.ui.app import serve_local
 
     fake_hub.add_model("tests-org/api-bert", tiny_bert, pipeline_tag="fill-mask")
-    demo = build()
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
+    demo, url = serve_local()
+    yield url
     MANAGER.shutdown()
     demo.close()
 

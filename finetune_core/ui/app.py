@@ -263,6 +263,17 @@ def _oauth_token(oauth: gr.OAuthToken | None = None) -> Any:
     return oauth.token if oauth else None
 
 
+def serve_local(demo: gr.Blocks | None = None) -> tuple[gr.Blocks, str]:
+    """The dashboard on a free loopback port of this process, served as `launch` serves it,
+    without blocking (tests, benchmarks, screenshots); returns (demo, url)."""
+    from finetune_core.launch import free_port
+
+    demo = demo or build()
+    port = free_port()
+    launch(host="127.0.0.1", port=port, demo=demo, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
 def launch(
     host: str | None = None, port: int | None = None, share: bool = False, demo=None, **kw
 ) -> None:

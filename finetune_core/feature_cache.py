@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import torch
 
 from finetune_core import feature_store
 from finetune_core import model as model_mod
+from finetune_core import phases as phases_mod
 
 
 class _Captured(Exception):
@@ -273,7 +275,44 @@ def _with_index(ds, start: int):
     return ds.add_column("cache_index", list(range(start, start + len(ds))))
 
 
-def use_padded_rows(trainer, collator) -> None:
+def check_processor(cache: FeatureCache | None, note: str, processor):
+    """Per-token outputs are stored trimmed on the right: a tokenizer that pads on the left
+    would put them in the wrong places."""
+    if cache is not None and getattr(processor, "padding_side", "right") == "left":
+        return None, "off (the tokenizer pads on the left)"
+    return cache, note
+
+
+def build_for_run(
+    cache: FeatureCache, note: str, trainer, prepared, collator, batch_size: int, phases, check_stop
+) -> None:
+    """Compute the frozen part once; a cache too large to keep leaves the run uncached."""
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        phases.count(phases_mod.CACHING, done, total)
+        check_stop()  # this pass can take minutes: a stop must not wait for it
+
+    phases.count(phases_mod.CACHING, 0, len(prepared.train) + len(prepared.eval))
+    where = cache.build(
+        [prepared.train, prepared.eval],
+        collator,
+        batch_size,
+        trainer.args.device,
+        phases.run_dir.path / ".feature-cache",
+        progress=progress,
+    )
+    if where is not None:
+        cache.activate()
+        _use_padded_rows(trainer, collator)
+        note = f"{note}, {where}, built in {time.monotonic() - started:.1f} s"
+    else:
+        note = cache.note
+    if phases.is_main:
+        phases.run_dir.write_status(feature_cache=note)
+
+
+def _use_padded_rows(trainer, collator) -> None:
     """Give a cached text run batches that cost one slice per column (see padded_rows)."""
     from transformers import DataCollatorWithPadding
 

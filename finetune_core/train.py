@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,9 +195,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
     check_stop()
     phases.set(phases_mod.PREPARING)
     processor, collator = _preprocess(cfg, prepared, task, device, token)
-    if cache is not None and getattr(processor, "padding_side", "right") == "left":
-        # cached outputs are stored per example, trimmed on the right
-        cache, cache_note = None, "off (the tokenizer pads on the left)"
+    cache, cache_note = feature_cache.check_processor(cache, cache_note, processor)
     if is_main:
         run_dir.write_status(feature_cache=cache_note)
     check_stop()
@@ -226,7 +223,9 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
     trainer.remove_callback(PrinterCallback)  # our callback reports; no dict dumps on stdout
     try:
         if cache is not None:
-            _build_cache(cache, cache_note, trainer, prepared, collator, cfg, phases, check_stop)
+            feature_cache.build_for_run(
+                cache, cache_note, trainer, prepared, collator, cfg.batch_size, phases, check_stop
+            )
         phases.set(phases_mod.TRAINING)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         return _finish(cfg, trainer, callback, prepared, run_dir, summary, phases)
@@ -234,33 +233,6 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
         if cache is not None:
             cache.deactivate()
             cache.close()
-
-
-def _build_cache(cache, note, trainer, prepared, collator, cfg, phases, check_stop) -> None:
-    """Compute the frozen part once; a cache too large to keep leaves the run uncached."""
-    started = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        phases.count(phases_mod.CACHING, done, total)
-        check_stop()  # this pass can take minutes: a stop must not wait for it
-
-    phases.count(phases_mod.CACHING, 0, len(prepared.train) + len(prepared.eval))
-    where = cache.build(
-        [prepared.train, prepared.eval],
-        collator,
-        cfg.batch_size,
-        trainer.args.device,
-        phases.run_dir.path / ".feature-cache",
-        progress=progress,
-    )
-    if where is not None:
-        cache.activate()
-        feature_cache.use_padded_rows(trainer, collator)
-        note = f"{note}, {where}, built in {time.monotonic() - started:.1f} s"
-    else:
-        note = cache.note
-    if phases.is_main:
-        phases.run_dir.write_status(feature_cache=note)
 
 
 def _finish(cfg, trainer, callback, prepared, run_dir, summary, phases):

@@ -1,5 +1,6 @@
 """The `finetune` command as a person runs it: real subprocesses, models and datasets served by
-the fake Hub, the run directory contract, one-line failures, inspect, resume and SIGTERM.
+the fake Hub, the run directory contract, one-line failures and inspect (interrupting a run:
+test_cli_signals.py).
 
 Every command here is `python -m finetune_core ...` in a child process with the test
 environment (HF_ENDPOINT points at the loopback fake Hub). Starting Python with torch,
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import tiny
-from cli_run import error_line, finetune, loss_steps, start, wait_for, write_config
+from cli_run import error_line, finetune, loss_steps, write_config
 
 from finetune_core import runs
 
@@ -40,7 +40,7 @@ BASE = {
     "seed": 3,
 }
 HIDDEN = 32
-WORKERS = 2  # plus the foreground test: about one process per core on a 2-core box
+WORKERS = 2  # one process per core on a 2-core box
 
 
 # ---- what the fake Hub serves ----------------------------------------------------------
@@ -132,8 +132,8 @@ def work(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module", autouse=True)
 def batch_started(hub, work, tiny_bert, text_csv):
-    """Start every independent command at once, in the background: the resume and SIGTERM
-    tests run in the foreground meanwhile, and the other tests read the results."""
+    """Start every independent command at once, in the background; the tests read the
+    results."""
     yaml_cfg = write_config(work / "run.yaml", BASE)
     json_cfg = write_config(
         work / "run.json", {**BASE, "model": HUB_GATED_OK, "freeze": ["bert.embeddings"]}
@@ -197,84 +197,6 @@ def batch(batch_started, hub):
         "results": results,
         "requests": hub.requests[batch_started["before"] :],
     }
-
-
-# ---- resume after SIGKILL; SIGTERM ---------------------------------------------------------
-def local_config(path: Path, tiny_bert: Path, text_csv: Path, **extra) -> Path:
-    data = {**BASE, "model": str(tiny_bert), "dataset": str(text_csv), **extra}
-    return write_config(path, data)
-
-
-@pytest.fixture(scope="module")
-def long_csv(tmp_path_factory) -> Path:
-    """400 rows: 45 steps an epoch, so a run is long enough to interrupt yet quick to finish."""
-    return tiny.write_csv(tmp_path_factory.mktemp("long") / "long.csv", tiny.text_rows(400))
-
-
-def test_killed_run_is_reported_interrupted_and_resume_continues(tiny_bert, long_csv, tmp_path):
-    cfg = local_config(
-        tmp_path / "run.yaml", tiny_bert, long_csv, epochs=7, save_steps=20, logging_steps=1
-    )
-    out = tmp_path / "run"
-    proc = start("train", "--config", cfg, "--output-dir", out, "--quiet", log=tmp_path / "log")
-    try:
-        seen = wait_for(lambda: runs.last_checkpoint(out) is not None, 180, proc)
-        assert proc.poll() is None, (tmp_path / "log").read_text()
-        assert seen, "no checkpoint appeared"
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    checkpoint = int(runs.last_checkpoint(out).name.split("-")[1])
-
-    view = runs.read_run(out)
-    assert view.state == "failed" and "interrupted" in view.status["error"]
-    assert checkpoint < max(loss_steps(out)) + 1 < view.status["max_steps"]  # killed mid-run
-    assert not any(r.get("event") == "end" for r in view.metrics)
-
-    result = finetune("train", "--resume", out, "--quiet")
-    assert result.returncode == 0, result.stderr
-    assert "done: accuracy" in result.stdout
-    status = json.loads((out / "status.json").read_text())
-    assert status["state"] == "completed" and status["step"] == status["max_steps"]
-    steps = loss_steps(out)
-    # logging every step: each step logged exactly once, none restarted after the resume
-    assert steps == list(range(1, status["max_steps"] + 1))
-    records = runs.read_metrics(out)
-    ends = [r for r in records if "event" in r]
-    assert ends == [records[-1]] and ends[0]["state"] == "completed"
-    times = [r["time"] for r in records if "loss" in r]
-    assert times == sorted(times)
-    assert runs.read_run(out).state == "completed"
-
-
-def test_sigterm_stops_gracefully_with_exit_code_3(tiny_bert, long_csv, tmp_path):
-    cfg = local_config(tmp_path / "run.yaml", tiny_bert, long_csv, epochs=20, logging_steps=1)
-    out = tmp_path / "run"
-    log = tmp_path / "log"
-    proc = start("train", "--config", cfg, "--output-dir", out, "--quiet", log=log)
-    try:
-        assert wait_for(lambda: bool(loss_steps(out)), 180, proc), log.read_text()
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=120)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert code == 3, log.read_text()
-    text = log.read_text()
-    assert "Traceback" not in text and f"resume with: finetune train --resume {out}" in text
-    status = json.loads((out / "status.json").read_text())
-    assert status["state"] == "stopped" and status["error"] is None
-    assert 0 < status["step"] < status["max_steps"]
-    assert (out / "model" / "model.safetensors").is_file()
-    assert (out / "model" / "config.json").is_file()
-    assert runs.read_metrics(out)[-1] == {
-        **runs.read_metrics(out)[-1],
-        "event": "end",
-        "state": "stopped",
-    }
-    assert runs.last_checkpoint(out) is not None  # a checkpoint to resume from
 
 
 # ---- train: success ----------------------------------------------------------------------

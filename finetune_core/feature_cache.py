@@ -20,6 +20,7 @@ status says why.
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import time
 from pathlib import Path
@@ -64,7 +65,6 @@ class FeatureCache:
 
     def __init__(self, model, cut: str):
         self.model = model
-        self.cut_name = cut
         self.cut = model.get_submodule(cut)
         self.template: Any = None  # the output's type and field names
         self.keep: dict[str, str] = {}  # field -> how much of it is stored (feature_store)
@@ -73,7 +73,7 @@ class FeatureCache:
         self.store: dict[str, torch.Tensor] = {}  # field -> one row per example
         self.folder: Path | None = None  # the memory-mapped files, when on disk
         self.batch: tuple[torch.Tensor, int | None] | None = None
-        self.nbytes = 0
+        self.note = ""  # where the cache went, or why it is off (set by build)
         self._capturing = True
 
     # ---- building ----------------------------------------------------------------
@@ -145,7 +145,11 @@ class FeatureCache:
         if any(keep == feature_store.ALL and rows[k] is None for k, keep in self.keep.items()):
             self.note = "off (the examples' lengths are unknown)"
             return None
-        size = feature_store.nbytes(rows, {k: t.dtype for k, t in fields.items()}, n)
+        size = n * sum(
+            math.prod(shape) * fields[name].dtype.itemsize
+            for name, shape in rows.items()
+            if shape is not None
+        )
         where, self.note = feature_store.place(size, folder)
         if where is None:
             return None
@@ -158,7 +162,6 @@ class FeatureCache:
                 self.store[name] = feature_store.allocate(
                     where, (n, *shape), fields[name].dtype, path
                 )
-        self.nbytes = size
         return self.note
 
     def _logits(self, batch: dict, fields: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -255,7 +258,7 @@ def _fit(rows: torch.Tensor, length: int) -> torch.Tensor:
     return torch.cat([rows, pad], dim=1)
 
 
-def plan(cfg, model, frozen: list[str], prepared, task: str, world_size: int):
+def plan(cfg, model, frozen: list[str], prepared, world_size: int):
     """A FeatureCache for this run (with index columns added to the data), or None and why."""
     if not cfg.feature_cache:
         return None, "off (feature_cache: false)"

@@ -16,6 +16,7 @@ FINETUNE_CACHE_MAX_DISK_GB (default 20, and at most half of the free disk), else
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -64,21 +65,6 @@ def row_shape(
     return tuple(t.shape[1:])
 
 
-def nbytes(shapes: dict[str, tuple[int, ...] | None], dtypes: dict, n: int) -> int:
-    total = 0
-    for name, shape in shapes.items():
-        if shape is not None:
-            total += n * _numel(shape) * torch.empty((), dtype=dtypes[name]).element_size()
-    return total
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out
-
-
 def place(size: int, folder: Path) -> tuple[str | None, str]:
     """("memory" | "disk" | None, note) for a cache of `size` bytes."""
     gb = 2**30
@@ -100,7 +86,7 @@ def allocate(where: str, shape: tuple[int, ...], dtype, path: Path) -> torch.Ten
     if where == "memory":
         return torch.zeros(shape, dtype=dtype)
     path.unlink(missing_ok=True)
-    return torch.from_file(str(path), shared=True, size=_numel(shape), dtype=dtype).view(shape)
+    return torch.from_file(str(path), shared=True, size=math.prod(shape), dtype=dtype).view(shape)
 
 
 def _env_gb(name: str, default: float) -> float:

@@ -191,7 +191,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
             samples_per_step=cfg.batch_size * _world()[1],
             eval_rows=len(prepared.eval),
         )
-    cache, cache_note = feature_cache.plan(cfg, model, frozen, prepared, task, _world()[1])
+    cache, cache_note = feature_cache.plan(cfg, model, frozen, prepared, _world()[1])
     check_stop()
     phases.set(phases_mod.PREPARING)
     processor, collator = _preprocess(cfg, prepared, task, device, token)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 
+from finetune_core import phases
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError
 
@@ -170,7 +171,7 @@ class ProgressBar:
 
     def phase(self, name: str, done: int | None, total: int | None) -> None:
         """A line per phase (loading, caching, evaluating), live counts on a terminal."""
-        if name == "training":
+        if name == phases.TRAINING:
             return
         count = f" {done}/{total} examples" if done is not None and total else ""
         if self.tty:

@@ -5,7 +5,7 @@ A cached step does almost no arithmetic, so the stock text path (a `datasets` ro
 the real collator pads all rows once (to the longest row, with the tokenizer's own pad values),
 and a batch takes its rows and cuts them to the batch's longest row, rounded up as the
 collator would. With right padding that is exactly the batch the collator would have built;
-the feature cache is only used with right padding (see feature_cache.plan).
+the feature cache is only used with right padding (see feature_cache.check_processor).
 """
 
 from __future__ import annotations

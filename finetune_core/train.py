@@ -28,7 +28,6 @@ from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
 from finetune_core.evaluation import compute_metrics, report
 from finetune_core.failures import failure_message, record_failure, redact
-from finetune_core.phases import Phases
 from finetune_core.runs import RunDir, default_run_dir, last_checkpoint, read_json, read_metrics
 
 HEAD_ONLY_LR, FULL_LR = 1e-3, 5e-5
@@ -124,7 +123,7 @@ def run(
             cfg.output_dir = str(run_dir.path)
             run_dir.write_json(run_dir.config_path, cfg.to_dict())
     trainer = None
-    phases = Phases(run_dir, is_main, on_phase)
+    phases = phases_mod.Phases(run_dir, is_main, on_phase)
     try:
         trainer, result = _train(cfg, run_dir, stop_event, token, resume, on_progress, phases)
         return result

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from finetune_core import charts, device, preflight, runs
+from finetune_core import charts, device, phases, preflight, runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs import MANAGER
@@ -199,7 +199,7 @@ def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) 
             "it starts when the device is free</div>"
         )
     phase = status.get("phase")
-    if state == "running" and phase and phase != "training":
+    if state == "running" and phase and phase != phases.TRAINING:
         return _phase_html(phase, status.get("phase_done"), status.get("phase_total"))
     frac = p.get("fraction") or 0.0
     rate = p.get("steps_per_sec")

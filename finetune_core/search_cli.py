@@ -90,36 +90,22 @@ def render(result: Any) -> str:
 
 
 def _rows(result: Any) -> tuple[list[str], list[list[str]]]:
-    offline = result.offline
-    if result.kind == "models":
-        header = ["ID", "TASK", "DOWNLOADS", "LIKES", "PARAMS", "UPDATED", "GATED"]
-        rows = [
-            [
-                h.id,
-                h.task or "-",
-                _num(h.downloads),
-                _num(h.likes),
-                _num(h.params),
-                _day(h.last_modified),
-                "gated" if h.gated else "",
-            ]
-            for h in result.results
+    models = result.kind == "models"
+    size = "PARAMS" if models else "SIZE"
+    header = ["ID", "TASK", "DOWNLOADS", "LIKES", size, "UPDATED", "GATED"]
+    rows = [
+        [
+            h.id,
+            h.task or "-",
+            _num(h.downloads),
+            _num(h.likes),
+            _num(h.params) if models else h.size_category or "-",
+            _day(h.last_modified),
+            "gated" if h.gated else "",
         ]
-    else:
-        header = ["ID", "TASK", "DOWNLOADS", "LIKES", "SIZE", "UPDATED", "GATED"]
-        rows = [
-            [
-                h.id,
-                h.task or "-",
-                _num(h.downloads),
-                _num(h.likes),
-                h.size_category or "-",
-                _day(h.last_modified),
-                "gated" if h.gated else "",
-            ]
-            for h in result.results
-        ]
-    if offline:
+        for h in result.results
+    ]
+    if result.offline:
         header.append("SOURCE")
         for row, hit in zip(rows, result.results, strict=True):
             row.append(hit.source)

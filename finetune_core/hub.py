@@ -240,7 +240,9 @@ def _search(kind, query, task, sort, limit, page, token, timeout) -> SearchResul
         listing = _LISTINGS.get(key) or _LISTINGS.put(key, _listing(kind, query, task, sort, limit))
         try:
             if not listing.ready((page + 1) * limit):
-                run_with_deadline(lambda: listing.fill((page + 1) * limit, token, wait), wait)
+                # the deadline decides (and names the wait); the requests' own timeout, a
+                # second later, only keeps an abandoned call from holding its socket forever
+                run_with_deadline(lambda: listing.fill((page + 1) * limit, token, wait + 1), wait)
             items, more = listing.page(page, limit)
         except Exception as exc:
             _LISTINGS.pop(key)
@@ -254,9 +256,6 @@ def _search(kind, query, task, sort, limit, page, token, timeout) -> SearchResul
                 kind, query, [make(i) for i in items], False, None, page, page + 1 if more else None
             )
     return _offline_search(kind, query, task, sort, limit, page, reason)
-
-
-_known_offline = offline_reason  # the name the first UI draft used
 
 
 def _search_error(exc: Exception) -> Exception:

@@ -74,7 +74,8 @@ def project(**spec: Any) -> dict[str, Any]:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import transformers
 
-    from finetune_core import cli, runs, train  # noqa: F401  (imported before timing)
+    from finetune_core import runs
+    from finetune_core.cli import commands as cli
     from finetune_core.config import RunConfig
 
     timing: dict[str, float] = {}

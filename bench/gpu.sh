@@ -68,7 +68,7 @@ import datasets
 import torch
 import transformers
 
-import finetune_core.cli  # noqa: F401  (the engine imports in this environment)
+import finetune_core.cli.commands  # noqa: F401  (the engine imports in this environment)
 
 print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), transformers "
       f"{transformers.__version__}, datasets {datasets.__version__}")

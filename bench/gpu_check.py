@@ -6,8 +6,8 @@ Run on a machine with a CUDA GPU (bench/gpu_check.sh brings the Python packages 
 image lacks). No download: the models are BERT-base-sized random checkpoints built here
 (hidden 768, 12 layers) with the tests' tokenizer, and the data is the tests' synthetic
 3-class text. Measures, in one process, in this order:
-  1. a tiny run through `finetune_core.train.run` on device "auto": it must pick cuda and bf16;
-  2. full fine-tune, one epoch: `finetune_core.train.run` vs a plain transformers.Trainer
+  1. a tiny run through `finetune_core.train.run.run` on device "auto": it must pick cuda and bf16;
+  2. full fine-tune, one epoch: `finetune_core.train.run.run` vs a plain transformers.Trainer
      script doing the same work (the ratio is the project's overhead on a GPU);
   3. head-only, ten epochs, with the frozen-feature cache vs without.
 Prints a table and writes gpu_check.json to --out.
@@ -46,8 +46,8 @@ def make_base_model(path: Path) -> Path:
 
 
 def project_run(model: Path, data: Path, out: Path, **cfg) -> dict:
-    from finetune_core import train
     from finetune_core.config import RunConfig
+    from finetune_core.train import run as train
 
     config = RunConfig.from_dict(
         {

@@ -60,7 +60,7 @@ def sessions(url: str, owner_hash: str, n: int, stop_file: str, out: str) -> Non
 def run_job(cfg_text: str, owner: str) -> dict:
     """Start a job as /start_run does and wait for it; its wall and training seconds."""
     from finetune_core.config import RunConfig, parse_text
-    from finetune_core.jobs import MANAGER
+    from finetune_core.jobs.manager import MANAGER
 
     cfg = RunConfig.from_dict(parse_text(cfg_text, "config"))
     started, cpu = time.perf_counter(), time.process_time()

@@ -128,7 +128,7 @@ def main() -> None:
     common.setup_env(args.threads)
     idle_s = args.idle or (8 if args.quick else 20)
     scratch = common.scratch_dir("responsiveness-")
-    from finetune_core.jobs import MANAGER
+    from finetune_core.jobs.manager import MANAGER
     from finetune_core.ui import app, train_tab
 
     demo, url = app.serve_local()

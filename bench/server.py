@@ -67,7 +67,7 @@ def demo_config(out: Path, **overrides: Any) -> str:
 
 def job_state(job_id: str) -> str:
     """The job's state in the server's registry (this process)."""
-    from finetune_core.jobs import MANAGER
+    from finetune_core.jobs.manager import MANAGER
 
     with MANAGER._lock:
         job = MANAGER._jobs.get(job_id)

@@ -2,6 +2,6 @@
 
 import sys
 
-from finetune_core.cli import main
+from finetune_core.cli.commands import main
 
 sys.exit(main())

@@ -8,8 +8,10 @@ datasets cache makes that free for the run), a Hub dataset through its card (fir
 
 from __future__ import annotations
 
-from finetune_core import data, model, prepare
+from finetune_core import model
 from finetune_core.config import RunConfig
+from finetune_core.data import load as data
+from finetune_core.data import prepare
 from finetune_core.errors import DataError, HubError
 
 
@@ -17,7 +19,7 @@ def check(cfg: RunConfig, token: str | None = None) -> None:
     """Raise a FinetuneError with one sentence when the run cannot work."""
     cfg.validate()
     if cfg.push_checkpoints_to and not token:
-        from finetune_core.checkpoint_push import NEEDS_TOKEN
+        from finetune_core.train.checkpoint_push import NEEDS_TOKEN
 
         raise HubError(NEEDS_TOKEN)
     hf_config = model.load_config(cfg.model, token)

@@ -72,7 +72,7 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from finetune_core.jobs import MANAGER
+    from finetune_core.jobs.manager import MANAGER
     from finetune_core.ui.app import serve_local
 
     demo, url = serve_local()

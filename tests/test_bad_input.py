@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tiny
 
-from finetune_core import cli
+from finetune_core.cli import commands as cli
 from finetune_core.ui import train_tab
 
 # (case id, config changes, expected words in the message)

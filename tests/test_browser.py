@@ -29,7 +29,7 @@ LONG = 60_000  # ms: model loads and training on a busy CI box
 
 @pytest.fixture(scope="module")
 def server(fake_hub, tiny_bert, tmp_path_factory):
-    from finetune_core.jobs import MANAGER
+    from finetune_core.jobs.manager import MANAGER
     from finetune_core.ui.app import serve_local
 
     fake_hub.add_model(

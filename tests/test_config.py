@@ -76,7 +76,7 @@ def test_yaml_that_is_not_a_mapping(tmp_path):
 
 
 def test_cli_flags_reproduce_the_config():
-    from finetune_core.cli import build_parser
+    from finetune_core.cli.commands import build_parser
 
     cfg = RunConfig.from_dict({**BASE, "epochs": 2, "freeze": ["x.y", "z"], "seed": 7})
     argv = cfg.cli_flags().split()[1:]

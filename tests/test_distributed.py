@@ -1,5 +1,5 @@
 """Several processes on CPU (DDP over gloo): torchrun, accelerate launch, and the dashboard's
-subprocess jobs (launch.py + jobs.py) with stop and resume.
+subprocess jobs (jobs/launcher.py + jobs/manager.py) with stop and resume.
 
 Each run must leave ONE consistent run dir written by the main process: metrics lines once,
 eval.json counting every evaluation example exactly once (no DistributedSampler padding
@@ -20,10 +20,11 @@ import pytest
 import tiny
 from cli_run import wait_for
 
-from finetune_core import runs, train
+from finetune_core import runs
 from finetune_core.config import RunConfig
-from finetune_core.jobs import JobManager
-from finetune_core.launch import free_port
+from finetune_core.jobs.launcher import free_port
+from finetune_core.jobs.manager import JobManager
+from finetune_core.train import run as train
 
 TRAIN_ROWS, EVAL_ROWS = 48, 13  # 13: odd, so two ranks need a padded duplicate to evaluate
 BATCH, WORLD = 4, 2
@@ -185,7 +186,7 @@ def test_job_subprocess_stop_ends_every_process_then_resume_completes(tiny_bert,
         job.thread.join(timeout=180)
     finally:
         if job.process is not None and job.process.poll() is None:
-            from finetune_core.launch import kill_tree
+            from finetune_core.jobs.launcher import kill_tree
 
             kill_tree(job.process)
     log = (out / "launcher.log").read_text()

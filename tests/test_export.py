@@ -14,10 +14,12 @@ import huggingface_hub as hh
 import pytest
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from finetune_core import checkpoint_push, export, train
+from finetune_core import export
 from finetune_core.config import RunConfig
 from finetune_core.errors import ConfigError, HubError, RunError
 from finetune_core.runs import RunDir, last_checkpoint
+from finetune_core.train import checkpoint_push
+from finetune_core.train import run as train
 
 TOKEN = "hf_test_token"
 TINY = {"epochs": 1, "batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
@@ -145,7 +147,7 @@ def test_checkpoints_are_pushed_while_training(tiny_bert, text_csv, tmp_path, fa
 
     state = json.loads(fetch("last-checkpoint/trainer_state.json"))
     assert state["global_step"] == step
-    # a frozen run's checkpoint holds the trainable weights only (finetune_core/trainer.py)
+    # a frozen run's checkpoint holds the trainable weights only (finetune_core/train/trainer.py)
     weights = fetch("last-checkpoint/trainable.safetensors")
     assert weights == (newest / "trainable.safetensors").read_bytes()
     metrics = [json.loads(line) for line in fetch("run/metrics.jsonl").splitlines()]

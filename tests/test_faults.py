@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from finetune_core import runs, train
+from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
+from finetune_core.train import run as train
 
 FAST = {"batch_size": 8, "max_length": 16, "logging_steps": 1, "seed": 1}
 
@@ -42,7 +43,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     """Mid-run: the step whose loss is NaN stops training and is not checkpointed."""
     from types import SimpleNamespace
 
-    from finetune_core.callbacks import RunDirCallback
+    from finetune_core.train.callbacks import RunDirCallback
 
     cb = RunDirCallback(runs.RunDir(tmp_path))
     state = SimpleNamespace(global_step=7, epoch=0.5)

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from finetune_core import runs, train
+from finetune_core import runs
 from finetune_core.config import RunConfig
+from finetune_core.train import run as train
 
 HEAD_POOLER = ["bert.embeddings", "bert.encoder.layer.0", "bert.encoder.layer.1"]
 FAST = {
@@ -99,7 +100,7 @@ def test_padded_rows_give_the_collators_batches(tiny_bert, multiple):
     from datasets import Dataset
     from transformers import AutoTokenizer, DataCollatorWithPadding
 
-    from finetune_core.padded_rows import PaddedRows
+    from finetune_core.train.cache.padded_rows import PaddedRows
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     texts = [" ".join(["good"] * n + ["bad"] * (n % 3)) for n in range(1, 24)]

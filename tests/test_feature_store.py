@@ -7,8 +7,8 @@ from datasets import Dataset
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from finetune_core import feature_store
-from finetune_core.feature_cache import FeatureCache
+from finetune_core.train.cache import store as feature_store
+from finetune_core.train.cache.features import FeatureCache
 
 
 class Base(nn.Module):

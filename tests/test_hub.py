@@ -12,7 +12,8 @@ import time
 import pytest
 from hub_repos import OWNER, TOKEN, fresh, ids, register  # noqa: F401 (fresh: autouse fixture)
 
-from finetune_core import hub, search_cli
+from finetune_core import hub
+from finetune_core.cli import search as search_cli
 from finetune_core.errors import ConfigError, HubError
 
 
@@ -201,7 +202,7 @@ def test_hf_hub_offline_makes_no_request(repos, monkeypatch):
     result = hub.search_datasets("")
     assert result.offline and result.reason == "HF_HUB_OFFLINE=1 is set"
     assert repos.requests == []
-    from finetune_core.hub_offline import DEMO_DIR
+    from finetune_core.hub.offline import DEMO_DIR
 
     demo = {str(p) for p in DEMO_DIR.glob("*.csv")}  # assets/demo/ (empty set if absent)
     assert demo <= {h.path for h in result.results if h.source == "bundled"}

@@ -39,7 +39,7 @@ def test_model_card_from_the_hub(repos):
 
 
 def test_model_card_counts_params_from_safetensors_headers(repos, tiny_bert):
-    from finetune_core.hub_offline import local_param_count
+    from finetune_core.hub.offline import local_param_count
 
     card = hub.model_card("hubt/bert-base-fill")
     assert card.params == local_param_count(tiny_bert) > 10_000

@@ -6,7 +6,7 @@ import time
 import psutil
 
 from finetune_core import runs
-from finetune_core.jobs import MANAGER
+from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui import train_tab
 from finetune_core.ui.app import FORM_KEYS
 

@@ -7,7 +7,7 @@ import pytest
 from finetune_core import export, runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import HubError
-from finetune_core.jobs import JobManager
+from finetune_core.jobs.manager import JobManager
 from finetune_core.ui import common, train_tab
 
 

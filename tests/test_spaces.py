@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from finetune_core.launch import free_port
+from finetune_core.jobs.launcher import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

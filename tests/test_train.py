@@ -10,9 +10,11 @@ from safetensors.torch import load_file
 from transformers import set_seed
 
 from finetune_core import model as m
-from finetune_core import phases, runs, train
+from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import DataError, FinetuneError
+from finetune_core.train import phases
+from finetune_core.train import run as train
 
 FAST = {"epochs": 2, "batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
 

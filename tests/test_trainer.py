@@ -3,7 +3,7 @@
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from finetune_core.trainer import trainable_state
+from finetune_core.train.trainer import trainable_state
 
 
 class Tied(nn.Module):

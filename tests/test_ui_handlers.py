@@ -224,7 +224,8 @@ def test_image_dataset_card_shows_thumbnails(image_folder):
 
 
 def test_progress_shows_what_runs_before_the_first_step():
-    from finetune_core import charts, phases
+    from finetune_core import charts
+    from finetune_core.train import phases
 
     status = {"state": "running", "step": 0, "phase": phases.CACHING}
     status.update(phase_done=1200, phase_total=4000)

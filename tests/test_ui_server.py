@@ -6,7 +6,7 @@ import time
 import pytest
 from gradio_client import Client
 
-from finetune_core.jobs import MANAGER
+from finetune_core.jobs.manager import MANAGER
 
 CONFIG = """
 model: tests-org/api-bert

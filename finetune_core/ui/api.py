@@ -18,7 +18,7 @@ import gradio as gr
 from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig, parse_text
 from finetune_core.errors import FinetuneError
-from finetune_core.jobs import MANAGER
+from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui import train_tab
 from finetune_core.ui.common import check_local_path
 

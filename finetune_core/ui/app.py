@@ -217,7 +217,7 @@ def _wire(demo, shared: Shared, token_box, timer, seen, hub_note) -> None:
 
     # page load: owner from the browser, re-attach to a running job, first cards
     def on_load(stored_owner, token):
-        from finetune_core.jobs import MANAGER
+        from finetune_core.jobs.manager import MANAGER
 
         owner = ensure_owner(stored_owner)
         jobs = sorted(MANAGER.jobs_of(owner), key=lambda j: j.created)
@@ -266,7 +266,7 @@ def _oauth_token(oauth: gr.OAuthToken | None = None) -> Any:
 def serve_local(demo: gr.Blocks | None = None) -> tuple[gr.Blocks, str]:
     """The dashboard on a free loopback port of this process, served as `launch` serves it,
     without blocking (tests, benchmarks, screenshots); returns (demo, url)."""
-    from finetune_core.launch import free_port
+    from finetune_core.jobs.launcher import free_port
 
     demo = demo or build()
     port = free_port()

@@ -101,7 +101,7 @@ def check_local_path(source: str) -> str | None:
     """When hosted, a local path outside the allowed roots is refused (one sentence)."""
     if not source or not hosted():
         return None
-    from finetune_core.data import is_local
+    from finetune_core.data.load import is_local
 
     if not is_local(source):  # the engine's own test: a Hub id is never read from disk
         return None

@@ -6,8 +6,9 @@ from typing import Any
 
 import gradio as gr
 
-from finetune_core import charts, hub, hub_datacard
+from finetune_core import charts, hub
 from finetune_core.errors import FinetuneError
+from finetune_core.hub import dataset_cards as hub_datacard
 from finetune_core.ui import uploads
 from finetune_core.ui.common import (
     OK,

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from finetune_core import device
+from finetune_core.train import device
 from finetune_core.ui.common import on_spaces
 
 

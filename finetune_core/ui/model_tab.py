@@ -6,8 +6,9 @@ from typing import Any
 
 import gradio as gr
 
-from finetune_core import hub, hub_cards
+from finetune_core import hub
 from finetune_core.errors import FinetuneError
+from finetune_core.hub import model_cards as hub_cards
 from finetune_core.model import BUNDLED_MODEL
 from finetune_core.ui.common import (
     WARN,

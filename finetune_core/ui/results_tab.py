@@ -10,7 +10,7 @@ import gradio as gr
 
 from finetune_core import charts, export, predict, runs
 from finetune_core.errors import FinetuneError
-from finetune_core.jobs import MANAGER
+from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui.common import OK, message
 
 

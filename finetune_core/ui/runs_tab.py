@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from finetune_core import charts, runs
-from finetune_core.jobs import MANAGER
+from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui.common import hosted
 
 HEADERS = ["run", "state", "model", "dataset", "accuracy", "macro F1", "started"]

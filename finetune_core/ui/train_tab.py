@@ -14,10 +14,11 @@ from typing import Any
 
 import gradio as gr
 
-from finetune_core import charts, device, phases, preflight, runs
+from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError
-from finetune_core.jobs import MANAGER
+from finetune_core.jobs.manager import MANAGER
+from finetune_core.train import device, phases
 from finetune_core.ui import data_tab, freeze_tab
 from finetune_core.ui.common import OK, Shared, check_local_path, ensure_owner, message
 

@@ -8,14 +8,14 @@ whether it came from the Hub or from offline sources, and why. Guarantees:
   answer with a plain reason; after such a failure the Hub is not asked again for
   FINETUNE_HUB_RETRY_AFTER seconds (default 15) so a typing user is not made to wait;
 - the same query within FINETUNE_HUB_CACHE_TTL seconds (default 60) is answered from
-  memory, including its further pages; repo info is cached per revision (hub_cards.py);
+  memory, including its further pages; repo info is cached per revision (model_cards.py);
 - the token (argument or HF_TOKEN) is sent to the Hub only, never put in a result.
 
 Paging follows the Hub's cursor links. The "backbone" task asks the Hub once per pipeline
 tag it covers and merges the sorted streams, so page N is the same whichever way it is
-reached (hub_listing.py). `offline_reason()` tells the UI, without a request, whether the
-Hub is known to be unusable. Info cards live in hub_cards.py (models) and hub_datacard.py
-(datasets, compatibility check), offline sources in hub_offline.py; all re-exported here.
+reached (listing.py). `offline_reason()` tells the UI, without a request, whether the
+Hub is known to be unusable. Info cards live in model_cards.py (models) and dataset_cards.py
+(datasets, compatibility check), offline sources in offline.py; the package re-exports the public names.
 """
 
 from __future__ import annotations
@@ -24,20 +24,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from finetune_core.errors import ConfigError, HubError
-from finetune_core.hub_cards import (  # re-exported: the UI imports everything from hub
-    MemoryEstimate,
-    ModelCard,
-    clear_card_cache,
-    model_card,
-)
-from finetune_core.hub_datacard import (
-    DatasetCard,
+from finetune_core.hub.dataset_cards import (
     clear_dataset_cards,
-    compatibility,
-    dataset_card,
 )
-from finetune_core.hub_listing import Listing
-from finetune_core.hub_net import (
+from finetune_core.hub.listing import Listing
+from finetune_core.hub.model_cards import (
+    clear_card_cache,
+)
+from finetune_core.hub.net import (
     TTLCache,
     clear_down,
     endpoint,
@@ -49,23 +43,7 @@ from finetune_core.hub_net import (
     token_key,
     unreachable_reason,
 )
-from finetune_core.hub_offline import local_datasets, local_models, matches
-
-__all__ = [
-    "DatasetCard",
-    "DatasetHit",
-    "MemoryEstimate",
-    "ModelCard",
-    "ModelHit",
-    "SearchResult",
-    "clear_cache",
-    "compatibility",
-    "dataset_card",
-    "model_card",
-    "offline_reason",
-    "search_datasets",
-    "search_models",
-]
+from finetune_core.hub.offline import local_datasets, local_models, matches
 
 BACKBONE_TAGS = (
     "fill-mask",

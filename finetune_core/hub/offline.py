@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import DATA_SUFFIXES
+from finetune_core.data.load import DATA_SUFFIXES
 from finetune_core.model import BUNDLED_MODEL, bundled_model_path
 
 ROOT = Path(__file__).resolve().parent.parent

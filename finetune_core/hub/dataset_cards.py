@@ -8,7 +8,7 @@ file count of image folders; split files under COUNT_MAX_BYTES are streamed and 
 larger CSV/JSON splits stay uncounted (None). Label names are complete for ClassLabel
 columns, else those seen in the sampled rows (`labels_complete` says which).
 
-Column detection is finetune_core.data's (detect_columns / feature_kind / label_names_of),
+Column detection is finetune_core.data.load's (detect_columns / feature_kind / label_names_of),
 so the card and the training run agree. Local files and folders go through data.summarize.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import (
+from finetune_core.data.load import (
     Columns,
     detect_columns,
     feature_kind,
@@ -28,10 +28,10 @@ from finetune_core.data import (
     label_names_of,
     thumbnails,
 )
-from finetune_core.data import summarize as summarize_local
+from finetune_core.data.load import summarize as summarize_local
 from finetune_core.errors import HubError
-from finetune_core.hub_cards import ModelCard, card_timeout, fail, repo_info
-from finetune_core.hub_net import (
+from finetune_core.hub.model_cards import ModelCard, card_timeout, fail, repo_info
+from finetune_core.hub.net import (
     TTLCache,
     endpoint,
     offline_reason,
@@ -39,7 +39,7 @@ from finetune_core.hub_net import (
     run_with_deadline,
     token_key,
 )
-from finetune_core.hub_offline import cached_snapshot
+from finetune_core.hub.offline import cached_snapshot
 
 SAMPLE_ROWS = 200
 COUNT_MAX_BYTES = 8_000_000
@@ -180,7 +180,7 @@ def _parquet_rows(urls: list[str], token: str | None) -> int:
 
 
 def _detect(features, sample: list[dict[str, Any]]) -> tuple[Columns, list[str], bool, dict]:
-    """Columns, label names and class counts via data.py, on the sample without images."""
+    """Columns, label names and class counts via data/load.py, on the sample without images."""
     import datasets
 
     image = next((n for n, f in features.items() if feature_kind(f) == "image"), None)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core.errors import ConfigError, DataError, HubError
-from finetune_core.hub_net import (
+from finetune_core.hub.net import (
     TTLCache,
     endpoint,
     mark_down,
@@ -37,7 +37,7 @@ from finetune_core.hub_net import (
     token_key,
     unreachable_reason,
 )
-from finetune_core.hub_offline import (
+from finetune_core.hub.offline import (
     cached_snapshot,
     local_param_count,
     read_json,

@@ -20,9 +20,9 @@ import sys
 import threading
 import time
 
-from finetune_core import phases
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError
+from finetune_core.train import phases
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--share", action="store_true")
 
     try:
-        from finetune_core import search_cli
+        from finetune_core.cli import search as search_cli
 
         search_cli.add_parser(sub)
     except ImportError:  # pragma: no cover - search lands with the Hub module
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             launch(host=args.host, port=args.port, share=args.share)
             return EXIT_OK
         if args.command == "search":
-            from finetune_core import search_cli
+            from finetune_core.cli import search as search_cli
 
             return search_cli.run(args)
     except FinetuneError as exc:
@@ -94,7 +94,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = RunConfig.load(args.config).with_overrides(overrides)
     else:
         cfg = RunConfig.from_dict(overrides)
-    from finetune_core import device, train  # after the config check: a bad value fails fast
+    from finetune_core.train import device  # after the config check: a bad value fails fast
+    from finetune_core.train import run as train
 
     device.configure_threads()
     _quiet_libraries()
@@ -102,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _stop_on_signals(stop)
     bar = None if args.quiet else ProgressBar()
     # headless, the environment's token is the user's own (a page job's child gets the
-    # page user's token here, never the host's: see launch.py)
+    # page user's token here, never the host's: see jobs/launcher.py)
     token = os.environ.get("HF_TOKEN") or None
     result = train.run(
         cfg,
@@ -208,7 +209,8 @@ class ProgressBar:
 
 # ---- inspect ------------------------------------------------------------------------
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from finetune_core import data, model
+    from finetune_core import model
+    from finetune_core.data import load as data
     from finetune_core.errors import ModelError
 
     if args.dataset or _looks_like_data(args.target):
@@ -237,7 +239,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def _looks_like_data(target: str) -> bool:
     from pathlib import Path
 
-    from finetune_core.data import DATA_SUFFIXES
+    from finetune_core.data.load import DATA_SUFFIXES
 
     path = Path(target).expanduser()
     if path.is_file():

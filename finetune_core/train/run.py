@@ -18,17 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune_core import checkpoint_push, failures, feature_cache, prepare
-from finetune_core import device as device_mod
 from finetune_core import model as model_mod
-from finetune_core import phases as phases_mod
-from finetune_core.callbacks import RunDirCallback
-from finetune_core.card import write_model_card
 from finetune_core.config import RunConfig
+from finetune_core.data import prepare
 from finetune_core.errors import FinetuneError, RunError
-from finetune_core.evaluation import compute_metrics, report
-from finetune_core.failures import failure_message, record_failure, redact
 from finetune_core.runs import RunDir, default_run_dir, last_checkpoint, read_json, read_metrics
+from finetune_core.train import checkpoint_push, failures
+from finetune_core.train import device as device_mod
+from finetune_core.train import phases as phases_mod
+from finetune_core.train.cache import features as feature_cache
+from finetune_core.train.callbacks import RunDirCallback
+from finetune_core.train.evaluation import compute_metrics, report
+from finetune_core.train.failures import failure_message, record_failure, redact
+from finetune_core.train.model_card import write_model_card
 
 HEAD_ONLY_LR, FULL_LR = 1e-3, 5e-5
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import torch
 
-from finetune_core import feature_store
 from finetune_core import model as model_mod
-from finetune_core import phases as phases_mod
+from finetune_core.train import phases as phases_mod
+from finetune_core.train.cache import store as feature_store
 
 
 class _Captured(Exception):
@@ -319,7 +319,7 @@ def _use_padded_rows(trainer, collator) -> None:
     """Give a cached text run batches that cost one slice per column (see padded_rows)."""
     from transformers import DataCollatorWithPadding
 
-    from finetune_core.padded_rows import PaddedRows
+    from finetune_core.train.cache.padded_rows import PaddedRows
 
     if not isinstance(collator, DataCollatorWithPadding):
         return  # images: the processor runs per batch as usual
@@ -333,7 +333,7 @@ def _use_padded_rows(trainer, collator) -> None:
 def trainer_class(cache: FeatureCache | None):
     """The project's Trainer, and with a cache a subclass that tells the cache which examples
     a batch holds."""
-    from finetune_core.trainer import FinetuneTrainer
+    from finetune_core.train.trainer import FinetuneTrainer
 
     if cache is None:
         return FinetuneTrainer

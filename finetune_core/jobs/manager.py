@@ -1,7 +1,7 @@
 """Background training jobs: a process-wide registry, a queue, and ownership per session.
 
 A job runs `train.run` in a daemon thread (one device), or `finetune train` as a subprocess
-(several processes through `accelerate launch`, see launch.py). Starting returns at once: the
+(several processes through `accelerate launch`, see jobs/launcher.py). Starting returns at once: the
 run dir is created with status "queued" so every page shows it immediately. At most
 `max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait in
 order. Every lookup checks the owner, so one browser session can never see, stop or download
@@ -114,7 +114,7 @@ class JobManager:
 
     def _launch(self, job: Job) -> None:
         if job.processes > 1:
-            from finetune_core.launch import start_process
+            from finetune_core.jobs.launcher import start_process
 
             job.process = start_process(job)
             target = self._watch_process
@@ -126,7 +126,8 @@ class JobManager:
         job.thread.start()
 
     def _run_thread(self, job: Job) -> None:
-        from finetune_core import device, train
+        from finetune_core.train import device
+        from finetune_core.train import run as train
 
         try:
             device.configure_threads(leave_free=1)  # keep a core for the web server
@@ -144,7 +145,7 @@ class JobManager:
             self._finish(job)
 
     def _watch_process(self, job: Job) -> None:
-        from finetune_core.launch import wait_process
+        from finetune_core.jobs.launcher import wait_process
 
         try:
             job.error = wait_process(job)

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_core.data import (
+from finetune_core.data.load import (
     EVAL_SPLIT_NAMES,
     TEXT_NAMES,
     Columns,

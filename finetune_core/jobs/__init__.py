@@ -1,0 +1,4 @@
+"""Background jobs.
+
+manager.py: the registry, the queue and ownership; launcher.py: accelerate child processes.
+"""

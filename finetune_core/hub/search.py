@@ -15,7 +15,7 @@ Paging follows the Hub's cursor links. The "backbone" task asks the Hub once per
 tag it covers and merges the sorted streams, so page N is the same whichever way it is
 reached (listing.py). `offline_reason()` tells the UI, without a request, whether the
 Hub is known to be unusable. Info cards live in model_cards.py (models) and dataset_cards.py
-(datasets, compatibility check), offline sources in offline.py; the package re-exports the public names.
+(datasets, compatibility check), offline sources in offline.py; the package re-exports them.
 """
 
 from __future__ import annotations

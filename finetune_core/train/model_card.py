@@ -1,33 +1,48 @@
-"""The model card (model/README.md) written with every saved model."""
+"""The model card (model/README.md) written with every saved model.
+
+Its YAML metadata is what the Hub reads to show the task, an inference widget, the base model,
+the dataset, the license and the scores (`model-index`). It is built with huggingface_hub's own
+`ModelCardData`/`EvalResult`, so the metadata is in the Hub's format by construction; the
+tests parse it back with `metadata_load` and `ModelCard`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
+# metrics (the keys run.py's final evaluation returns) -> (metric type, display name, args)
+EVAL_METRICS = {
+    "accuracy": ("accuracy", "Accuracy", None),
+    "f1_macro": ("f1", "F1 (macro)", {"average": "macro"}),
+    "f1_micro": ("f1", "F1 (micro)", {"average": "micro"}),
+}
+LICENSE_LOOKUP_TIMEOUT = 5.0  # seconds: a slow Hub must not hold up saving a trained model
 
 
 def write_model_card(
-    model_dir: Path, cfg, summary, metrics: dict[str, Any] | None, state: str
+    model_dir: Path,
+    cfg,
+    summary,
+    metrics: dict[str, Any] | None,
+    state: str,
+    *,
+    eval_split: str | None = None,
+    token: str | None = None,
 ) -> Path:
-    """Base model, dataset, label names, frozen groups, settings and results. Never a token."""
-    pipeline = "image-classification" if summary.task == "image" else "text-classification"
-    front = {
-        "library_name": "transformers",
-        "pipeline_tag": pipeline,
-        "tags": ["finetune-dashboard"],
-    }
-    if not _is_local(cfg.model):
-        front["base_model"] = cfg.model
-    if not _is_local(cfg.dataset):
-        front["datasets"] = [cfg.dataset]
+    """Metadata for the Hub, then base model, dataset, labels, frozen groups, settings and
+    results. `token` (the user's own) is only used to read the base model's license; it is
+    never written."""
+    data = card_metadata(cfg, summary, metrics, eval_split=eval_split, token=token)
     lines = [
         "---",
-        yaml.safe_dump(front, sort_keys=False).strip(),
+        data.to_yaml().strip(),
         "---",
         "",
-        f"# {Path(str(cfg.model).rstrip('/')).name} fine-tuned for {summary.task} classification",
+        f"# {data.model_name}",
+        "",
+        f"{_base_name(cfg.model)} fine-tuned for {summary.task} classification "
+        f"({len(cfg.label_names or [])} classes) with finetune-dashboard.",
         "",
         f"- Base model: `{cfg.model}`",
         f"- Dataset: `{cfg.dataset}`"
@@ -41,19 +56,91 @@ def write_model_card(
         "",
     ]
     if metrics:
+        where = f" on `{eval_split}`" if eval_split else ""
         lines += [
-            "## Evaluation",
+            f"## Evaluation{where}",
             "",
             "| metric | value |",
             "|---|---|",
-            *[f"| {k} | {v:.4f} |" for k, v in metrics.items()],
+            *[f"| {k} | {v:.4f} |" for k, v in metrics.items() if isinstance(v, int | float)],
             "",
         ]
-    lines += ["Trained with finetune-dashboard; `config.json` beside the run reproduces it.", ""]
+    lines += [
+        "## Use it",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        f'classifier = pipeline("{data.pipeline_tag}", model="path/or/hub-id/of/this/model")',
+        "```",
+        "",
+        "Trained with finetune-dashboard; `config.json` beside the run reproduces it.",
+        "",
+    ]
     path = Path(model_dir) / "README.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def card_metadata(
+    cfg,
+    summary,
+    metrics: dict[str, Any] | None,
+    *,
+    eval_split: str | None = None,
+    token: str | None = None,
+):
+    """The card's metadata as a huggingface_hub `ModelCardData`."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    pipeline = "image-classification" if summary.task == "image" else "text-classification"
+    dataset_id = None if _is_local(cfg.dataset) else str(cfg.dataset)
+    dataset_label = dataset_id or Path(str(cfg.dataset).rstrip("/")).name
+    name = f"{_base_name(cfg.model)}-finetuned-{Path(dataset_label).stem or 'data'}"
+    results = [
+        EvalResult(
+            task_type=pipeline,
+            dataset_type=dataset_label,
+            dataset_name=dataset_label,
+            dataset_config=cfg.dataset_config,
+            dataset_split=eval_split,
+            metric_type=kind,
+            metric_name=display,
+            metric_args=args,
+            metric_value=round(float(metrics[key]), 6),
+        )
+        for key, (kind, display, args) in EVAL_METRICS.items()
+        if metrics and isinstance(metrics.get(key), int | float)
+    ]
+    return ModelCardData(
+        model_name=name,
+        base_model=None if _is_local(cfg.model) else str(cfg.model),
+        datasets=[dataset_id] if dataset_id else None,
+        license=base_model_license(cfg.model, token),
+        library_name="transformers",
+        pipeline_tag=pipeline,
+        tags=["finetune-dashboard", pipeline],
+        metrics=sorted({kind for kind, _, _ in EVAL_METRICS.values()}) if results else None,
+        eval_results=results or None,
+    )
+
+
+def base_model_license(source: str, token: str | None = None) -> str | None:
+    """The base model's license from its card (local folder, bundled copy, cache or Hub), or
+    None when it is not known. Never fails: a missing license only leaves the field out."""
+    from finetune_core.hub import model_card
+
+    try:
+        card = model_card(str(source), token=token, timeout=LICENSE_LOOKUP_TIMEOUT)
+    except Exception:
+        return None
+    value = getattr(card, "license", None)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _base_name(source: str) -> str:
+    return Path(str(source).rstrip("/")).name or "model"
 
 
 def _is_local(source: str) -> bool:

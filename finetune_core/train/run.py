@@ -229,14 +229,14 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
             )
         phases.set(phases_mod.TRAINING)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        return _finish(cfg, trainer, callback, prepared, run_dir, summary, phases)
+        return _finish(cfg, trainer, callback, prepared, run_dir, summary, phases, token)
     finally:
         if cache is not None:
             cache.deactivate()
             cache.close()
 
 
-def _finish(cfg, trainer, callback, prepared, run_dir, summary, phases):
+def _finish(cfg, trainer, callback, prepared, run_dir, summary, phases, token=None):
     is_main = phases.is_main
 
     if callback.diverged_at is not None:
@@ -254,7 +254,15 @@ def _finish(cfg, trainer, callback, prepared, run_dir, summary, phases):
     if is_main:
         trainer.save_model(str(run_dir.model_dir))
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
-        write_model_card(run_dir.model_dir, cfg, summary, metrics, state)
+        write_model_card(
+            run_dir.model_dir,
+            cfg,
+            summary,
+            metrics,
+            state,
+            eval_split=prepared.eval_source,
+            token=token,  # the user's own, to read the base model's license; never written
+        )
         run_dir.write_status(state=state, error=None, step=trainer.state.global_step, phase=None)
         run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
     return trainer, RunResult(run_dir.path, state, metrics)

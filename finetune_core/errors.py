@@ -27,3 +27,7 @@ class HubError(FinetuneError):
 
 class RunError(FinetuneError):
     """The run directory or a running job is in a state that forbids the action."""
+
+
+class DependencyError(FinetuneError):
+    """An optional feature's packages are not installed; the sentence names the extra."""

@@ -1,4 +1,5 @@
-"""Export a run's model: a zip to download, or a push to the Hub with the user's own token."""
+"""Export a run's model: a zip to download, a push to the Hub with the user's own token, or
+ONNX checked against PyTorch (export_onnx.py, re-exported here)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,17 @@ from pathlib import Path
 
 from finetune_core.config import is_repo_id
 from finetune_core.errors import HubError, RunError
+from finetune_core.export_onnx import OnnxExport, export_onnx, read_export
+
+__all__ = [
+    "OnnxExport",
+    "export_onnx",
+    "hub_write_error",
+    "push_to_hub",
+    "read_export",
+    "zip_model",
+    "zip_onnx",
+]
 
 
 def zip_model(run_dir: str | Path) -> Path:
@@ -18,6 +30,16 @@ def zip_model(run_dir: str | Path) -> Path:
         raise RunError("This run has no saved model yet; wait for it to finish or stop it.")
     out = Path(tempfile.mkdtemp(prefix="finetune-export-")) / f"{run_dir.name}-model"
     return Path(shutil.make_archive(str(out), "zip", root_dir=model_dir))
+
+
+def zip_onnx(run_dir: str | Path) -> Path:
+    """onnx/ (models, config, tokenizer or processor, README, export.json) as one zip file."""
+    run_dir = Path(run_dir)
+    folder = run_dir / "onnx"
+    if not (folder / "model.onnx").exists():
+        raise RunError("This run has no ONNX export yet; export it first.")
+    out = Path(tempfile.mkdtemp(prefix="finetune-export-")) / f"{run_dir.name}-onnx"
+    return Path(shutil.make_archive(str(out), "zip", root_dir=folder))
 
 
 def push_to_hub(

@@ -5,6 +5,8 @@
     status.json    {"state", "error", "step", "max_steps", "started", "updated", ...}
     eval.json      final metrics
     model/         the fine-tuned model (save_pretrained)
+    onnx/          `finetune export --format onnx`: model.onnx (+ model_int8.onnx), export.json
+    tensorboard/   TensorBoard event files when report_to has tensorboard
     checkpoints/   Trainer checkpoints for --resume
     stop           present when a stop was requested (read by every process of the run)
 
@@ -80,6 +82,8 @@ class RunDir:
     status_path = property(lambda self: self.path / "status.json")
     eval_path = property(lambda self: self.path / "eval.json")
     model_dir = property(lambda self: self.path / "model")
+    onnx_dir = property(lambda self: self.path / "onnx")  # finetune export --format onnx
+    tensorboard_dir = property(lambda self: self.path / "tensorboard")  # report_to tensorboard
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
     stop_path = property(lambda self: self.path / "stop")
 

@@ -1,10 +1,11 @@
-"""The `finetune` command: ui | train | inspect | search.
+"""The `finetune` command: ui | train | inspect | search | export.
 
     finetune train --config run.yaml [--epochs 2 --learning-rate 1e-3 ...]
     finetune train --resume runs/20261126-101500-bert-base-uncased
     finetune inspect bert-base-uncased --num-labels 4 [--json]
     finetune inspect assets/demo/support_tickets.csv [--json]
     finetune search models bert --task text-classification
+    finetune export runs/20261126-101500-bert-base-uncased --format onnx --quantize int8
 
 Exit codes: 0 success, 1 a failure explained in one line, 2 bad usage, 3 run stopped.
 """
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=None)
     ui.add_argument("--share", action="store_true")
 
+    from finetune_core.cli import export as export_cli
+
+    export_cli.add_parser(sub)
     try:
         from finetune_core.cli import search as search_cli
 
@@ -72,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 
             launch(host=args.host, port=args.port, share=args.share)
             return EXIT_OK
+        if args.command == "export":
+            from finetune_core.cli import export as export_cli
+
+            return export_cli.run(args)
         if args.command == "search":
             from finetune_core.cli import search as search_cli
 

@@ -24,6 +24,7 @@ from finetune_core.errors import ConfigError
 FREEZE_PRESETS = ("backbone", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 TASKS = ("auto", "text", "image")
+TRACKERS = ("tensorboard", "trackio", "wandb", "mlflow")  # report_to
 _REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
 
@@ -69,6 +70,9 @@ class RunConfig:
     push_checkpoints_to: str | None = None  # a Hub repo id; needs the user's token
     # Filled in when the run starts (detected columns, label names); kept in config.json.
     label_names: list[str] | None = field(default=None)
+    # Experiment trackers that also get every logged value (train/trackers.py); each needs
+    # its package (`pip install "finetune-dashboard[tracking]"`); tokens only from the env.
+    report_to: list[str] = field(default_factory=list)
 
     # ---- construction -------------------------------------------------------------
     @classmethod
@@ -152,6 +156,13 @@ class RunConfig:
                 "push_checkpoints_to must be a Hub repo id such as 'owner/name' or 'name', "
                 f"not '{self.push_checkpoints_to}'."
             )
+        for name in self.report_to:
+            if name not in TRACKERS:
+                hint = difflib.get_close_matches(str(name), TRACKERS, n=1)
+                tip = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ConfigError(
+                    f"report_to lists '{name}'{tip}; the trackers are {', '.join(TRACKERS)}."
+                )
         for key in ("train_split", "eval_split", "dataset_config"):
             value = getattr(self, key)
             if value is not None and not str(value).strip():
@@ -205,6 +216,8 @@ def parse_text(text: str, source: str = "config") -> Any:
 def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     """Turn strings from the CLI or loose YAML into the field's type, or explain why not."""
     typ = str(f.type)
+    if key == "report_to":
+        return _names(key, value)
     if key in ("model", "dataset") and (value is None or value == ""):
         return ""  # validate() says what to put there
     if key == "freeze" and value in FREEZE_PRESETS:
@@ -242,6 +255,19 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a text value, not {type(value).__name__}.")
     return value
+
+
+def _names(key: str, value: Any) -> list[str]:
+    """A list of names from a YAML list or a comma-separated string ("a,b"); null or "none"
+    is the empty list. Repeats are dropped, the order kept."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a list of names, such as [tensorboard, trackio].")
+    names = [v.strip() for v in value if v.strip()]
+    return list(dict.fromkeys(names))
 
 
 def _as_number(key: str, value: Any, kind: type) -> Any:

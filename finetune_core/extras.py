@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 
+from finetune_core.config import TRACKERS as TRACKER_NAMES
 from finetune_core.errors import DependencyError
 
 # feature -> (the modules it imports, the extra that installs them)
 EXPORT = ("ONNX export", ("onnx", "onnxscript", "onnxruntime"), "export")
-TRACKERS = {
-    "tensorboard": ("tensorboard",),
-    "trackio": ("trackio",),
-    "wandb": ("wandb",),
-    "mlflow": ("mlflow",),
-}
+TRACKERS = {name: (name,) for name in TRACKER_NAMES}  # report_to: each module has its name
 
 
 def installed(module: str) -> bool:

@@ -23,7 +23,7 @@ from finetune_core.config import RunConfig
 from finetune_core.data import prepare
 from finetune_core.errors import FinetuneError, RunError
 from finetune_core.runs import RunDir, default_run_dir, last_checkpoint, read_json, read_metrics
-from finetune_core.train import checkpoint_push, failures
+from finetune_core.train import checkpoint_push, failures, trackers
 from finetune_core.train import device as device_mod
 from finetune_core.train import phases as phases_mod
 from finetune_core.train.cache import features as feature_cache
@@ -160,6 +160,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
             raise Stopped
 
     pusher = checkpoint_push.for_run(cfg, run_dir, token, is_main)  # no token: refused now
+    trackers.check(cfg.report_to)  # a chosen tracker that is not installed: refused now
     device = device_mod.pick_device(cfg.device)
     set_seed(cfg.seed)
     phases.set(phases_mod.LOADING_DATA)
@@ -216,7 +217,8 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
         data_collator=collator,
         processing_class=processor,
         compute_metrics=compute_metrics,
-        callbacks=[callback, pusher] if pusher else [callback],
+        callbacks=([callback, pusher] if pusher else [callback])
+        + trackers.callbacks(cfg.report_to, run_dir),
     )
     checkpoint = last_checkpoint(run_dir.path) if resume else None
     if checkpoint and is_main:
@@ -231,6 +233,7 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         return _finish(cfg, trainer, callback, prepared, run_dir, summary, phases, token)
     finally:
+        trackers.close(cfg.report_to)
         if cache is not None:
             cache.deactivate()
             cache.close()
@@ -325,6 +328,7 @@ def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cach
         logging_first_step=True,
         logging_nan_inf_filter=False,  # a NaN loss must show (and stop the run), not be hidden
         report_to="none",
+        **trackers.training_args(cfg.report_to, run_dir),  # callbacks() adds the trackers
         disable_tqdm=True,
         use_cpu=device == "cpu",
         remove_unused_columns=task != model_mod.IMAGE and not cached,

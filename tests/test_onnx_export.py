@@ -139,3 +139,34 @@ def test_refusals_leave_nothing_behind(text_run, tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(
         p.name for p in text_run.iterdir() if p.name != "onnx"
     )
+
+
+def test_the_results_page_exports_onnx_and_shows_the_tensorboard_command(
+    tiny_bert, text_csv, tmp_path
+):
+    import time
+    import zipfile
+
+    from finetune_core.jobs.manager import MANAGER
+    from finetune_core.ui import results_tab
+
+    owner = "ecosystem-page-owner-0123456789ab"
+    out = tmp_path / "page-run"
+    cfg = RunConfig.from_dict(
+        {"model": str(tiny_bert), "dataset": str(text_csv), "output_dir": str(out), **TINY}
+    )
+    job = MANAGER.start(cfg.with_overrides({"report_to": ["tensorboard"]}), owner)
+    deadline = time.monotonic() + 120
+    while MANAGER.get(job.id, owner).state != "finished":
+        assert time.monotonic() < deadline, "run did not finish"
+        time.sleep(0.2)
+
+    text = results_tab.summary(results_tab.run_dir_of(owner, job.id))["text"]
+    assert f"TensorBoard logs: `tensorboard --logdir {out / 'tensorboard'}`" in text
+
+    archive, note = results_tab.onnx(owner, job.id, True)
+    assert "checked on 6 of 6 evaluation examples" in note and "<pre>model" in note
+    with zipfile.ZipFile(archive) as zipped:
+        assert {"model.onnx", "model_int8.onnx", "export.json"} <= set(zipped.namelist())
+    _, refused = results_tab.onnx("an-intruder", job.id, True)
+    assert "Train a model first." in refused

@@ -3,6 +3,7 @@ wrong examples, a playground, and export (zip download, push to the Hub)."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import gradio as gr
 from finetune_core import charts, export, predict, runs
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
+from finetune_core.train import trackers
 from finetune_core.ui.common import OK, message
 
 
@@ -51,6 +53,8 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
         f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}** · "
         f"{ev['num_examples']} evaluation examples ({view.status.get('eval_source', 'eval split')})"
     )
+    if board := trackers.tensorboard_command(run_dir):
+        text += f"\n\nTensorBoard logs: `{board}`"
     return {
         "text": text,
         "state": state,
@@ -86,6 +90,24 @@ def download(owner, job_id):
         return str(export.zip_model(run_dir)), message("The zip is ready: click to save it.", OK)
     except FinetuneError as exc:
         return gr.update(value=None), message(str(exc))
+
+
+def onnx(owner, job_id, quantize: bool, token: str | None = None, oauth_token=None):
+    """Export the run's model to ONNX (export.export_onnx, as `finetune export` does): the zip
+    of the exported folder and the parity figures."""
+    run_dir = run_dir_of(owner, job_id)
+    if run_dir is None:
+        return gr.update(value=None), message("Train a model first.")
+    user_token = token or (getattr(oauth_token, "token", None) if oauth_token else None)
+    quantize_to = "int8" if quantize else None
+    try:
+        result = export.export_onnx(run_dir, quantize=quantize_to, token=user_token)
+        archive = export.zip_onnx(run_dir)
+    except FinetuneError as exc:
+        return gr.update(value=None), message(str(exc))
+    figures = html.escape("\n".join(result.table()))
+    note = message(result.summary(f"{run_dir.name}/onnx"), OK)
+    return str(archive), f"{note}<pre>{figures}</pre>"
 
 
 def push(owner, job_id, repo_id: str, private: bool, token: str | None, oauth_token=None):
@@ -135,6 +157,10 @@ def render(shared) -> None:
         repo = gr.Textbox(label="Hub repo (owner/name)", scale=3)
         private = gr.Checkbox(label="Private", value=True, scale=1)
         push_btn = gr.Button("Push to the Hub", scale=1)
+    with gr.Row():
+        onnx_int8 = gr.Checkbox(label="Also int8 (smaller, for CPU)", value=True, scale=1)
+        onnx_btn = gr.Button("Export ONNX", scale=1, elem_id="onnx-btn")
+        onnx_file = gr.DownloadButton("Download ONNX (.zip)", value=None, elem_id="onnx-download")
     export_msg = gr.HTML()
 
     outs = [text, confusion, per_class, mistakes]
@@ -146,4 +172,8 @@ def render(shared) -> None:
     if shared.extra.get("oauth"):
         push_inputs.append(shared.extra["oauth"])
     push_btn.click(push, push_inputs, [export_msg])
+    onnx_inputs = [shared.owner, shared.job_id, onnx_int8, shared.token]
+    if shared.extra.get("oauth"):
+        onnx_inputs.append(shared.extra["oauth"])
+    onnx_btn.click(onnx, onnx_inputs, [onnx_file, export_msg])
     shared.extra.update(results_outputs=outs, results_show=show)

@@ -8,17 +8,18 @@ datasets cache makes that free for the run), a Hub dataset through its card (fir
 
 from __future__ import annotations
 
-from finetune_core import extras, model
+from finetune_core import model
 from finetune_core.config import RunConfig
 from finetune_core.data import load as data
 from finetune_core.data import prepare
 from finetune_core.errors import DataError, HubError
+from finetune_core.train import trackers
 
 
 def check(cfg: RunConfig, token: str | None = None) -> None:
     """Raise a FinetuneError with one sentence when the run cannot work."""
     cfg.validate()
-    extras.require_trackers(cfg.report_to)  # report_to names a tracker that is not installed
+    trackers.check(cfg.report_to)  # a tracker not installed, or the host's credentials
     if cfg.push_checkpoints_to and not token:
         from finetune_core.train.checkpoint_push import NEEDS_TOKEN
 

@@ -135,3 +135,25 @@ def test_report_to_values_and_a_missing_tracker(tiny_bert, text_csv, tmp_path, m
     flags = ["--model", str(tiny_bert), "--dataset", str(text_csv), "--report-to", "trackio"]
     code = main(["train", *flags, "--output-dir", str(tmp_path / "cli"), "--quiet"])
     assert code == 1 and capsys.readouterr().err == f"error: {sentence}\n"
+
+
+def test_a_hosted_dashboard_never_logs_with_the_hosts_credentials(
+    tiny_bert, text_csv, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")
+    monkeypatch.delenv("TRACKIO_SPACE_ID", raising=False)
+    monkeypatch.delenv("TRACKIO_SERVER_URL", raising=False)
+    trackers.check(["tensorboard", "trackio"])  # local records: fine
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError) as err:
+        train.run(config(tiny_bert, text_csv, out, report_to=["tensorboard", "wandb"]))
+    assert str(err.value) == (
+        "report_to wandb is not available on a hosted dashboard: it would log with the "
+        "host's credentials; use tensorboard or trackio (local records)."
+    )
+    assert json.loads((out / "status.json").read_text())["state"] == "failed"
+    monkeypatch.setenv("TRACKIO_SPACE_ID", "host/space")  # the host's trackio Space
+    with pytest.raises(ConfigError, match="report_to trackio is not available"):
+        trackers.check(["trackio"])
+    monkeypatch.delenv("FINETUNE_HOSTED")
+    trackers.check(["trackio"])  # on one's own machine the environment is one's own

@@ -13,19 +13,44 @@ trackio, Weights & Biases or MLflow, through transformers' own integration callb
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import sys
 from typing import Any
 
 from finetune_core import extras
+from finetune_core.errors import ConfigError
 from finetune_core.runs import RunDir
 
 PROJECT = "finetune-dashboard"
 
 
+HOSTED_OK = ("tensorboard", "trackio")  # local records only: no credentials involved
+REMOTE_ENV = ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL")  # would send trackio's records away
+
+
 def check(report_to: list[str]) -> None:
-    """One sentence when a chosen tracker's package is missing (before any work starts)."""
+    """Before any work starts: one sentence when a chosen tracker's package is missing, or when
+    a hosted dashboard would log a visitor's run with the host's credentials."""
+    if report_to and _hosted():
+        remote = [n for n in report_to if n not in HOSTED_OK]
+        if "trackio" in report_to and any(os.environ.get(v) for v in REMOTE_ENV):
+            remote.append("trackio")
+        if remote:
+            raise ConfigError(
+                f"report_to {remote[0]} is not available on a hosted dashboard: it would log "
+                "with the host's credentials; use tensorboard or trackio (local records)."
+            )
     extras.require_trackers(report_to)
+
+
+def _hosted() -> bool:
+    """The page's hosted mode (ui/common.hosted: the engine never imports the UI)."""
+    return (
+        bool(os.environ.get("SPACE_ID"))
+        or os.environ.get("SYSTEM") == "spaces"
+        or os.environ.get("FINETUNE_HOSTED", "") == "1"
+    )
 
 
 def training_args(report_to: list[str], run_dir: RunDir) -> dict[str, Any]:

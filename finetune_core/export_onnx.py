@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import shutil
+import tempfile
+import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ MAX_EXAMPLES = 1000  # evaluation examples checked by default (the first ones of
 BATCH = 32
 QUANTIZE = ("int8",)
 FLOAT_FILE, INT8_FILE, REPORT_FILE = "model.onnx", "model_int8.onnx", "export.json"
+_LOCK = threading.Lock()
 
 
 @dataclass
@@ -117,9 +120,12 @@ def export_onnx(
 
     model, processor, task = load_model(run.model_dir)
     evalset = EvalSet.load(run, processor, task, token=token, max_examples=max_examples)
-    tmp = run.path / f".onnx-tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    with _LOCK:  # one export at a time in this process (two tabs, one run folder)
+        return _export_checked(run, model, processor, task, evalset, quantize)
+
+
+def _export_checked(run: RunDir, model, processor, task: str, evalset, quantize) -> OnnxExport:
+    tmp = Path(tempfile.mkdtemp(prefix=".onnx-tmp-", dir=run.path))
     try:
         reference = evalset.logits_torch(model)
         _export(model, evalset.sample(), tmp / FLOAT_FILE)
@@ -144,6 +150,7 @@ def export_onnx(
             result.variants.append(_compare("int8", tmp / INT8_FILE, evalset, reference))
         _save_companions(run.model_dir, processor, tmp, result)
         shutil.rmtree(run.onnx_dir, ignore_errors=True)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the other run folders are not
         os.replace(tmp, run.onnx_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -195,7 +202,12 @@ def _quantize(src: Path, dst: Path) -> None:
 
     logging.getLogger().disabled, was = True, logging.getLogger().disabled  # pre-process hint
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(src),
+            str(dst),
+            weight_type=QuantType.QInt8,
+            use_external_data_format=src.with_name(src.name + ".data").exists(),  # > 2 GB
+        )
     finally:
         logging.getLogger().disabled = was
 

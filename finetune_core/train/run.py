@@ -257,15 +257,8 @@ def _finish(cfg, trainer, callback, prepared, run_dir, summary, phases, token=No
     if is_main:
         trainer.save_model(str(run_dir.model_dir))
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
-        write_model_card(
-            run_dir.model_dir,
-            cfg,
-            summary,
-            metrics,
-            state,
-            eval_split=prepared.eval_source,
-            token=token,  # the user's own, to read the base model's license; never written
-        )
+        card = {"eval_split": prepared.eval_source, "token": token}  # token: license lookup
+        write_model_card(run_dir.model_dir, cfg, summary, metrics, state, **card)
         run_dir.write_status(state=state, error=None, step=trainer.state.global_step, phase=None)
         run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
     return trainer, RunResult(run_dir.path, state, metrics)

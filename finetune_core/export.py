@@ -9,14 +9,13 @@ from pathlib import Path
 
 from finetune_core.config import is_repo_id
 from finetune_core.errors import HubError, RunError
-from finetune_core.export_onnx import OnnxExport, export_onnx, read_export
+from finetune_core.export_onnx import OnnxExport, export_onnx
 
 __all__ = [
     "OnnxExport",
     "export_onnx",
     "hub_write_error",
     "push_to_hub",
-    "read_export",
     "zip_model",
     "zip_onnx",
 ]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from finetune_core import extras
 from finetune_core.errors import RunError
-from finetune_core.runs import RunDir, read_json
+from finetune_core.runs import RunDir
 
 TOLERANCE = 1e-4  # max |logit difference| between the float ONNX model and PyTorch
 MAX_EXAMPLES = 1000  # evaluation examples checked by default (the first ones of the split)
@@ -233,11 +233,6 @@ def _save_companions(model_dir: Path, processor, folder: Path, result: OnnxExpor
     processor.save_pretrained(str(folder))
     (folder / REPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     (folder / "README.md").write_text(readme(result, FLOAT_FILE, INT8_FILE), encoding="utf-8")
-
-
-def read_export(run_dir: str | Path) -> dict | None:
-    """export.json of a run's last ONNX export, or None."""
-    return read_json(RunDir(run_dir).onnx_dir / REPORT_FILE)
 
 
 def _weights_size(model_dir: Path) -> int:

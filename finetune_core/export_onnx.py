@@ -16,8 +16,6 @@ logits by design.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import os
@@ -34,7 +32,6 @@ from finetune_core.runs import RunDir
 
 TOLERANCE = 1e-4  # max |logit difference| between the float ONNX model and PyTorch
 MAX_EXAMPLES = 1000  # evaluation examples checked by default (the first ones of the split)
-BATCH = 32
 QUANTIZE = ("int8",)
 FLOAT_FILE, INT8_FILE, REPORT_FILE = "model.onnx", "model_int8.onnx", "export.json"
 _LOCK = threading.Lock()
@@ -163,44 +160,35 @@ def _export(model, sample: dict, path: Path) -> None:
 
     names = list(sample)
     dims = {0: Dim("batch")} if "pixel_values" in sample else {0: Dim("batch"), 1: Dim("sequence")}
-    kwargs = {k: torch.as_tensor(v) for k, v in sample.items()}
-    quiet = io.StringIO()  # the exporter prints its progress on stdout, notes on its logger
-    onnx_log = logging.getLogger("torch.onnx")
-    level, onnx_log.level = onnx_log.level, logging.ERROR
+    onnx_log = logging.getLogger("torch.onnx")  # notes such as "torchvision is not installed"
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)
     try:
-        _run_exporter(model, kwargs, names, dims, path, quiet)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+            torch.onnx.export(
+                model,
+                (),
+                str(path),
+                kwargs={k: torch.as_tensor(v) for k, v in sample.items()},
+                input_names=names,
+                output_names=["logits"],
+                dynamic_shapes={k: dims for k in names},
+                dynamo=True,
+                external_data=_weights_size_of(model) > 1_800_000_000,  # protobuf's 2 GB limit
+                verbose=False,
+            )
     finally:
         onnx_log.setLevel(level)
-
-
-def _run_exporter(model, kwargs: dict, names: list, dims: dict, path: Path, quiet) -> None:
-    import torch
-
-    with (
-        contextlib.redirect_stdout(quiet),
-        warnings.catch_warnings(),
-        torch.no_grad(),
-    ):
-        warnings.simplefilter("ignore", (UserWarning, FutureWarning))
-        torch.onnx.export(
-            model,
-            (),
-            str(path),
-            kwargs=kwargs,
-            input_names=names,
-            output_names=["logits"],
-            dynamic_shapes={k: dims for k in names},
-            dynamo=True,
-            external_data=_weights_size_of(model) > 1_800_000_000,  # protobuf's 2 GB limit
-            verbose=False,
-        )
 
 
 def _quantize(src: Path, dst: Path) -> None:
     """Dynamic int8 weights (no calibration data needed); activations stay float."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.getLogger().disabled, was = True, logging.getLogger().disabled  # pre-process hint
+    root = logging.getLogger()
+    hint = _DropHint()  # onnxruntime logs a pre-processing tip on the root logger every time
+    root.addFilter(hint)
     try:
         quantize_dynamic(
             str(src),
@@ -209,7 +197,12 @@ def _quantize(src: Path, dst: Path) -> None:
             use_external_data_format=src.with_name(src.name + ".data").exists(),  # > 2 GB
         )
     finally:
-        logging.getLogger().disabled = was
+        root.removeFilter(hint)
+
+
+class _DropHint(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Please consider to run pre-processing")
 
 
 def _compare(name: str, path: Path, evalset, reference) -> Variant:

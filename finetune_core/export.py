@@ -9,7 +9,8 @@ from pathlib import Path
 
 from finetune_core.config import is_repo_id
 from finetune_core.errors import HubError, RunError
-from finetune_core.export_onnx import OnnxExport, export_onnx
+from finetune_core.export_onnx import FLOAT_FILE, OnnxExport, export_onnx
+from finetune_core.runs import RunDir
 
 __all__ = [
     "OnnxExport",
@@ -34,8 +35,8 @@ def zip_model(run_dir: str | Path) -> Path:
 def zip_onnx(run_dir: str | Path) -> Path:
     """onnx/ (models, config, tokenizer or processor, README, export.json) as one zip file."""
     run_dir = Path(run_dir)
-    folder = run_dir / "onnx"
-    if not (folder / "model.onnx").exists():
+    folder = RunDir(run_dir).onnx_dir
+    if not (folder / FLOAT_FILE).exists():
         raise RunError("This run has no ONNX export yet; export it first.")
     out = Path(tempfile.mkdtemp(prefix="finetune-export-")) / f"{run_dir.name}-onnx"
     return Path(shutil.make_archive(str(out), "zip", root_dir=folder))

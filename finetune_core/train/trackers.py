@@ -23,8 +23,6 @@ from finetune_core.errors import ConfigError
 from finetune_core.runs import RunDir
 
 PROJECT = "finetune-dashboard"
-
-
 HOSTED_OK = ("tensorboard", "trackio")  # local records only: no credentials involved
 REMOTE_ENV = ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL")  # would send trackio's records away
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import signal
 import sys
 
 import pytest
@@ -133,7 +134,12 @@ def test_report_to_values_and_a_missing_tracker(tiny_bert, text_csv, tmp_path, m
     assert status["state"] == "failed" and status["error"] == sentence
     assert not (out / "checkpoints").exists()
     flags = ["--model", str(tiny_bert), "--dataset", str(text_csv), "--report-to", "trackio"]
-    code = main(["train", *flags, "--output-dir", str(tmp_path / "cli"), "--quiet"])
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = main(["train", *flags, "--output-dir", str(tmp_path / "cli"), "--quiet"])
+    finally:  # `finetune train` installs its stop handlers: give pytest its own back
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     assert code == 1 and capsys.readouterr().err == f"error: {sentence}\n"
 
 

@@ -13,7 +13,10 @@ import json
 import math
 import re
 import shlex
+import types
+import typing
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +38,14 @@ def is_repo_id(text: str) -> bool:
     return bool(_REPO_ID.match(text or "")) and ".." not in text and "--" not in text
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
-    """All settings of a run. `None` means "detect" or "all", as documented per field."""
+    """All settings of a run. `None` means "detect" or "all", as documented per field.
+
+    Immutable once built: `from_dict` validates it once, and every change after that is a new
+    value (`dataclasses.replace`, `with_overrides`), so nothing downstream can alter what was
+    checked. What a run detects lives in `ResolvedRun`, which `resolved()` folds in.
+    """
 
     model: str = ""
     dataset: str = ""
@@ -83,14 +91,15 @@ class RunConfig:
                 f"A config must be a mapping of keys to values, not {type(data).__name__}; "
                 "see the README for the keys."
             )
-        known = {f.name: f for f in dataclasses.fields(cls)}
+        known = field_types()
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key not in known:
-                hint = difflib.get_close_matches(str(key), list(known), n=1)
+                name = _show(key) if not isinstance(key, str) else key[:60]
+                hint = difflib.get_close_matches(str(name), list(known), n=1)
                 tip = f" (did you mean '{hint[0]}'?)" if hint else ""
-                raise ConfigError(f"Unknown config key '{key}'{tip}; remove it or fix its name.")
-            values[key] = _coerce(key, value, known[key])
+                raise ConfigError(f"Unknown config key '{name}'{tip}; remove it or fix its name.")
+            values[key] = coerce(key, value, known[key])
         cfg = cls(**values)
         cfg.validate()
         return cfg
@@ -140,21 +149,23 @@ class RunConfig:
         if self.num_labels is not None:
             _check_range("num_labels", self.num_labels, low=2, high=100_000)
         if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not '{self.device}'.")
+            raise ConfigError(
+                f"device must be one of {', '.join(DEVICES)}, not {_show(self.device)}."
+            )
         if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {', '.join(TASKS)}, not '{self.task}'.")
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, not {_show(self.task)}.")
         if isinstance(self.freeze, str):
             if self.freeze not in FREEZE_PRESETS:
                 raise ConfigError(
                     f"freeze must be 'backbone', 'none' or a list of layer-group names, "
-                    f"not '{self.freeze}'; `finetune inspect MODEL` lists the groups."
+                    f"not {_show(self.freeze)}; `finetune inspect MODEL` lists the groups."
                 )
         elif not all(isinstance(g, str) and g for g in self.freeze):
             raise ConfigError("freeze list must hold layer-group names (strings).")
         if self.push_checkpoints_to is not None and not is_repo_id(self.push_checkpoints_to):
             raise ConfigError(
                 "push_checkpoints_to must be a Hub repo id such as 'owner/name' or 'name', "
-                f"not '{self.push_checkpoints_to}'."
+                f"not {_show(self.push_checkpoints_to)}."
             )
         for name in self.report_to:
             if name not in TRACKERS:
@@ -167,6 +178,19 @@ class RunConfig:
             value = getattr(self, key)
             if value is not None and not str(value).strip():
                 raise ConfigError(f"{key} is empty; give a name or leave it out.")
+
+    def resolved(self, found: ResolvedRun) -> RunConfig:
+        """This config with what the run detected filled in (columns, labels, task, rate)."""
+        return dataclasses.replace(
+            self,
+            text_column=found.text_column,
+            image_column=found.image_column,
+            label_column=found.label_column,
+            num_labels=found.num_labels,
+            label_names=list(found.label_names),
+            task=found.task,
+            learning_rate=found.learning_rate,
+        )
 
     # ---- serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -203,6 +227,45 @@ class RunConfig:
         return " ".join(parts)
 
 
+# ---- what a run detects -----------------------------------------------------------------
+HEAD_ONLY_LR, FULL_LR = 1e-3, 5e-5
+HEAD_ONLY_SHARE = 0.2  # below this share of trainable parameters a run counts as head-only
+
+
+def learning_rate_for(requested: float | None, trainable_share: float) -> float:
+    """The learning rate a run uses: the one asked for, else 1e-3 when under 20% of the
+    parameters train (a new head learns fast), else 5e-5 (fine-tuning the backbone).
+    The training code and the form's help both come from here."""
+    if requested is not None:
+        return requested
+    return HEAD_ONLY_LR if trainable_share < HEAD_ONLY_SHARE else FULL_LR
+
+
+LEARNING_RATE_RULE = (
+    f"empty: {HEAD_ONLY_LR:g} when mostly frozen (under {HEAD_ONLY_SHARE:.0%} trainable), "
+    f"else {FULL_LR:g}"
+)
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    """What a run found out once its data and model were loaded. The config stays as asked;
+    `RunConfig.resolved(this)` is the config.json that reproduces the run exactly."""
+
+    text_column: str | None
+    image_column: str | None
+    label_column: str | None
+    label_names: tuple[str, ...]
+    task: str
+    learning_rate: float
+    frozen_groups: tuple[str, ...] = ()
+    trainable_share: float = 1.0
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
 def parse_text(text: str, source: str = "config") -> Any:
     """Parse JSON or YAML text (YAML is a superset of JSON)."""
     try:
@@ -213,9 +276,27 @@ def parse_text(text: str, source: str = "config") -> Any:
         raise ConfigError(f"{source} is not valid YAML or JSON{where}; fix its syntax.") from None
 
 
-def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
-    """Turn strings from the CLI or loose YAML into the field's type, or explain why not."""
-    typ = str(f.type)
+@cache
+def field_types() -> dict[str, Any]:
+    """Each config key's declared type, resolved (`int | None`, not the string "int | None")."""
+    hints = typing.get_type_hints(RunConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(RunConfig)}
+
+
+def _parts(hint: Any) -> tuple[set[Any], bool]:
+    """The non-None members of a type (`int | None` -> ({int}, True)) and whether None is one."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = set(typing.get_args(hint))
+    else:
+        args = {hint}
+    nullable = type(None) in args
+    return {typing.get_origin(a) or a for a in args - {type(None)}}, nullable
+
+
+def coerce(key: str, value: Any, hint: Any) -> Any:
+    """Turn strings from the CLI or loose YAML into the field's declared type, or explain why
+    not in one short sentence (a value is never echoed at length: it may be an alias bomb)."""
+    kinds, nullable = _parts(hint)
     if key == "report_to":
         return _names(key, value)
     if key in ("model", "dataset") and (value is None or value == ""):
@@ -223,35 +304,37 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     if key == "freeze" and value in FREEZE_PRESETS:
         return value
     if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
-        if "None" in typ:
+        if nullable:
             return None
         if key == "freeze":
             raise ConfigError("freeze cannot be empty; use 'backbone', 'none' or a list.")
         raise ConfigError(f"{key} needs a value; it cannot be null.")
-    if key == "freeze":
-        if isinstance(value, str) and value not in FREEZE_PRESETS:
-            return [part.strip() for part in value.split(",") if part.strip()]
+    if list in kinds:
         if isinstance(value, list | tuple):
-            return list(value)
+            if key == "freeze":
+                return list(value)  # validate() names the non-string items
+            if not all(isinstance(v, str | int | float) for v in value):
+                raise ConfigError(f"{key} must be a list of strings.")
+            return [str(v) for v in value]
         if isinstance(value, str):
-            return value
-        raise ConfigError("freeze must be 'backbone', 'none' or a list of layer-group names.")
-    if key == "label_names":
-        if not isinstance(value, list):
-            raise ConfigError("label_names must be a list of strings.")
-        return [str(v) for v in value]
-    if typ.startswith("int"):
-        return _as_number(key, value, int)
-    if typ.startswith("float"):
-        return _as_number(key, value, float)
-    if typ.startswith("bool"):
+            if str in kinds and value in FREEZE_PRESETS:
+                return value
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if key == "freeze":
+            raise ConfigError("freeze must be 'backbone', 'none' or a list of layer-group names.")
+        raise ConfigError(f"{key} must be a list of strings, not {_show(value)}.")
+    if bool in kinds:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{key} must be true or false, not {value!r}.")
-    if isinstance(value, bool | int | float) and not isinstance(value, bool):
-        return str(value)
+        raise ConfigError(f"{key} must be true or false, not {_show(value)}.")
+    if int in kinds:
+        return _as_number(key, value, int)
+    if float in kinds:
+        return _as_number(key, value, float)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(_as_number(key, value, type(value)))
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be a text value, not {type(value).__name__}.")
     return value
@@ -270,18 +353,34 @@ def _names(key: str, value: Any) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _show(value: Any) -> str:
+    """A short rendering of a user's value for a message: never a huge repr (a nested alias
+    bomb expands to billions of items; a 4,300-digit int cannot even be printed)."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:40] + "...")
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if abs(value) < 10**30 else "a number too large"
+    if isinstance(value, float):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
 def _as_number(key: str, value: Any, kind: type) -> Any:
     if isinstance(value, bool):
-        raise ConfigError(f"{key} must be a number, not {value!r}.")
+        raise ConfigError(f"{key} must be a number, not {_show(value)}.")
+    if isinstance(value, int) and abs(value) >= 10**30:
+        raise ConfigError(f"{key} must be a number below 10**30, not {_show(value)}.")
     try:
         number = float(value) if not isinstance(value, int | float) else value
     except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, not {value!r}.") from None
+        raise ConfigError(f"{key} must be a number, not {_show(value)}.") from None
     if isinstance(number, float) and not math.isfinite(number):
-        raise ConfigError(f"{key} must be a finite number, not {value!r}.")
+        raise ConfigError(f"{key} must be a finite number, not {_show(value)}.")
     if kind is int:
         if float(number) != int(number):
-            raise ConfigError(f"{key} must be a whole number, not {value!r}.")
+            raise ConfigError(f"{key} must be a whole number, not {_show(value)}.")
         return int(number)
     return float(number)
 
@@ -292,4 +391,4 @@ def _check_range(
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
         bound = f"greater than {low}" if low_open else f"at least {low}"
-        raise ConfigError(f"{key} must be {bound} and at most {high}, not {value}.")
+        raise ConfigError(f"{key} must be {bound} and at most {high}, not {_show(value)}.")

@@ -1,8 +1,15 @@
 """Errors a person can act on: each carries one sentence saying what is wrong and what to do.
 
 The CLI prints `str(exc)` and exits non-zero; the UI shows it next to the field. Anything
-that is not a FinetuneError is a bug and is reported as such.
+that is not a FinetuneError is a bug and is reported as such. Callers branch on the type
+(`except RepoNotFoundError`), never on the text. Hub failures of every library (huggingface_hub,
+httpx, transformers, datasets) become the typed errors below in one place: hub/net.py
+`translate`.
 """
+
+from __future__ import annotations
+
+import os
 
 
 class FinetuneError(Exception):
@@ -24,6 +31,34 @@ class ModelError(FinetuneError):
 class HubError(FinetuneError):
     """The Hub refused or could not answer (missing, gated, offline)."""
 
+    def __init__(self, message: str, *, kind: str | None = None, repo_id: str | None = None):
+        super().__init__(message)
+        self.kind, self.repo_id = kind, repo_id
+
+
+class RepoNotFoundError(HubError):
+    """No such model or dataset on the Hub (or a private one without the right token)."""
+
+
+class GatedRepoError(HubError):
+    """The repo is gated: the user must request access and log in."""
+
+
+class HubAuthError(HubError):
+    """The Hub refused the token (401), or this token may not read or write the repo (403)."""
+
+
+class InvalidRepoIdError(HubError):
+    """The text is not a repo id the Hub accepts."""
+
+
+class HubUnavailableError(HubError):
+    """The Hub cannot be used now: offline, unreachable, too slow, or a server error."""
+
+    def __init__(self, message: str, *, reason: str = "", **where: str | None):
+        super().__init__(message, **where)
+        self.reason = reason
+
 
 class RunError(FinetuneError):
     """The run directory or a running job is in a state that forbids the action."""
@@ -31,3 +66,19 @@ class RunError(FinetuneError):
 
 class DependencyError(FinetuneError):
     """An optional feature's packages are not installed; the sentence names the extra."""
+
+
+def gated_sentence(label: str, repo_id: str) -> str:
+    """The one wording for a gated repo (model, dataset, card: all say the same)."""
+    return (
+        f"{label} {repo_id} is gated; request access on its Hub page and log in "
+        "(or set HF_TOKEN) before using it."
+    )
+
+
+def redact(text: str, token: str | None = None) -> str:
+    """Remove the user's and the host's tokens from anything that is written or shown."""
+    for secret in (token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")):
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return text

@@ -15,7 +15,6 @@ from finetune_core.runs import RunDir
 __all__ = [
     "OnnxExport",
     "export_onnx",
-    "hub_write_error",
     "push_to_hub",
     "zip_model",
     "zip_onnx",
@@ -24,11 +23,11 @@ __all__ = [
 
 def zip_model(run_dir: str | Path) -> Path:
     """model/ (weights, config, tokenizer or processor, model card) as one zip file."""
-    run_dir = Path(run_dir)
-    model_dir = run_dir / "model"
-    if not (model_dir / "config.json").exists():
+    rd = RunDir(run_dir)
+    model_dir = rd.model_dir
+    if not rd.has_model():
         raise RunError("This run has no saved model yet; wait for it to finish or stop it.")
-    out = Path(tempfile.mkdtemp(prefix="finetune-export-")) / f"{run_dir.name}-model"
+    out = Path(tempfile.mkdtemp(prefix="finetune-export-")) / f"{rd.path.name}-model"
     return Path(shutil.make_archive(str(out), "zip", root_dir=model_dir))
 
 
@@ -57,8 +56,8 @@ def push_to_hub(
         raise HubError("Log in or paste a Hugging Face token with write access to push.")
     if not is_repo_id(repo_id):
         raise HubError("Name the repo as owner/name (or just name for your own account).")
-    model_dir = Path(run_dir) / "model"
-    if not (model_dir / "config.json").exists():
+    model_dir = RunDir(run_dir).model_dir
+    if not RunDir(run_dir).has_model():
         raise RunError("This run has no saved model yet; wait for it to finish or stop it.")
     api = HfApi(token=token)
     try:
@@ -69,23 +68,7 @@ def push_to_hub(
             commit_message="Upload fine-tuned model from finetune-dashboard",
         )
     except Exception as exc:
-        raise HubError(hub_write_error(exc, "push", repo_id, token)) from None
+        from finetune_core.hub.net import write_error
+
+        raise write_error(exc, "push", repo_id, token) from None
     return str(url)
-
-
-def hub_write_error(exc: BaseException, action: str, repo_id: str, token: str | None) -> str:
-    """One sentence for a failed Hub write. Built from the status code, the error type and the
-    Hub's first line only, and redacted, so the user's token can never reach the page."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    code = getattr(getattr(exc, "response", None), "status_code", None)
-    first = (str(exc).strip().splitlines() or [""])[0][:200].rstrip(".")
-    if isinstance(exc, HfHubHTTPError) and code in (401, 403):
-        text = f"The Hub refused the {action} to {repo_id} ({code}); use a token with write access."
-    elif isinstance(exc, HfHubHTTPError):
-        text = f"The {action} to {repo_id} failed ({first})."
-    elif isinstance(exc, OSError) or type(exc).__module__.split(".")[0].startswith("http"):
-        text = f"The Hub could not be reached for the {action} to {repo_id} ({type(exc).__name__})."
-    else:
-        text = f"The {action} to {repo_id} failed ({type(exc).__name__}: {first})."
-    return text.replace(token, "***") if token else text

@@ -16,10 +16,9 @@ import types
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from finetune_core.errors import ConfigError, ModelError
+from finetune_core.errors import ConfigError, FinetuneError, ModelError
 
 TEXT, IMAGE = "text", "image"
-IMAGE_TAGS = ("image-classification", "image-feature-extraction")
 
 
 @dataclass
@@ -109,37 +108,33 @@ def load_config(source: str, token: str | None = None):
             source, token=token or None, trust_remote_code=remote_code_allowed()
         )
     except Exception as exc:
-        raise ModelError(describe_load_error(source, exc)) from exc
+        raise load_error(source, exc) from exc
 
 
-def describe_load_error(source: str, exc: Exception) -> str:
-    name, text = type(exc).__name__, str(exc)
-    low = text.lower()
-    if "Gated" in name or "gated" in low:
-        return (
-            f"Model {source} is gated; request access on its Hub page and log in "
-            "(or set HF_TOKEN) before using it."
-        )
+def load_error(source: str, exc: Exception) -> FinetuneError:
+    """The typed error for a failed model load: a Hub failure as hub/net.py translates it
+    (missing, gated, unreachable...), else a ModelError saying what is wrong with the model."""
+    from finetune_core.hub.net import translate  # lazy: hub/ imports this module
+
+    if (typed := translate(exc, "model", source)) is not None:
+        return typed
+    name, text, low = type(exc).__name__, str(exc), str(exc).lower()
     if "trust_remote_code" in text or "custom code" in low:
-        return (
+        return ModelError(
             f"Model {source} needs custom code to run; it is off for safety. The host can "
             "allow it with FINETUNE_ALLOW_REMOTE_CODE=1."
         )
-    if "RepositoryNotFound" in name or "not a valid model identifier" in low or "404" in text:
-        return f"Model {source} was not found on the Hub; check the id (owner/name)."
-    if "HFValidationError" in name or "repo id must" in low or "repo_id" in low:
-        return f"'{source}' is not a valid model id; use owner/name or a local folder."
     if "does not appear to have a file named" in low or "no file named" in low:
-        return (
+        return ModelError(
             f"Model {source} has no transformers weights (pytorch_model.bin or "
             "model.safetensors); choose a transformers checkpoint."
         )
     if "Unrecognized model" in text or "should have a `model_type`" in text:
-        return f"{source} is not a transformers model (its config has no known model_type)."
-    if "offline" in low or "connect" in low:
-        return f"Model {source} could not be downloaded: the Hub is unreachable ({name})."
+        return ModelError(f"{source} is not a transformers model (no known model_type).")
+    if "offline" in low or "connect" in low:  # transformers' own words for a missing cache
+        return ModelError(f"Model {source} could not be downloaded: the Hub is unreachable.")
     first = text.strip().splitlines()[0][:300] if text.strip() else name
-    return f"Model {source} could not be loaded: {first}"
+    return ModelError(f"Model {source} could not be loaded: {first}")
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".index.json")
@@ -165,8 +160,20 @@ def check_weights(source: str, token: str | None = None) -> None:
         )
 
 
-def infer_task(hf_config, dataset_task: str | None = None) -> str:
-    """text or image, from the model config; the dataset decides when the model could do both."""
+# Hub pipeline tags that say a model reads images, or text
+IMAGE_TAGS = frozenset(
+    "image-classification image-feature-extraction image-segmentation object-detection "
+    "zero-shot-image-classification".split()
+)
+TEXT_TAGS = frozenset(
+    "text-classification fill-mask feature-extraction sentence-similarity "
+    "token-classification question-answering zero-shot-classification".split()
+)
+IMAGE_CONFIG_KEYS = ("image_size", "num_channels", "patch_size", "hidden_sizes")
+
+
+def classifiable(model_type: str | None) -> tuple[bool, bool]:
+    """Whether transformers has a (text, image) classification class for this model type."""
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES as IMG,
     )
@@ -174,8 +181,31 @@ def infer_task(hf_config, dataset_task: str | None = None) -> str:
         MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as SEQ,
     )
 
+    return model_type in SEQ, model_type in IMG
+
+
+def modality(
+    model_type: str | None, pipeline_tag: str | None = None, config: dict | None = None
+) -> tuple[str | None, bool]:
+    """THE text-or-image decision for a model, used by training, cards and offline listings:
+    transformers' classification tables by model type, then the Hub's pipeline tag, then the
+    config's image geometry. Returns (text | image | None, can classify)."""
+    can_text, can_image = classifiable(model_type)
+    if can_text != can_image:
+        return (TEXT if can_text else IMAGE), True
+    if pipeline_tag in IMAGE_TAGS:
+        return IMAGE, can_image
+    if pipeline_tag in TEXT_TAGS:
+        return TEXT, can_text
+    if config is not None and any(k in config for k in IMAGE_CONFIG_KEYS):
+        return IMAGE, can_image
+    return None, can_text or can_image
+
+
+def infer_task(hf_config, dataset_task: str | None = None) -> str:
+    """text or image, from the model config; the dataset decides when the model could do both."""
     mtype = getattr(hf_config, "model_type", "")
-    can_text, can_image = mtype in SEQ, mtype in IMG
+    can_text, can_image = classifiable(mtype)
     if dataset_task == IMAGE and not can_image:
         raise ModelError(
             f"The dataset has images but {mtype or 'this model'} is a text model; "
@@ -234,7 +264,7 @@ def load_model(
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(describe_load_error(source, exc)) from exc
+        raise load_error(source, exc) from exc
     finally:
         transformers.logging.set_verbosity(verbosity)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core.errors import RunError
+from finetune_core.runs import RunDir
 
 _LOCK = threading.Lock()
 
@@ -40,8 +41,8 @@ def predict(run_dir: str | Path, inputs: Any) -> dict[str, float]:
     """{label: probability} for one text (str) or one image (PIL.Image)."""
     import torch
 
-    model_dir = Path(run_dir) / "model"
-    if not (model_dir / "config.json").exists():
+    model_dir = RunDir(run_dir).model_dir
+    if not RunDir(run_dir).has_model():
         raise RunError("This run has no saved model yet; wait for it to finish or stop it.")
     model, proc, is_image, max_length = _load(
         str(model_dir), (model_dir / "config.json").stat().st_mtime

@@ -17,8 +17,8 @@ from finetune_core.train import trackers
 
 
 def check(cfg: RunConfig, token: str | None = None) -> None:
-    """Raise a FinetuneError with one sentence when the run cannot work."""
-    cfg.validate()
+    """Raise a FinetuneError with one sentence when the run cannot work (`cfg` is validated:
+    a RunConfig is checked once, when it is built)."""
     trackers.check(cfg.report_to)  # a tracker not installed, or the host's credentials
     if cfg.push_checkpoints_to and not token:
         from finetune_core.train.checkpoint_push import NEEDS_TOKEN
@@ -64,5 +64,5 @@ def _hub_dataset(cfg: RunConfig, token: str | None) -> tuple[str | None, int]:
             f"num_labels is {cfg.num_labels} but label column '{label}' has {n} classes; "
             f"set num_labels to {n} or leave it empty."
         )
-    modality = "image" if (cfg.image_column or card.image_column) else "text"
-    return modality, n
+    image = cfg.image_column or card.image_column
+    return data.Columns(text=None, image=image, label=label).task, n

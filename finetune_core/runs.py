@@ -7,8 +7,14 @@
     model/         the fine-tuned model (save_pretrained)
     onnx/          `finetune export --format onnx`: model.onnx (+ model_int8.onnx), export.json
     tensorboard/   TensorBoard event files when report_to has tensorboard
-    checkpoints/   Trainer checkpoints for --resume
+    checkpoints/   Trainer checkpoints for --resume (checkpoint-STEP/)
     stop           present when a stop was requested (read by every process of the run)
+    error.log      the traceback of a failure (tokens redacted)
+    launcher.log   output of an accelerate launcher (multi-process jobs)
+
+This module is the only one that spells these names: everyone else asks RunDir. It also
+holds the one status reader (`read_status`: a run left "running" by a dead process reads as
+failed) and the bounded cache of incremental metrics readers the dashboard polls (`tail`).
 
 The trainer writes it, the dashboard and CLI only read it, so a page refresh, a second tab,
 a subprocess run and a run from last week are shown the same way.
@@ -23,6 +29,7 @@ import re
 import socket
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,10 +40,15 @@ from finetune_core.errors import RunError
 STATES = ("queued", "running", "completed", "stopped", "failed")
 ACTIVE = ("queued", "running")
 INTERRUPTED = "interrupted: the training process ended without finishing; resume it to go on"
+CONFIG, METRICS, STATUS, EVAL = "config.json", "metrics.jsonl", "status.json", "eval.json"
+MODEL, CHECKPOINTS, STOP = "model", "checkpoints", "stop"
+ONNX, TENSORBOARD = "onnx", "tensorboard"
+ERROR_LOG, LAUNCHER_LOG = "error.log", "launcher.log"
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # ISO 8601 UTC
 
 
 def runs_root() -> Path:
@@ -56,44 +68,55 @@ def default_run_dir(model: str, root: Path | None = None) -> Path:
 
 
 def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _finite(record: dict) -> dict:
     """JSON has no NaN: non-finite floats are written as strings ("nan", "inf")."""
-    out = {}
-    for key, value in record.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            value = str(value)
-        out[key] = value
-    return out
+    bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+    return {**record, **{k: str(record[k]) for k in bad}}
 
 
 class RunDir:
-    """Writer side of a run directory (used by the training process only)."""
+    """One run directory: its paths, and the writes of the process that trains it."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    config_path = property(lambda self: self.path / "config.json")
-    metrics_path = property(lambda self: self.path / "metrics.jsonl")
-    status_path = property(lambda self: self.path / "status.json")
-    eval_path = property(lambda self: self.path / "eval.json")
-    model_dir = property(lambda self: self.path / "model")
-    onnx_dir = property(lambda self: self.path / "onnx")  # finetune export --format onnx
-    tensorboard_dir = property(lambda self: self.path / "tensorboard")  # report_to tensorboard
-    checkpoints_dir = property(lambda self: self.path / "checkpoints")
-    stop_path = property(lambda self: self.path / "stop")
+    config_path = property(lambda self: self.path / CONFIG)
+    metrics_path = property(lambda self: self.path / METRICS)
+    status_path = property(lambda self: self.path / STATUS)
+    eval_path = property(lambda self: self.path / EVAL)
+    model_dir = property(lambda self: self.path / MODEL)
+    onnx_dir = property(lambda self: self.path / ONNX)  # finetune export --format onnx
+    tensorboard_dir = property(lambda self: self.path / TENSORBOARD)  # report_to tensorboard
+    checkpoints_dir = property(lambda self: self.path / CHECKPOINTS)
+    stop_path = property(lambda self: self.path / STOP)
+    error_log_path = property(lambda self: self.path / ERROR_LOG)
+    launcher_log_path = property(lambda self: self.path / LAUNCHER_LOG)
 
-    def create(self, *, resume: bool = False) -> None:
-        """Make the folder; an existing non-empty one is refused unless resuming."""
-        if self.path.exists() and any(self.path.iterdir()) and not resume:
+    def check_new(self, *, resume: bool = False) -> None:
+        """Refuse, creating nothing, a folder that holds files (unless resuming) or that
+        cannot be created where it is asked for."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"Output folder {self.path} is a file; choose another output_dir.")
+        if self.path.is_dir() and any(self.path.iterdir()) and not resume:
             raise RunError(
                 f"Output folder {self.path} already holds files; choose another output_dir "
                 f"or continue it with `finetune train --resume {self.path}`."
             )
+        parent = self.path
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise RunError(
+                f"Output folder {self.path} is not writable (it cannot be created in "
+                f"{parent}); choose a folder you can write to."
+            )
+
+    def create(self, *, resume: bool = False) -> None:
+        """Make the folder; an existing non-empty one is refused unless resuming."""
+        self.check_new(resume=resume)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-test"
@@ -104,6 +127,52 @@ class RunDir:
                 f"Output folder {self.path} is not writable ({exc.strerror or exc}); "
                 "choose a folder you can write to."
             ) from None
+
+    def check_queued(self) -> None:
+        """A folder a job created for a run that has not started yet (status "queued")."""
+        if self.read_status().get("state") != "queued" or self.read_config() is None:
+            raise RunError(
+                f"{self.path} is not a queued run; start a new run, or resume this one with "
+                f"`finetune train --resume {self.path}`."
+            )
+
+    # ---- reads of this folder ------------------------------------------------------
+    def read_config(self) -> dict | None:
+        return read_json(self.config_path)
+
+    def read_status(self) -> dict:  # as written; readers want runs.read_status (liveness)
+        return read_json(self.status_path) or {}
+
+    def read_eval(self) -> dict | None:
+        return read_json(self.eval_path)
+
+    def has_model(self) -> bool:
+        return (self.model_dir / "config.json").is_file()
+
+    def last_checkpoint(self) -> Path | None:
+        return last_checkpoint(self.path)
+
+    def checkpoint_step(self, checkpoint: Path | None = None) -> int:
+        """The step of `checkpoint` (default: the last one); 0 without one."""
+        checkpoint = checkpoint or self.last_checkpoint()
+        return checkpoint_step(checkpoint) if checkpoint else 0
+
+    def stop_requested(self) -> bool:
+        return self.stop_path.exists()
+
+    # ---- writes ---------------------------------------------------------------------
+    def write_config(self, data: dict) -> None:
+        self.write_json(self.config_path, data)
+
+    def clear_stop(self) -> None:
+        self.stop_path.unlink(missing_ok=True)
+
+    def mark_running(self, **fields: Any) -> dict:
+        """The training process takes the run: its own pid and host are what liveness checks
+        watch from now on (for an accelerate job, the child's, not the dashboard's)."""
+        return self.write_status(
+            state="running", error=None, pid=os.getpid(), host=socket.gethostname(), **fields
+        )
 
     def write_json(self, path: Path, data: dict) -> None:
         """Atomic write: a reader never sees half a file."""
@@ -142,20 +211,19 @@ class RunDir:
 
 
 # ---- reading ------------------------------------------------------------------------
-def read_json(path: Path) -> dict | None:
+def read_json(path: str | Path) -> dict | None:
+    """A JSON object from a file; None when it is missing, unreadable, torn or not an object."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, NotADirectoryError):
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def parse_lines(text: str) -> list[dict]:
     """Parse complete JSON lines; a torn or corrupt line (a crash mid-write) is skipped."""
     out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
+    for line in filter(None, map(str.strip, text.splitlines())):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -167,7 +235,7 @@ def parse_lines(text: str) -> list[dict]:
 
 def read_metrics(path: str | Path) -> list[dict]:
     try:
-        text = (Path(path) / "metrics.jsonl").read_text(encoding="utf-8", errors="replace")
+        text = (Path(path) / METRICS).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
     return parse_lines(text)
@@ -181,7 +249,7 @@ class MetricsTail:
     """
 
     def __init__(self, run_dir: str | Path):
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = Path(run_dir) / METRICS
         self.offset = 0
         self.records: list[dict] = []
         self._lock = threading.Lock()
@@ -214,8 +282,8 @@ def _process_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 
@@ -232,6 +300,31 @@ def effective_status(status: dict | None, *, alive_check: bool = True) -> dict |
     ):
         return {**status, "state": "failed", "error": INTERRUPTED, "interrupted": True}
     return status
+
+
+def read_status(path: str | Path) -> dict:
+    """THE status of a run, for every reader (page, script API, CLI, jobs): status.json with a
+    run left "queued"/"running" by a dead process turned into failed (interrupted); {} when the
+    folder has no status yet."""
+    return effective_status(RunDir(path).read_status()) or {}
+
+
+# One incremental reader per run, shared by every poll; bounded (least recently used out) so a
+# long-lived dashboard does not keep a reader for every run it ever showed.
+TAILS: OrderedDict[str, MetricsTail] = OrderedDict()
+MAX_TAILS = 64
+_TAILS_LOCK = threading.Lock()
+
+
+def tail(run_dir: str | Path) -> list[dict]:
+    """The metrics of a run so far, parsing only what was appended since the last poll."""
+    key = str(Path(run_dir).resolve())
+    with _TAILS_LOCK:
+        reader = TAILS.pop(key, None) or MetricsTail(run_dir)
+        TAILS[key] = reader
+        while len(TAILS) > MAX_TAILS:
+            TAILS.popitem(last=False)
+    return reader.read()
 
 
 @dataclass
@@ -253,13 +346,13 @@ def read_run(path: str | Path, *, metrics: bool = True) -> RunView:
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path} is not a run folder.")
-    status = effective_status(read_json(path / "status.json")) or {"state": "unknown"}
+    rd = RunDir(path)
     return RunView(
         path=path,
-        status=status,
-        config=read_json(path / "config.json") or {},
+        status=read_status(path) or {"state": "unknown"},
+        config=rd.read_config() or {},
         metrics=read_metrics(path) if metrics else [],
-        eval=read_json(path / "eval.json"),
+        eval=rd.read_eval(),
     )
 
 
@@ -270,7 +363,7 @@ def list_runs(root: str | Path | None = None) -> list[RunView]:
         return []
     views = []
     for child in root.iterdir():
-        if (child / "status.json").exists() or (child / "config.json").exists():
+        if (child / STATUS).exists() or (child / CONFIG).exists():
             views.append(read_run(child, metrics=False))
     views.sort(key=lambda v: v.status.get("started") or "", reverse=True)
     return views
@@ -278,16 +371,29 @@ def list_runs(root: str | Path | None = None) -> list[RunView]:
 
 def request_stop(path: str | Path) -> None:
     """Ask a run (thread or any process of a distributed run) to stop after this step."""
-    Path(path, "stop").write_text(str(time.time()))
+    Path(path, STOP).write_text(str(time.time()))
+
+
+def checkpoint_name(step: int) -> str:
+    """The folder name the Trainer gives the checkpoint of `step` (inside checkpoints/)."""
+    return f"checkpoint-{step}"
+
+
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """The step a checkpoint folder (checkpoint-STEP) was saved at."""
+    m = _CHECKPOINT.fullmatch(Path(checkpoint).name)
+    if not m:
+        raise RunError(f"{checkpoint} is not a checkpoint folder (checkpoint-STEP).")
+    return int(m.group(1))
 
 
 def last_checkpoint(path: str | Path) -> Path | None:
-    ckpts = Path(path) / "checkpoints"
+    """The newest complete checkpoint of a run (one the Trainer finished writing)."""
+    ckpts = Path(path) / CHECKPOINTS
     if not ckpts.is_dir():
         return None
     found = []
     for child in ckpts.iterdir():
-        m = re.fullmatch(r"checkpoint-(\d+)", child.name)
-        if m and (child / "trainer_state.json").exists():
-            found.append((int(m.group(1)), child))
+        if _CHECKPOINT.fullmatch(child.name) and (child / "trainer_state.json").exists():
+            found.append((checkpoint_step(child), child))
     return max(found)[1] if found else None

@@ -87,3 +87,85 @@ def test_cli_flags_reproduce_the_config():
 
 def test_no_token_field():
     assert not any("token" in key for key in RunConfig().to_dict())
+
+
+# ---- immutability, the resolved config, the learning-rate rule ----------------------------
+def test_a_validated_config_cannot_be_changed_only_replaced():
+    import dataclasses
+
+    cfg = RunConfig.from_dict(BASE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 0  # would skip validation
+    assert dataclasses.replace(cfg, epochs=2.0).epochs == 2.0 and cfg.epochs == 3.0
+    with pytest.raises(ConfigError, match="epochs must be greater than 0"):
+        cfg.with_overrides({"epochs": 0})  # overrides are validated like everything else
+
+
+def test_resolved_config_holds_what_the_run_detected_and_the_request_is_untouched():
+    from finetune_core.config import ResolvedRun
+
+    cfg = RunConfig.from_dict(BASE)
+    found = ResolvedRun("text", None, "label", ("neg", "pos"), "text", 1e-3, ("bert.embeddings",))
+    resolved = cfg.resolved(found)
+    assert (resolved.text_column, resolved.label_column, resolved.task) == ("text", "label", "text")
+    assert resolved.num_labels == 2 and resolved.label_names == ["neg", "pos"]
+    assert resolved.learning_rate == 1e-3
+    assert cfg.num_labels is None and cfg.label_names is None and cfg.learning_rate is None
+    # config.json reads back into the same config (what --resume does)
+    assert RunConfig.from_dict(resolved.to_dict()) == resolved
+
+
+def test_the_learning_rate_rule_lives_in_one_place():
+    from finetune_core.config import LEARNING_RATE_RULE, learning_rate_for
+
+    assert learning_rate_for(None, 0.05) == 1e-3  # mostly frozen: the new head learns fast
+    assert learning_rate_for(None, 0.2) == 5e-5  # a fifth or more trains: fine-tuning rate
+    assert learning_rate_for(3e-4, 0.05) == 3e-4  # an explicit rate always wins
+    assert "0.001" in LEARNING_RATE_RULE and "5e-05" in LEARNING_RATE_RULE
+
+
+# ---- coercion by the declared type; short messages ------------------------------------------
+def test_coercion_follows_the_declared_type_however_it_is_spelled():
+    from typing import Optional
+
+    from finetune_core.config import coerce
+
+    assert coerce("x", "3", Optional[int]) == 3  # noqa: UP045 - the spelling is the point
+    assert coerce("x", "3", None | int) == 3  # str(type) starts with "None", not "int"
+    assert coerce("x", "0.5", float | None) == 0.5
+    assert coerce("x", "null", None | int) is None
+    assert coerce("x", "yes", bool) is True
+    assert coerce("x", "a, b", list[str] | None) == ["a", "b"]
+    with pytest.raises(ConfigError, match="x must be a whole number"):
+        coerce("x", "2.5", None | int)
+
+
+def _alias_bomb():
+    """What YAML aliases expand to: nested shared lists, 10**9 items when printed."""
+    value = ["lol"] * 10
+    for _ in range(8):
+        value = [value] * 10
+    return value
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("epochs", _alias_bomb()),
+        ("label_names", _alias_bomb()),
+        ("freeze", _alias_bomb()),
+        ("feature_cache", _alias_bomb()),
+        ("model", _alias_bomb()),
+        ("device", "x" * 1_000_000),
+        ("batch_size", 10**5000),  # too long even to print: Python refuses over 4300 digits
+        ("seed", -(10**40)),
+        ("learning_rate", "9" * 100_000),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else type(v).__name__,
+)
+def test_huge_values_are_refused_with_a_short_message(key, value):
+    with pytest.raises(ConfigError) as err:
+        RunConfig.from_dict({**BASE, key: value})
+    text = str(err.value)
+    assert text.startswith(key) or key in text[:60]
+    assert len(text) < 200 and "\n" not in text

@@ -182,6 +182,9 @@ def test_job_subprocess_stop_ends_every_process_then_resume_completes(tiny_bert,
         tree = _tree(job.process.pid)
         workers = [p for p in tree if "finetune_core" in " ".join(p.cmdline()) and p != tree[0]]
         assert len(workers) >= WORLD, [p.cmdline() for p in tree]
+        # the trainer's own pid, so liveness watches training, not the dashboard (this test)
+        assert runs.RunDir(out).read_status()["pid"] in {p.pid for p in workers}
+        assert all("--start" in p.cmdline() for p in workers)  # a start, not a resume
         assert manager.stop(job.id, "owner")
         job.thread.join(timeout=180)
     finally:

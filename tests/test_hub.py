@@ -128,6 +128,14 @@ def test_bad_input_is_one_sentence(repos):
         hub.search_models("x", limit=0)
 
 
+def test_a_refused_token_is_a_typed_error_not_an_offline_answer(repos):
+    from finetune_core.errors import HubAuthError
+
+    with pytest.raises(HubAuthError, match=r"refused the token \(HTTP 401\)") as err:
+        hub.search_models("bert", token="hf_not_a_token_the_hub_knows")
+    assert "hf_not_a_token" not in str(err.value)
+
+
 def test_same_query_is_answered_from_memory(repos):
     repos.reset_requests()
     first = hub.search_models(OWNER, task="backbone", limit=3)

@@ -128,3 +128,50 @@ def test_token_never_appears_in_results(repos, monkeypatch):
     assert "hubt/private-bert" in ids(result)  # HF_TOKEN was used
     assert TOKEN not in json.dumps(result.to_dict())
     assert TOKEN not in json.dumps(hub.model_card("hubt/gated-bert").to_dict())
+
+
+def test_one_translator_types_every_hub_failure(fake_hub, tiny_bert, text_csv):
+    """Model loading, dataset loading and the cards raise the same typed errors, with the same
+    sentence, whichever library (transformers, datasets, huggingface_hub) saw the failure."""
+    from finetune_core import model
+    from finetune_core.data import load as data
+    from finetune_core.errors import GatedRepoError, InvalidRepoIdError, RepoNotFoundError
+
+    # repos of their own: a gated file some other test fetched with a token stays in the cache
+    fake_hub.add_model("errt/locked-model", tiny_bert, gated=True)
+    fake_hub.add_dataset("errt/locked-data", text_csv.parent, gated=True)
+    gated = [
+        lambda: model.load_config("errt/locked-model"),
+        lambda: data.load_raw("errt/locked-data"),
+        lambda: hub.model_card("errt/locked-model"),
+        lambda: hub.dataset_card("errt/locked-data"),
+    ]
+    endings = set()
+    for call in gated:
+        with pytest.raises(GatedRepoError) as err:
+            call()
+        endings.add(str(err.value).split(" is gated")[1])
+    assert len(endings) == 1  # the gated sentence is written once
+    missing = [
+        lambda: model.load_config("errt/no-such-model"),
+        lambda: data.load_raw("errt/no-such-data"),
+        lambda: hub.model_card("errt/no-such-model"),
+        lambda: hub.dataset_card("errt/no-such-data"),
+    ]
+    for call in missing:
+        with pytest.raises(RepoNotFoundError, match="was not found on the Hub") as err:
+            call()
+        assert err.value.repo_id in ("errt/no-such-model", "errt/no-such-data")
+    with pytest.raises(InvalidRepoIdError, match="is not a valid model id"):
+        model.load_config("not a//valid id")
+
+
+def test_a_missing_config_is_not_called_a_missing_dataset(repos):
+    """A repo that exists with a config name it lacks: the sentence names the config, not a
+    missing repo (the Hub cases are typed; no text match can claim "not found" for them)."""
+    from finetune_core.data import load as data
+    from finetune_core.errors import DataError
+
+    with pytest.raises(DataError) as err:
+        data.load_raw("hubt/reviews", config="nope")
+    assert "nope" in str(err.value) and "was not found on the Hub" not in str(err.value)

@@ -21,8 +21,10 @@ import sys
 import threading
 import time
 
+from finetune_core.cli import search as search_cli
 from finetune_core.config import RunConfig
-from finetune_core.errors import FinetuneError
+from finetune_core.errors import FinetuneError, RepoNotFoundError, RunError
+from finetune_core.runs import RunDir
 from finetune_core.train import phases
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="JSON or YAML config (see the README for the keys)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped/failed/killed run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    # the dashboard's multi-process jobs: start the run a job queued in RUN_DIR (not a resume)
+    train.add_argument("--start", metavar="RUN_DIR", help=argparse.SUPPRESS)
     for f in dataclasses.fields(RunConfig):
         if f.name != "label_names":
             train.add_argument(f"--{f.name.replace('_', '-')}", dest=f"set_{f.name}", metavar="V")
@@ -55,12 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     from finetune_core.cli import export as export_cli
 
     export_cli.add_parser(sub)
-    try:
-        from finetune_core.cli import search as search_cli
-
-        search_cli.add_parser(sub)
-    except ImportError:  # pragma: no cover - search lands with the Hub module
-        pass
+    search_cli.add_parser(sub)
     return parser
 
 
@@ -81,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
 
             return export_cli.run(args)
         if args.command == "search":
-            from finetune_core.cli import search as search_cli
-
             return search_cli.run(args)
     except FinetuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -96,8 +93,15 @@ def main(argv: list[str] | None = None) -> int:
 # ---- train --------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("set_") and v is not None}
+    run_dir = None
     if args.resume:
         cfg = None
+    elif args.start:
+        run_dir = RunDir(args.start)
+        saved = run_dir.read_config()
+        if saved is None:
+            raise RunError(f"{args.start} has no config.json; it is not a queued run.")
+        cfg = RunConfig.from_dict(saved)
     elif args.config:
         cfg = RunConfig.load(args.config).with_overrides(overrides)
     else:
@@ -121,6 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         on_phase=bar.phase if bar else None,
         release_memory=False,
         token=token,
+        run_dir=run_dir,
     )
     if bar:
         bar.close()
@@ -219,14 +224,13 @@ class ProgressBar:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from finetune_core import model
     from finetune_core.data import load as data
-    from finetune_core.errors import ModelError
 
     if args.dataset or _looks_like_data(args.target):
         return _print_dataset(data.summarize(args.target, args.config_name), args.json)
     try:
         summary = model.inspect_model(args.target, num_labels=args.num_labels)
-    except ModelError as exc:
-        if "was not found" not in str(exc) or data.is_local(args.target):
+    except RepoNotFoundError:  # no such model: perhaps a dataset of that name
+        if data.is_local(args.target):
             raise
         return _print_dataset(data.summarize(args.target, args.config_name), args.json)
     if args.json:

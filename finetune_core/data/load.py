@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.errors import DataError
+from finetune_core.errors import DataError, FinetuneError
 
 DATA_SUFFIXES = {
     ".csv": "csv",
@@ -49,6 +49,7 @@ class Columns:
 
     @property
     def task(self) -> str:
+        """THE text-or-image decision for data (cards and preflight ask it too)."""
         return "image" if self.image else "text"
 
 
@@ -115,14 +116,22 @@ def load_raw(source: str, config: str | None = None, token: str | None = None):
     except DataError:
         raise
     except Exception as exc:  # the datasets library raises many kinds; name them for people
-        raise DataError(describe_load_error(source, exc)) from exc
+        raise load_error(source, exc) from exc
     if not isinstance(ds, datasets.DatasetDict):
         ds = datasets.DatasetDict({"train": ds})
     return ds
 
 
+def load_error(source: str, exc: Exception) -> FinetuneError:
+    """The typed error for a failed dataset load: a Hub failure as hub/net.py translates it
+    (missing, gated, unreachable...), else a DataError saying what is wrong with the data."""
+    from finetune_core.hub.net import translate  # lazy: hub/ imports this module
+
+    return translate(exc, "dataset", source) or DataError(describe_load_error(source, exc))
+
+
 def describe_load_error(source: str, exc: Exception) -> str:
-    """One sentence for a failed dataset load."""
+    """One sentence for a dataset that cannot be read."""
     root = exc
     while root.__cause__ is not None or root.__context__ is not None:  # datasets wraps the cause
         root = root.__cause__ or root.__context__
@@ -136,13 +145,6 @@ def describe_load_error(source: str, exc: Exception) -> str:
             f"Split '{empty.group(1)}' of dataset {source} is empty (no rows); add rows to "
             "its file or remove the file."
         )
-    if "Gated" in name or "gated" in text.lower():
-        return (
-            f"Dataset {source} is gated; request access on its Hub page and log in "
-            "(or set HF_TOKEN) before using it."
-        )
-    if "NotFound" in name or "doesn't exist" in text or "not found" in text.lower():
-        return f"Dataset {source} was not found on the Hub; check the id (owner/name)."
     if (
         isinstance(exc, UnicodeDecodeError)
         or "codec can't decode" in text

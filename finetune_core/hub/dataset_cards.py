@@ -69,7 +69,9 @@ class DatasetCard:
 
     @property
     def task(self) -> str | None:
-        return "image" if self.image_column else "text" if self.text_column else None
+        if not (self.image_column or self.text_column):
+            return None
+        return Columns(text=self.text_column, image=self.image_column, label=None).task
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "task": self.task}

@@ -25,43 +25,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.errors import ConfigError, DataError, HubError
+from finetune_core import model as model_mod
+from finetune_core.errors import ConfigError, DataError, HubError, HubUnavailableError
 from finetune_core.hub.net import (
     TTLCache,
     endpoint,
     mark_down,
     offline_reason,
-    repo_error,
     resolve_token,
     run_with_deadline,
     token_key,
+    translate,
     unreachable_reason,
 )
 from finetune_core.hub.offline import (
     cached_snapshot,
     local_param_count,
-    read_json,
     task_from_config,
 )
 from finetune_core.model import BUNDLED_MODEL, bundled_model_path
+from finetune_core.runs import read_json
 
 HEAD_SUFFIXES = ("ForSequenceClassification", "ForImageClassification")
-IMAGE_TAGS = {
-    "image-classification",
-    "image-feature-extraction",
-    "image-segmentation",
-    "object-detection",
-    "zero-shot-image-classification",
-}
-TEXT_TAGS = {
-    "text-classification",
-    "fill-mask",
-    "feature-extraction",
-    "sentence-similarity",
-    "token-classification",
-    "question-answering",
-    "zero-shot-classification",
-}
 
 
 @dataclass
@@ -197,7 +182,7 @@ def _hub_model_card(repo_id: str, token: str | None, plan: tuple) -> ModelCard:
         path = hf_hub_download(
             repo_id, "config.json", revision=sha, token=token, endpoint=endpoint()
         )
-        config = _BY_SHA.put(("config", repo_id, sha), read_json(Path(path)))
+        config = _BY_SHA.put(("config", repo_id, sha), read_json(Path(path)) or {})
     params = info.safetensors.total if info.safetensors else _BY_SHA.get(("params", repo_id, sha))
     if params is None:
         try:
@@ -221,7 +206,7 @@ def _hub_model_card(repo_id: str, token: str | None, plan: tuple) -> ModelCard:
 def _local_model_card(
     repo_id: str, folder: Path, source: str, plan: tuple, reason: str | None = None
 ) -> ModelCard:
-    config = read_json(folder / "config.json")
+    config = read_json(folder / "config.json") or {}
     license_ = _front_matter(folder / "README.md").get("license")
     card = _build_model_card(
         repo_id,
@@ -256,7 +241,7 @@ def _build_model_card(
     id2label = config.get("id2label") or {}
     labels = [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))] if head else []
     model_type = config.get("model_type")
-    modality, can_classify = model_modality(model_type, pipeline_tag)
+    modality, can_classify = model_mod.modality(model_type, pipeline_tag)
     return ModelCard(
         id=repo_id,
         source=source,
@@ -281,25 +266,6 @@ def _build_model_card(
             max_length=max_length,
         ),
     )
-
-
-def model_modality(model_type: str | None, pipeline_tag: str | None) -> tuple[str | None, bool]:
-    """(text | image | None, can classify) from transformers' auto-class tables, then the tag."""
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES as IMAGE,
-    )
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as TEXT,
-    )
-
-    text, image = model_type in TEXT, model_type in IMAGE
-    if text != image:
-        return ("text" if text else "image"), True
-    if pipeline_tag in IMAGE_TAGS:
-        return "image", image
-    if pipeline_tag in TEXT_TAGS:
-        return "text", text
-    return None, text or image
 
 
 def estimate_memory(
@@ -375,24 +341,14 @@ def fail(kind: str, repo_id: str, exc: Exception, fallback=None) -> Any:
     """Raise one HubError sentence for `exc`, or return `fallback(reason)` (a card from
     offline sources) when the Hub is merely unreachable."""
     label = "Dataset" if kind == "dataset" else "Model"
-    for err in (exc, exc.__cause__, exc.__context__):
-        if err is not None and (mapped := repo_error(kind, repo_id, err)):
-            raise mapped
-    if "gated" in str(exc).lower():
-        raise HubError(
-            f"{label} {repo_id} is gated; request access on its Hub page and log in "
-            "(or set HF_TOKEN)."
-        )
-    if type(exc).__name__ == "HFValidationError":
-        raise HubError(f"'{repo_id}' is not a valid {kind} id; use owner/name or a local path.")
-    reason = unreachable_reason(exc) or (exc.__cause__ and unreachable_reason(exc.__cause__))
-    if reason:
-        mark_down(reason)
-    if reason and fallback is not None:
-        return fallback(reason)
-    if reason:
-        raise HubError(f"{label} {repo_id} cannot be shown: {reason}.")
-    if isinstance(exc, (HubError, DataError)):
+    typed = translate(exc, kind, repo_id, action="shown")
+    if isinstance(typed, HubUnavailableError):
+        mark_down(typed.reason)
+        if fallback is not None:
+            return fallback(typed.reason)
+    if typed is not None:
+        raise typed
+    if isinstance(exc, DataError):
         raise exc
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     raise HubError(f"{label} {repo_id} could not be read from the Hub: {first}")

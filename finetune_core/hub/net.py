@@ -1,4 +1,4 @@
-"""Plumbing shared by Hub search and info cards: endpoint, token, deadlines, error sentences.
+"""Plumbing shared by every Hub caller: endpoint, token, deadlines, and the one error translator.
 
 huggingface_hub retries refused connections for 15-20 s and a hung server can hold a socket
 much longer, so every Hub call here runs in a daemon thread with its own short deadline
@@ -15,7 +15,16 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from finetune_core.errors import HubError
+from finetune_core.errors import (
+    GatedRepoError,
+    HubAuthError,
+    HubError,
+    HubUnavailableError,
+    InvalidRepoIdError,
+    RepoNotFoundError,
+    gated_sentence,
+    redact,
+)
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 4.0
@@ -143,38 +152,109 @@ def unreachable_reason(exc: BaseException) -> str | None:
     return None
 
 
-def repo_error(kind: str, repo_id: str, exc: BaseException) -> HubError | None:
-    """One sentence for a gated, missing or refused repo; None for other errors."""
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+def _chain(exc: BaseException) -> list[BaseException]:
+    """exc and what it wraps: transformers and datasets re-raise Hub errors as OSError or
+    their own types, with the original as the cause."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen and len(seen) < 10:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def translate(
+    exc: BaseException, kind: str = "model", repo_id: str = "", *, action: str = "downloaded"
+) -> HubError | None:
+    """THE translator: the typed error for a Hub failure anywhere in `exc`'s chain (from
+    huggingface_hub, httpx, transformers or datasets), or None when it is not one.
+
+    kind "model" or "dataset" names the repo in the sentence; action says what could not
+    be done when the Hub is unusable ("Model x could not be downloaded: ...")."""
+    for err in _chain(exc):
+        if isinstance(err, HubError):
+            return err
+        found = _typed(err, kind, repo_id, action)
+        if found is not None:
+            return found
+    return None
+
+
+def _typed(exc: BaseException, kind: str, repo_id: str, action: str) -> HubError | None:
+    from huggingface_hub import errors as hf
 
     label = "Dataset" if kind == "dataset" else "Model"
-    if isinstance(exc, GatedRepoError):
-        return HubError(
-            f"{label} {repo_id} is gated; request access on its Hub page and log in "
-            "(or set HF_TOKEN)."
+    where = {"kind": kind, "repo_id": repo_id}
+    if isinstance(exc, hf.GatedRepoError):
+        return GatedRepoError(gated_sentence(label, repo_id), **where)
+    if isinstance(exc, hf.RepositoryNotFoundError):
+        return _missing(label, repo_id)
+    if isinstance(exc, hf.RevisionNotFoundError):
+        return RepoNotFoundError(
+            f"{label} {repo_id} has no such revision on the Hub; check the revision.", **where
         )
-    if isinstance(exc, RepositoryNotFoundError):
-        return HubError(
-            f"{label} {repo_id} was not found on the Hub; check the id (a private repo also "
-            "needs you to log in or set HF_TOKEN)."
+    if isinstance(exc, hf.HFValidationError):
+        return InvalidRepoIdError(
+            f"'{repo_id[:100]}' is not a valid {kind} id; use owner/name or a local path.",
+            **where,
         )
-    if isinstance(exc, RevisionNotFoundError):
-        return HubError(f"{label} {repo_id} has no such revision on the Hub; check the revision.")
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+    if _is_dataset_not_found(exc):
+        # datasets sometimes drops the Hub's error and says "gated" only in its own text
+        if "gated" in str(exc).lower():
+            return GatedRepoError(gated_sentence(label, repo_id), **where)
+        return _missing(label, repo_id)
+    reason = unreachable_reason(exc)
+    if reason:
+        return HubUnavailableError(
+            f"{label} {repo_id} could not be {action}: {reason}.", reason=reason, **where
+        )
+    if isinstance(exc, hf.HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status == 401:
-            return HubError("The Hub refused the token (HTTP 401); log in again or fix HF_TOKEN.")
+            return HubAuthError(
+                "The Hub refused the token (HTTP 401); log in again or fix HF_TOKEN.", **where
+            )
         if status == 403:
-            return HubError(
+            return HubAuthError(
                 f"{label} {repo_id} is not accessible with this token (HTTP 403); request access "
-                "on its Hub page."
+                "on its Hub page.",
+                **where,
             )
     return None
+
+
+def _is_dataset_not_found(exc: BaseException) -> bool:
+    cls = type(exc)
+    return cls.__name__ == "DatasetNotFoundError" and cls.__module__.startswith("datasets")
+
+
+def _missing(label: str, repo_id: str) -> RepoNotFoundError:
+    return RepoNotFoundError(
+        f"{label} {repo_id} was not found on the Hub; check the id (a private repo also "
+        "needs you to log in or set HF_TOKEN).",
+        kind=label.lower(),
+        repo_id=repo_id,
+    )
+
+
+def write_error(exc: BaseException, action: str, repo_id: str, token: str | None) -> HubError:
+    """The typed error for a failed Hub write (a push). Built from the status code, the error
+    type and the Hub's first line only, and redacted, so a token can never reach the page."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    code = getattr(getattr(exc, "response", None), "status_code", None)
+    first = (str(exc).strip().splitlines() or [""])[0][:200].rstrip(".")
+    where = {"kind": "model", "repo_id": repo_id}
+    if isinstance(exc, HfHubHTTPError) and code in (401, 403):
+        text = f"The Hub refused the {action} to {repo_id} ({code}); use a token with write access."
+        return HubAuthError(redact(text, token), **where)
+    reason = unreachable_reason(exc)
+    if reason or isinstance(exc, OSError) or type(exc).__module__.startswith("http"):
+        text = f"The Hub could not be reached for the {action} to {repo_id} ({type(exc).__name__})."
+        return HubUnavailableError(redact(text, token), reason=reason or "", **where)
+    if isinstance(exc, HfHubHTTPError):
+        return HubError(redact(f"The {action} to {repo_id} failed ({first}).", token), **where)
+    text = f"The {action} to {repo_id} failed ({type(exc).__name__}: {first})."
+    return HubError(redact(text, token), **where)
 
 
 class TTLCache:

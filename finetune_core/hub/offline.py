@@ -20,8 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from finetune_core import model as model_mod
 from finetune_core.data.load import DATA_SUFFIXES
 from finetune_core.model import BUNDLED_MODEL, bundled_model_path
+from finetune_core.runs import read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "assets" / "demo"
@@ -60,7 +62,7 @@ def _env_models() -> list[dict[str, Any]]:
 
 def model_entry(folder: Path, repo_id: str, source: str) -> dict[str, Any]:
     """A ModelHit-shaped dict for a local model folder."""
-    config = read_json(folder / "config.json")
+    config = read_json(folder / "config.json") or {}
     return {
         "id": repo_id,
         "task": task_from_config(config),
@@ -84,16 +86,11 @@ def task_from_config(config: dict[str, Any]) -> str | None:
         return "text-classification"
     if any(a.endswith("ForImageClassification") for a in archs):
         return "image-classification"
-    if is_image_config(config):
+    if model_mod.modality(config.get("model_type"), None, config)[0] == model_mod.IMAGE:
         return "image-feature-extraction"
     if any(a.endswith("ForMaskedLM") for a in archs):
         return "fill-mask"
     return "feature-extraction"
-
-
-def is_image_config(config: dict[str, Any]) -> bool:
-    """Image models carry image geometry in their config; text models do not."""
-    return any(k in config for k in ("image_size", "num_channels", "patch_size", "hidden_sizes"))
 
 
 def local_param_count(folder: Path) -> int | None:
@@ -251,14 +248,6 @@ def matches(entry: dict[str, Any], query: str) -> bool:
     """Every word of the query appears in the id or path (case-insensitive)."""
     text = f"{entry['id']} {entry.get('path') or ''}".lower()
     return all(word in text for word in query.lower().split())
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _env_paths(var: str) -> list[Path]:

@@ -41,6 +41,7 @@ from finetune_core.hub.net import (
     resolve_token,
     run_with_deadline,
     token_key,
+    translate,
     unreachable_reason,
 )
 from finetune_core.hub.offline import local_datasets, local_models, matches
@@ -242,7 +243,7 @@ def _search_error(exc: Exception) -> Exception:
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status == 401:
-            return HubError("The Hub refused the token (HTTP 401); log in again or fix HF_TOKEN.")
+            return translate(exc) or exc  # the one "refused the token" sentence
         return HubError(f"The Hub refused the search (HTTP {status}); change the query.")
     return exc
 

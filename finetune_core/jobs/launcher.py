@@ -1,9 +1,11 @@
-"""Multi-process jobs: `accelerate launch ... -m finetune_core train --resume RUN_DIR`.
+"""Multi-process jobs: `accelerate launch ... -m finetune_core train --start RUN_DIR`.
 
-The job's run dir already holds its config, so the subprocess "resumes" it (from scratch when
-there is no checkpoint yet) and writes the same files a thread run writes; the dashboard
-cannot tell the two apart. The token travels in the child's environment only. The child runs
-in its own process group so Stop can end the whole tree if the graceful stop file is ignored.
+The job's run dir already holds the requested config and status "queued", so the subprocess
+starts that run (a start, not a resume: it refuses a folder that is not queued) and writes the
+same files a thread run writes; the dashboard cannot tell the two apart. The child's main
+process records its own pid in status.json, so liveness watches the trainer, not the
+dashboard. The token travels in the child's environment only. The child runs in its own
+process group so Stop can end the whole tree if the graceful stop file is ignored.
 """
 
 from __future__ import annotations
@@ -16,8 +18,29 @@ import sys
 from pathlib import Path
 
 from finetune_core import runs
+from finetune_core.errors import RunError
 
 GRACE_SECONDS = 60
+# keys of which an accelerate config (`accelerate config` writes it) has at least one
+ACCELERATE_KEYS = {"compute_environment", "distributed_type", "num_processes", "mixed_precision"}
+
+
+def check_accelerate_config(path: str) -> None:
+    """Refuse, before anything is created, a path that is not an accelerate config file."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise RunError(f"Accelerate config {path} does not exist; give the file's path.")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")[:100_000])
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    if not isinstance(data, dict) or not ACCELERATE_KEYS & set(data):
+        raise RunError(
+            f"{path} is not an accelerate config (YAML or JSON with distributed_type, "
+            "num_processes...); create one with `accelerate config`."
+        )
 
 
 def free_port() -> int:
@@ -34,7 +57,7 @@ def command(run_dir: Path, processes: int, accelerate_config: str | None = None)
     else:
         cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no"]
     cmd += ["--num_processes", str(processes), "--main_process_port", str(free_port())]
-    cmd += ["-m", "finetune_core", "train", "--resume", str(run_dir), "--quiet"]
+    cmd += ["-m", "finetune_core", "train", "--start", str(run_dir), "--quiet"]
     return cmd
 
 
@@ -44,7 +67,7 @@ def start_process(job) -> subprocess.Popen:
     if job.token:
         env["HF_TOKEN"] = job.token
     env.setdefault("OMP_NUM_THREADS", "1")
-    log = open(Path(job.run_dir) / "launcher.log", "ab")  # noqa: SIM115 - owned by the child
+    log = open(runs.RunDir(job.run_dir).launcher_log_path, "ab")  # noqa: SIM115 - the child's
     return subprocess.Popen(
         command(Path(job.run_dir), job.processes, job.accelerate_config),
         stdout=log,
@@ -71,9 +94,9 @@ def wait_process(job) -> str | None:
                     kill_tree(proc)
                     code = proc.wait()
                 break
-    status = runs.read_json(Path(job.run_dir) / "status.json") or {}
+    rd = runs.RunDir(job.run_dir)
+    status = rd.read_status()  # as written: the child is gone, so liveness would say failed
     if status.get("state") in runs.ACTIVE:
-        rd = runs.RunDir(job.run_dir)
         rd.write_status(state="failed", error=f"the training processes exited with code {code}")
     return status.get("error") if code else None
 

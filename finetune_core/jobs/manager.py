@@ -1,15 +1,17 @@
 """Background training jobs: a process-wide registry, a queue, and ownership per session.
 
-A job runs `train.run` in a daemon thread (one device), or `finetune train` as a subprocess
-(several processes through `accelerate launch`, see jobs/launcher.py). Starting returns at once: the
-run dir is created with status "queued" so every page shows it immediately. At most
-`max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait in
+A job runs `train.run` in a daemon thread (one device), or `finetune train --start` as a
+subprocess (several processes through `accelerate launch`, see jobs/launcher.py). Starting
+checks everything first and creates nothing on a refusal; then it returns at once: the run dir
+is created with status "queued" (and the requested config) so every page shows it at once.
+At most `max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait in
 order. Every lookup checks the owner, so one browser session can never see, stop or download
 another's job, even with a guessed id (ids are random 128-bit values anyway).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import subprocess
@@ -21,6 +23,7 @@ from pathlib import Path
 from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
+from finetune_core.jobs.launcher import check_accelerate_config
 
 
 @dataclass
@@ -40,6 +43,16 @@ class Job:
     token: str | None = field(default=None, repr=False)
 
 
+def _check_processes(processes: object) -> int:
+    try:
+        count = int(processes)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        count = 0
+    if not 1 <= count <= 64:
+        raise RunError("processes must be a whole number between 1 and 64.")
+    return count
+
+
 def default_max_concurrent() -> int:
     env = os.environ.get("FINETUNE_MAX_JOBS", "")
     if env.isdigit() and int(env) > 0:
@@ -56,12 +69,20 @@ class JobManager:
     """Thread-safe registry of jobs; one per process (MANAGER below)."""
 
     def __init__(self, max_concurrent: int | None = None, queue_timeout: float | None = None):
-        self.max_concurrent = max_concurrent or default_max_concurrent()
+        self._max_concurrent = max_concurrent  # None: one per GPU, counted at the first start
         # a queued job whose session stopped polling for this long is dropped (closed tab)
         self.queue_timeout = queue_timeout or float(os.environ.get("FINETUNE_QUEUE_TIMEOUT", 600))
         self._jobs: dict[str, Job] = {}
         self._seen: dict[str, float] = {}
         self._lock = threading.RLock()
+
+    @property
+    def max_concurrent(self) -> int:
+        """Counting GPUs imports torch (seconds): done when a job first starts, not when the
+        page (which creates MANAGER at import) loads."""
+        if self._max_concurrent is None:
+            self._max_concurrent = default_max_concurrent()
+        return self._max_concurrent
 
     # ---- starting -----------------------------------------------------------------
     def start(
@@ -73,19 +94,20 @@ class JobManager:
         processes: int = 1,
         accelerate_config: str | None = None,
     ) -> Job:
-        """Queue a job and return at once; raises FinetuneError for a config it can't run."""
+        """Queue a job and return at once; raises FinetuneError for a config it can't run.
+
+        Every check comes before anything is written: a refused start leaves no folder."""
         if not owner:
             raise RunError("No session id; reload the page.")
-        cfg.validate()
+        processes = _check_processes(processes)
+        if accelerate_config:
+            check_accelerate_config(accelerate_config)
         run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
+        run_dir.check_new()
+        cfg = dataclasses.replace(cfg, output_dir=str(run_dir.path))
         run_dir.create()
-        cfg.output_dir = str(run_dir.path)
-        run_dir.write_json(run_dir.config_path, cfg.to_dict())
+        run_dir.write_config(cfg.to_dict())  # the request; the run adds what it detects
         run_dir.write_status(state="queued", error=None, step=0, max_steps=None)
-        if not 1 <= int(processes) <= 64:
-            raise RunError("processes must be between 1 and 64.")
-        if accelerate_config and not Path(accelerate_config).is_file():
-            raise RunError(f"Accelerate config {accelerate_config} does not exist.")
         job = Job(
             secrets.token_hex(16),
             owner,

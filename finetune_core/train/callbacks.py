@@ -55,14 +55,12 @@ class RunDirCallback(TrainerCallback):
         self.diverged_at: int | None = None
         self.diverged_value: float | None = None
         self._last_status = 0.0
-        self.max_steps = None
 
     def elapsed(self) -> float:
         return round(time.monotonic() - self.start, 3)
 
     # ---- Trainer events -------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
-        self.max_steps = state.max_steps
         if self.is_main:
             self.run.write_status(
                 state="running", max_steps=state.max_steps, step=state.global_step
@@ -111,7 +109,7 @@ class RunDirCallback(TrainerCallback):
 
     # ---- stop -----------------------------------------------------------------------
     def _stop_requested(self, device) -> bool:
-        flag = bool(self.stop_event and self.stop_event.is_set()) or self.run.stop_path.exists()
+        flag = bool(self.stop_event and self.stop_event.is_set()) or self.run.stop_requested()
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:

@@ -26,11 +26,12 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import HubError
 from finetune_core.runs import RunDir
 
-RUN_FILES = ("config.json", "metrics.jsonl", "status.json")
+RUN_FILES = (runs.CONFIG, runs.METRICS, runs.STATUS)
 STAGING = ".hub-push"
 NEEDS_TOKEN = (
     "Pushing checkpoints to the Hub needs your Hugging Face token with write access; "
@@ -80,7 +81,7 @@ class CheckpointPusher(TrainerCallback):
     # ---- Trainer events (training thread) ------------------------------------------------
     def on_save(self, args, state, control, **kwargs):
         if self.is_main:
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            checkpoint = Path(args.output_dir) / runs.checkpoint_name(state.global_step)
             if checkpoint.is_dir():
                 self.submit(state.global_step, checkpoint)
             self._report()
@@ -152,9 +153,9 @@ class CheckpointPusher(TrainerCallback):
             try:
                 self._upload(step, staged)
             except Exception as exc:  # reported in status.json; training goes on
-                from finetune_core.export import hub_write_error
+                from finetune_core.hub.net import write_error
 
-                error = hub_write_error(exc, "checkpoint push", self.repo_id, self._token)
+                error = str(write_error(exc, "checkpoint push", self.repo_id, self._token))
             finally:
                 shutil.rmtree(staged, ignore_errors=True)
             with self._cond:

@@ -4,10 +4,9 @@ status "failed", tokens scrubbed from all of it, and memory handed back for the 
 from __future__ import annotations
 
 import gc
-import os
 import traceback
 
-from finetune_core.errors import FinetuneError
+from finetune_core.errors import FinetuneError, redact
 from finetune_core.runs import RunDir
 
 
@@ -26,17 +25,9 @@ def failure_message(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}: {first}); see error.log in the run folder."
 
 
-def redact(text: str, token: str | None) -> str:
-    """Remove the user's and the host's tokens from anything that is written or shown."""
-    for secret in (token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")):
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "***")
-    return text
-
-
 def record_failure(run_dir: RunDir, message: str, exc: BaseException, token: str | None) -> None:
     try:
-        with (run_dir.path / "error.log").open("a", encoding="utf-8") as f:
+        with run_dir.error_log_path.open("a", encoding="utf-8") as f:
             f.write(redact("".join(traceback.format_exception(exc)), token))
         run_dir.write_status(state="failed", error=message)
         run_dir.append_metrics({"event": "end", "state": "failed", "error": message})

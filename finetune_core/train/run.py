@@ -14,25 +14,25 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from finetune_core import model as model_mod
-from finetune_core.config import RunConfig
+from finetune_core.config import ResolvedRun, RunConfig, learning_rate_for
 from finetune_core.data import prepare
-from finetune_core.errors import FinetuneError, RunError
-from finetune_core.runs import RunDir, default_run_dir, last_checkpoint, read_json, read_metrics
+from finetune_core.errors import FinetuneError, RunError, redact
+from finetune_core.runs import RunDir, read_metrics
 from finetune_core.train import checkpoint_push, failures, trackers
 from finetune_core.train import device as device_mod
 from finetune_core.train import phases as phases_mod
 from finetune_core.train.cache import features as feature_cache
 from finetune_core.train.callbacks import RunDirCallback
 from finetune_core.train.evaluation import compute_metrics, report
-from finetune_core.train.failures import failure_message, record_failure, redact
+from finetune_core.train.failures import failure_message, record_failure
 from finetune_core.train.model_card import write_model_card
-
-HEAD_ONLY_LR, FULL_LR = 1e-3, 5e-5
+from finetune_core.train.setup import init_distributed, prepare_run_dir, resume_config, world
 
 
 class Stopped(Exception):
@@ -47,52 +47,41 @@ class RunResult:
     error: str | None = None
 
 
-def _dist():
-    import torch.distributed as dist
+@dataclass
+class RunContext:
+    """What every step of one run needs. `cfg` is replaced (never changed) once the run has
+    detected its columns, labels and learning rate."""
 
-    return dist if dist.is_available() and dist.is_initialized() else None
+    cfg: RunConfig
+    run_dir: RunDir
+    phases: phases_mod.Phases
+    token: str | None = None
+    resume: bool = False
+    stop_event: threading.Event | None = None
+    on_progress: Callable[[int, int, float | None], None] | None = None
 
+    @property
+    def is_main(self) -> bool:
+        return self.phases.is_main
 
-def _world() -> tuple[int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def _agree(value: Any) -> Any:
-    """The main process's value, on every process (one process: unchanged)."""
-    dist = _dist()
-    if dist is None:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def _init_distributed() -> None:
-    if _world()[1] > 1 and _dist() is None:
-        from accelerate import PartialState
-
-        PartialState()  # joins the process group the launcher set up (gloo on CPU)
+    def check_stop(self) -> None:
+        if (self.stop_event and self.stop_event.is_set()) or self.run_dir.stop_requested():
+            raise Stopped
 
 
-def prepare_run_dir(cfg: RunConfig, resume: bool) -> RunDir:
-    """Main process picks and checks the folder; all processes get the same answer."""
-    rank, _ = _world()
-    answer: tuple[str | None, str | None] = (None, None)
-    if rank == 0:
-        try:
-            path = Path(cfg.output_dir) if cfg.output_dir else default_run_dir(cfg.model)
-            RunDir(path).create(resume=resume)
-            answer = (str(path), None)
-        except FinetuneError as exc:
-            answer = (None, str(exc))
-    path, error = _agree(answer)
-    if error:
-        raise RunError(error)
-    return RunDir(path)
+@dataclass
+class Loaded:
+    """The data and model of a run, ready for the Trainer."""
+
+    prepared: Any
+    model: Any
+    frozen: list[str]
+    summary: Any
+    task: str
 
 
 def run(
-    cfg: RunConfig,
+    cfg: RunConfig | None,
     *,
     stop_event: threading.Event | None = None,
     token: str | None = None,
@@ -104,6 +93,7 @@ def run(
 ) -> RunResult:
     """Train `cfg` (or resume `resume_dir`) into its run dir. Raises FinetuneError.
 
+    run_dir: a folder a job created with status "queued" (jobs/); the run starts there.
     on_progress(step, max_steps, epoch) after each optimizer step; on_phase(name, done, total)
     as the run moves through loading, caching, training, evaluation and saving (phases.py).
 
@@ -112,22 +102,26 @@ def run(
     that exits right after (the CLI) passes False: the full garbage collection costs 0.3-0.5 s
     with transformers loaded (measured in bench/overhead.py) and frees nothing useful there.
     """
-    _init_distributed()
-    is_main = _world()[0] == 0
+    init_distributed()
+    is_main = world()[0] == 0
     resume = resume_dir is not None
     if resume:
-        cfg, run_dir = _resume_config(Path(resume_dir))
-    run_dir = run_dir or prepare_run_dir(cfg, resume)
+        cfg, run_dir = resume_config(Path(resume_dir))
+    elif run_dir is not None:
+        run_dir = prepare_run_dir(cfg, False, queued=run_dir)
+    else:
+        run_dir = prepare_run_dir(cfg, False)
+        cfg = replace(cfg, output_dir=str(run_dir.path))
+        if is_main:  # the request, so a run that fails while loading can still be resumed
+            run_dir.write_config(cfg.to_dict())
     if is_main:
-        run_dir.stop_path.unlink(missing_ok=True)
-        run_dir.write_status(state="running", error=None, step=_resume_step(run_dir))
-        if not resume:
-            cfg.output_dir = str(run_dir.path)
-            run_dir.write_json(run_dir.config_path, cfg.to_dict())
+        run_dir.clear_stop()
+        run_dir.mark_running(step=run_dir.checkpoint_step())
     trainer = None
     phases = phases_mod.Phases(run_dir, is_main, on_phase)
+    ctx = RunContext(cfg, run_dir, phases, token, resume, stop_event, on_progress)
     try:
-        trainer, result = _train(cfg, run_dir, stop_event, token, resume, on_progress, phases)
+        trainer, result = _train(ctx)
         return result
     except Stopped:
         if is_main:
@@ -150,24 +144,18 @@ def run(
             failures.release_memory()
 
 
-def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
-    from transformers import PrinterCallback, set_seed
+def _load(ctx: RunContext, device: str) -> Loaded:
+    """Data, then the model with its new head and freeze plan; records what was detected
+    (config.json, written once resolved) and the sizes (status.json)."""
+    from transformers import set_seed
 
-    is_main = phases.is_main
-
-    def check_stop():
-        if (stop_event and stop_event.is_set()) or run_dir.stop_path.exists():
-            raise Stopped
-
-    pusher = checkpoint_push.for_run(cfg, run_dir, token, is_main)  # no token: refused now
-    trackers.check(cfg.report_to)  # a chosen tracker that is not installed: refused now
-    device = device_mod.pick_device(cfg.device)
+    cfg = ctx.cfg
     set_seed(cfg.seed)
-    phases.set(phases_mod.LOADING_DATA)
-    prepared = prepare.prepare(cfg, token=token)
-    check_stop()
-    phases.set(phases_mod.LOADING_MODEL)
-    hf_config = model_mod.load_config(cfg.model, token)
+    ctx.phases.set(phases_mod.LOADING_DATA)
+    prepared = prepare.prepare(cfg, token=ctx.token)
+    ctx.check_stop()
+    ctx.phases.set(phases_mod.LOADING_MODEL)
+    hf_config = model_mod.load_config(cfg.model, ctx.token)
     task = model_mod.infer_task(hf_config, prepared.columns.task)
     set_seed(cfg.seed)  # the new head's initial weights depend only on the seed
     model = model_mod.load_model(
@@ -175,42 +163,54 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
         len(prepared.label_names),
         task=task,
         label_names=prepared.label_names,
-        token=token,
+        token=ctx.token,
     )
     groups = model_mod.layer_groups(model)
     frozen = model_mod.resolve_freeze(cfg.freeze, groups)
     model_mod.apply_freeze(model, frozen)
     summary = model_mod.summarize(model, cfg.model, task, frozen)
-    _resolve(cfg, prepared, summary)
-    if is_main:
-        run_dir.write_json(run_dir.config_path, cfg.to_dict())
-        run_dir.write_status(
+    ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, frozen))
+    if ctx.is_main:
+        ctx.run_dir.write_config(ctx.cfg.to_dict())
+        ctx.run_dir.write_status(
             trainable_params=summary.trainable_params,
             total_params=summary.total_params,
             device=device,
             eval_source=prepared.eval_source,
             train_rows=len(prepared.train),
-            samples_per_step=cfg.batch_size * _world()[1],
+            samples_per_step=cfg.batch_size * world()[1],
             eval_rows=len(prepared.eval),
         )
-    cache, cache_note = feature_cache.plan(cfg, model, frozen, prepared, _world()[1])
-    check_stop()
-    phases.set(phases_mod.PREPARING)
-    processor, collator = _preprocess(cfg, prepared, task, device, token)
+    return Loaded(prepared, model, list(frozen), summary, task)
+
+
+def _train(ctx: RunContext):
+    from transformers import PrinterCallback
+
+    cfg, run_dir, is_main = ctx.cfg, ctx.run_dir, ctx.is_main
+    pusher = checkpoint_push.for_run(cfg, run_dir, ctx.token, is_main)  # no token: refused now
+    trackers.check(cfg.report_to)  # a chosen tracker that is not installed: refused now
+    device = device_mod.pick_device(cfg.device)
+    loaded = _load(ctx, device)
+    cfg, prepared, task = ctx.cfg, loaded.prepared, loaded.task
+    cache, cache_note = feature_cache.plan(cfg, loaded.model, loaded.frozen, prepared, world()[1])
+    ctx.check_stop()
+    ctx.phases.set(phases_mod.PREPARING)
+    processor, collator = _preprocess(cfg, prepared, task, device, ctx.token)
     cache, cache_note = feature_cache.check_processor(cache, cache_note, processor)
     if is_main:
         run_dir.write_status(feature_cache=cache_note)
-    check_stop()
+    ctx.check_stop()
 
     callback = RunDirCallback(
         run_dir,
-        stop_event=stop_event,
+        stop_event=ctx.stop_event,
         time_offset=_last_time(run_dir),
-        on_progress=on_progress,
+        on_progress=ctx.on_progress,
         is_main=is_main,
     )
     trainer = feature_cache.trainer_class(cache)(
-        model=model,
+        model=loaded.model,
         args=_training_args(cfg, run_dir, device, task, cached=cache is not None),
         train_dataset=prepared.train,
         eval_dataset=prepared.eval,
@@ -220,18 +220,25 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
         callbacks=([callback, pusher] if pusher else [callback])
         + trackers.callbacks(cfg.report_to, run_dir),
     )
-    checkpoint = last_checkpoint(run_dir.path) if resume else None
+    checkpoint = run_dir.last_checkpoint() if ctx.resume else None
     if checkpoint and is_main:
-        run_dir.truncate_metrics_after(int(checkpoint.name.split("-")[1]))
+        run_dir.truncate_metrics_after(run_dir.checkpoint_step(checkpoint))
     trainer.remove_callback(PrinterCallback)  # our callback reports; no dict dumps on stdout
     try:
         if cache is not None:
             feature_cache.build_for_run(
-                cache, cache_note, trainer, prepared, collator, cfg.batch_size, phases, check_stop
+                cache,
+                cache_note,
+                trainer,
+                prepared,
+                collator,
+                cfg.batch_size,
+                ctx.phases,
+                ctx.check_stop,
             )
-        phases.set(phases_mod.TRAINING)
+        ctx.phases.set(phases_mod.TRAINING)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        return _finish(cfg, trainer, callback, prepared, run_dir, summary, phases, token)
+        return _finish(ctx, trainer, callback, loaded)
     finally:
         trackers.close(cfg.report_to)
         if cache is not None:
@@ -239,8 +246,8 @@ def _train(cfg, run_dir, stop_event, token, resume, on_progress, phases):
             cache.close()
 
 
-def _finish(cfg, trainer, callback, prepared, run_dir, summary, phases, token=None):
-    is_main = phases.is_main
+def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
+    run_dir, phases, is_main, prepared = ctx.run_dir, ctx.phases, ctx.is_main, loaded.prepared
 
     if callback.diverged_at is not None:
         raise RunError(
@@ -257,23 +264,25 @@ def _finish(cfg, trainer, callback, prepared, run_dir, summary, phases, token=No
     if is_main:
         trainer.save_model(str(run_dir.model_dir))
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
-        card = {"eval_split": prepared.eval_source, "token": token}  # token: license lookup
-        write_model_card(run_dir.model_dir, cfg, summary, metrics, state, **card)
+        card = {"eval_split": prepared.eval_source, "token": ctx.token}  # token: license lookup
+        write_model_card(run_dir.model_dir, ctx.cfg, loaded.summary, metrics, state, **card)
         run_dir.write_status(state=state, error=None, step=trainer.state.global_step, phase=None)
         run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
     return trainer, RunResult(run_dir.path, state, metrics)
 
 
-def _resolve(cfg: RunConfig, prepared, summary) -> None:
-    """Record what was detected, so config.json reproduces the run exactly."""
-    cfg.text_column = prepared.columns.text
-    cfg.image_column = prepared.columns.image
-    cfg.label_column = prepared.columns.label
-    cfg.num_labels = len(prepared.label_names)
-    cfg.label_names = list(prepared.label_names)
-    cfg.task = summary.task
-    if cfg.learning_rate is None:
-        cfg.learning_rate = HEAD_ONLY_LR if summary.trainable_share < 0.2 else FULL_LR
+def resolve(cfg: RunConfig, prepared, summary, frozen=()) -> ResolvedRun:
+    """What this run detected, so config.json reproduces it exactly."""
+    return ResolvedRun(
+        text_column=prepared.columns.text,
+        image_column=prepared.columns.image,
+        label_column=prepared.columns.label,
+        label_names=tuple(prepared.label_names),
+        task=summary.task,
+        learning_rate=learning_rate_for(cfg.learning_rate, summary.trainable_share),
+        frozen_groups=tuple(frozen),
+        trainable_share=summary.trainable_share,
+    )
 
 
 def _preprocess(cfg, prepared, task, device, token):
@@ -330,7 +339,7 @@ def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cach
         torch_compile=cfg.torch_compile,
         average_tokens_across_devices=False,  # else the logged loss is x world size
         ddp_find_unused_parameters=False,
-        ddp_backend="gloo" if device == "cpu" and _world()[1] > 1 else None,
+        ddp_backend="gloo" if device == "cpu" and world()[1] > 1 else None,
         **device_mod.precision(device),
     )
 
@@ -364,25 +373,6 @@ def _final_eval(trainer, prepared, run_dir: RunDir, is_main: bool) -> dict:
     if is_main:
         run_dir.write_json(run_dir.eval_path, result)
     return {"accuracy": result["accuracy"], "f1_macro": result["f1_macro"]}
-
-
-def _resume_config(path: Path) -> tuple[RunConfig, RunDir]:
-    """The saved config of a run folder (a resume always continues exactly what was started)."""
-    run_dir = RunDir(path)
-    saved = read_json(run_dir.config_path)
-    if saved is None:
-        raise RunError(f"{path} has no config.json; it is not a run folder that can be resumed.")
-    status = read_json(run_dir.status_path) or {}
-    if status.get("state") == "completed":
-        raise RunError(f"Run {path} already completed; start a new run instead.")
-    cfg = RunConfig.from_dict(saved)
-    cfg.output_dir = str(path)
-    return cfg, run_dir
-
-
-def _resume_step(run_dir: RunDir) -> int:
-    ckpt = last_checkpoint(run_dir.path)
-    return int(ckpt.name.split("-")[1]) if ckpt else 0
 
 
 def _last_time(run_dir: RunDir) -> float:

@@ -19,7 +19,6 @@ from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig, parse_text
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
-from finetune_core.ui import train_tab
 from finetune_core.ui.common import check_local_path
 
 
@@ -47,8 +46,8 @@ def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
     job = MANAGER.get(job_id, _owner(request))
     if job is None:
         return {"state": "unknown", "error": "No such run for this session."}
-    status = runs.effective_status(runs.read_json(Path(job.run_dir) / "status.json")) or {}
-    records = train_tab.tail_of(job.run_dir).read()  # only the new lines, shared by all polls
+    status = runs.read_status(job.run_dir)
+    records = runs.tail(job.run_dir)  # only the new lines, shared by all polls
     points = charts.loss_points(records)  # the loss chart's point count, no figure built
     return {
         "state": status.get("state"),
@@ -57,7 +56,7 @@ def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
         "max_steps": status.get("max_steps"),
         "queue_position": MANAGER.queue_position(job),
         "loss_points": points,
-        "eval": runs.read_json(Path(job.run_dir) / "eval.json") is not None,
+        "eval": runs.RunDir(job.run_dir).read_eval() is not None,
     }
 
 
@@ -71,7 +70,7 @@ def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     """This client's runs: id, run folder name and state."""
     out = []
     for job in MANAGER.jobs_of(_owner(request)):
-        status = runs.read_json(Path(job.run_dir) / "status.json") or {}
+        status = runs.read_status(job.run_dir)  # a dead run reads as failed, as everywhere
         out.append({"job_id": job.id, "run": Path(job.run_dir).name, "state": status.get("state")})
     return out
 

@@ -15,22 +15,17 @@ from typing import Any
 import gradio as gr
 
 from finetune_core import charts, preflight, runs
-from finetune_core.config import RunConfig
+from finetune_core.config import LEARNING_RATE_RULE, RunConfig
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.train import device, phases
 from finetune_core.ui import data_tab, freeze_tab
 from finetune_core.ui.common import OK, Shared, check_local_path, ensure_owner, message
 
-TAILS: dict[str, runs.MetricsTail] = {}  # run dir -> incremental reader, shared by all polls
 # (run dir, log scale) -> (records drawn, last record, figures): each new metrics line is
 # drawn once, not once per open tab (a figure set costs tens of ms of the interpreter's time)
 FIGURES: dict[tuple[str, bool], tuple[int, dict | None, dict[str, Any]]] = {}
 FIGURES_KEPT = 64
-
-
-def tail_of(run_dir: str | Path) -> runs.MetricsTail:
-    return TAILS.setdefault(str(run_dir), runs.MetricsTail(run_dir))
 
 
 def shared_figures(key: str, records: list[dict], log_scale: bool) -> dict[str, Any]:
@@ -164,8 +159,8 @@ def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> d
         return {}
     MANAGER.touch(owner)
     key = str(job.run_dir)
-    records = tail_of(job.run_dir).read()
-    status = runs.effective_status(runs.read_json(Path(job.run_dir) / "status.json")) or {}
+    records = runs.tail(job.run_dir)
+    status = runs.read_status(job.run_dir)
     out: dict[str, Any] = {"status": status, "records": len(records), "run_dir": key}
     if len(records) != seen:
         out["figures"] = shared_figures(key, records, bool(log_scale))
@@ -248,7 +243,7 @@ def render(shared: Shared) -> None:
             value="",
             placeholder="auto",
             elem_id="learning-rate",
-            info="empty: 1e-3 when mostly frozen, else 5e-5",
+            info=LEARNING_RATE_RULE,
         )
         bs = gr.Number(label="Batch size", value=16, precision=0, minimum=1, elem_id="batch-size")
         max_len = gr.Number(label="Max length (text)", value=128, precision=0, minimum=1)

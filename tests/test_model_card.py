@@ -60,7 +60,7 @@ def test_hub_dataset_and_config_go_into_the_metadata(tiny_bert):
     cfg = RunConfig.from_dict(
         {"model": str(tiny_bert), "dataset": "owner/reviews", "dataset_config": "en"}
     )
-    cfg.label_names = ["a", "b"]
+    cfg = cfg.with_overrides({"label_names": ["a", "b"]})  # a RunConfig is immutable
     summary = ModelSummary(str(tiny_bert), "image", 10, 2, [], ["vit.embeddings"])
     metrics = {"accuracy": 0.75, "f1_micro": 0.8, "f1_macro": 0.7}
     data = card_metadata(cfg, summary, metrics, eval_split="validation").to_dict()

@@ -37,11 +37,12 @@ def _num(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def series(records: Iterable[Mapping[str, Any]], key: str) -> list[Point]:
-    """(step, value) pairs of one metric; lines without a finite step or value are skipped."""
+def series(records: Iterable[Mapping[str, Any]], key: str, x: str = "step") -> list[Point]:
+    """(step, value) pairs of one metric (or (epoch|time, value) with `x`); lines without a
+    finite x or value are skipped."""
     points = []
     for record in records:
-        step, value = _num(record.get("step")), _num(record.get(key))
+        step, value = _num(record.get(x)), _num(record.get(key))
         if step is not None and value is not None:
             points.append((step, value))
     return points
@@ -163,6 +164,8 @@ def metrics_figure(
     for name, points, color in (("accuracy", acc, EVAL_COLOR), ("macro F1", f1, F1_COLOR)):
         if points:
             fig.add_trace(_line(points, name, color, markers=True))
+    if len(fig.data) == 2:  # equal scores would hide accuracy under F1: dash F1, diamonds
+        fig.data[1].line.dash, fig.data[1].marker.symbol = "dash", "diamond-open"
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", hoverformat=".1%")
     return fig
 
@@ -182,12 +185,14 @@ def overlay_figure(
     runs: Mapping[str, Sequence[Mapping[str, Any]]],
     key: str = "loss",
     *,
+    x: str = "step",
     uirevision: str = "overlay",
 ) -> go.Figure:
-    """One metric of several runs on one chart, to compare them."""
-    fig = _figure(f"{key} by run", "step", key, uirevision, None)
+    """One metric of several runs on one chart, to compare them, over step, epoch or time
+    (seconds since the start: runs with different batch sizes compare by epoch or time)."""
+    fig = _figure(f"{key} by run", x, key, uirevision, None)
     for name, records in runs.items():
-        points = series(records, key)
+        points = series(records, key, x)
         if points:  # eval metrics are sparse: markers make single points visible
             fig.add_trace(_line(points, name, None, markers=key.startswith("eval_")))
     if not fig.data:

@@ -15,7 +15,7 @@ import re
 import shlex
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,15 @@ from typing import Any
 import yaml
 
 from finetune_core.errors import ConfigError
+from finetune_core.fields import (
+    DATA_STEP,
+    HEAD_STEP,
+    HIDDEN,
+    MODEL_STEP,
+    TRAIN_STEP,
+    field_ui,
+    setting,
+)
 
 FREEZE_PRESETS = ("backbone", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -30,6 +39,16 @@ TASKS = ("auto", "text", "image")
 TRACKERS = ("tensorboard", "trackio", "wandb", "mlflow")  # report_to
 _REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
+
+
+# the learning-rate rule (learning_rate_for below), also the form's help for the field
+HEAD_ONLY_LR, FULL_LR = 1e-3, 5e-5
+HEAD_ONLY_SHARE = 0.2  # below this share of trainable parameters a run counts as head-only
+LEARNING_RATE_RULE = (
+    f"empty: {HEAD_ONLY_LR:g} when mostly frozen (under {HEAD_ONLY_SHARE:.0%} trainable), "
+    f"else {FULL_LR:g}"
+)
+PUSH_HELP = "each checkpoint goes to this private repo as training goes; needs your token"
 
 
 def is_repo_id(text: str) -> bool:
@@ -47,40 +66,46 @@ class RunConfig:
     checked. What a run detects lives in `ResolvedRun`, which `resolved()` folds in.
     """
 
-    model: str = ""
-    dataset: str = ""
-    dataset_config: str | None = None
-    train_split: str = "train"
-    eval_split: str | None = None
-    text_column: str | None = None
-    image_column: str | None = None
-    label_column: str | None = None
-    num_labels: int | None = None
-    freeze: str | list[str] = "backbone"
-    task: str = "auto"
-    epochs: float = 3.0
-    learning_rate: float | None = None
-    batch_size: int = 16
-    max_length: int = 128
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
-    seed: int = 42
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    validation_fraction: float = 0.1
-    logging_steps: int = 5
-    save_steps: int = 50
-    save_total_limit: int = 2
-    output_dir: str | None = None
-    device: str = "auto"
-    feature_cache: bool = True
-    torch_compile: bool = False
-    push_checkpoints_to: str | None = None  # a Hub repo id; needs the user's token
+    model: str = setting("", "Model (Hub id or local folder)", MODEL_STEP)
+    dataset: str = setting("", "Dataset (Hub id, file or folder)", DATA_STEP)
+    dataset_config: str | None = setting(None, "Config (optional)", DATA_STEP)
+    train_split: str = setting("train", "Train split")
+    eval_split: str | None = setting(None, "Eval split", help="empty: validation/test, or hold out")
+    text_column: str | None = setting(None, "Text column", DATA_STEP)
+    image_column: str | None = setting(None, "Image column", DATA_STEP)
+    label_column: str | None = setting(None, "Label column", DATA_STEP)
+    num_labels: int | None = setting(None, "Classes (new head)", HEAD_STEP, low=2, high=100_000)
+    freeze: str | list[str] = setting("backbone", "Frozen layer groups", HEAD_STEP)
+    task: str = setting("auto", "Task", help="auto: from the model and the data", choices=TASKS)
+    epochs: float = setting(3.0, "Epochs", TRAIN_STEP, low=0, high=1000, low_open=True)
+    learning_rate: float | None = setting(
+        None, "Learning rate", TRAIN_STEP, LEARNING_RATE_RULE, low=0, high=1, low_open=True
+    )
+    batch_size: int = setting(16, "Batch size", TRAIN_STEP, low=1, high=4096)
+    max_length: int = setting(128, "Max length (text)", TRAIN_STEP, low=1, high=131072)
+    weight_decay: float = setting(0.0, "Weight decay", low=0, high=1)
+    warmup_ratio: float = setting(0.0, "Warmup ratio", low=0, high=1)
+    seed: int = setting(42, "Seed", low=0, high=2**32 - 1)
+    max_train_samples: int | None = setting(None, "Max train samples", low=1, high=10**12)
+    max_eval_samples: int | None = setting(None, "Max eval samples", low=1, high=10**12)
+    validation_fraction: float = setting(
+        0.1, "Hold-out fraction", help="without an eval split", low=0, high=0.9, low_open=True
+    )
+    logging_steps: int = setting(5, "Log every N steps", low=1, high=10**9)
+    save_steps: int = setting(50, "Checkpoint every N steps", low=1, high=10**9)
+    save_total_limit: int = setting(2, "Checkpoints kept", low=1, high=1000)
+    output_dir: str | None = setting(None, "Run folder", HIDDEN)  # the dashboard picks it
+    device: str = setting("auto", "Device", choices=DEVICES)
+    feature_cache: bool = setting(True, "Frozen-feature cache", help="frozen layers run once")
+    torch_compile: bool = setting(False, "torch.compile")
+    push_checkpoints_to: str | None = setting(  # a Hub repo id; needs the user's token
+        None, "Push checkpoints to (Hub repo)", help=PUSH_HELP, placeholder="owner/name"
+    )
     # Filled in when the run starts (detected columns, label names); kept in config.json.
-    label_names: list[str] | None = field(default=None)
+    label_names: list[str] | None = setting(None, "Class names", HIDDEN)
     # Experiment trackers that also get every logged value (train/trackers.py); each needs
     # its package (`pip install "finetune-dashboard[tracking]"`); tokens only from the env.
-    report_to: list[str] = field(default_factory=list)
+    report_to: list[str] = setting(list, "Experiment trackers", help=", ".join(TRACKERS))
 
     # ---- construction -------------------------------------------------------------
     @classmethod
@@ -129,25 +154,10 @@ class RunConfig:
             raise ConfigError("No model given; set 'model' to a Hub id or a local folder.")
         if not str(self.dataset).strip():
             raise ConfigError("No dataset given; set 'dataset' to a Hub id, file or folder.")
-        _check_range("epochs", self.epochs, low=0, high=1000, low_open=True)
-        if self.learning_rate is not None:
-            _check_range("learning_rate", self.learning_rate, low=0, high=1, low_open=True)
-        _check_range("batch_size", self.batch_size, low=1, high=4096)
-        _check_range("max_length", self.max_length, low=1, high=131072)
-        _check_range("weight_decay", self.weight_decay, low=0, high=1)
-        _check_range("warmup_ratio", self.warmup_ratio, low=0, high=1)
-        _check_range(
-            "validation_fraction", self.validation_fraction, low=0, high=0.9, low_open=True
-        )
-        _check_range("logging_steps", self.logging_steps, low=1, high=10**9)
-        _check_range("save_steps", self.save_steps, low=1, high=10**9)
-        _check_range("save_total_limit", self.save_total_limit, low=1, high=1000)
-        _check_range("seed", self.seed, low=0, high=2**32 - 1)
-        for key in ("max_train_samples", "max_eval_samples"):
-            if getattr(self, key) is not None:
-                _check_range(key, getattr(self, key), low=1, high=10**12)
-        if self.num_labels is not None:
-            _check_range("num_labels", self.num_labels, low=2, high=100_000)
+        for f in dataclasses.fields(self):  # the ranges live in the field declarations
+            meta, value = field_ui(f), getattr(self, f.name)
+            if meta.low is not None and meta.high is not None and value is not None:
+                _check_range(f.name, value, low=meta.low, high=meta.high, low_open=meta.low_open)
         if self.device not in DEVICES:
             raise ConfigError(
                 f"device must be one of {', '.join(DEVICES)}, not {_show(self.device)}."
@@ -228,8 +238,6 @@ class RunConfig:
 
 
 # ---- what a run detects -----------------------------------------------------------------
-HEAD_ONLY_LR, FULL_LR = 1e-3, 5e-5
-HEAD_ONLY_SHARE = 0.2  # below this share of trainable parameters a run counts as head-only
 
 
 def learning_rate_for(requested: float | None, trainable_share: float) -> float:
@@ -239,12 +247,6 @@ def learning_rate_for(requested: float | None, trainable_share: float) -> float:
     if requested is not None:
         return requested
     return HEAD_ONLY_LR if trainable_share < HEAD_ONLY_SHARE else FULL_LR
-
-
-LEARNING_RATE_RULE = (
-    f"empty: {HEAD_ONLY_LR:g} when mostly frozen (under {HEAD_ONLY_SHARE:.0%} trainable), "
-    f"else {FULL_LR:g}"
-)
 
 
 @dataclass(frozen=True)
@@ -391,4 +393,5 @@ def _check_range(
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
         bound = f"greater than {low}" if low_open else f"at least {low}"
-        raise ConfigError(f"{key} must be {bound} and at most {high}, not {_show(value)}.")
+        shown = int(value) if isinstance(value, float) and value.is_integer() else value
+        raise ConfigError(f"{key} must be {bound} and at most {high}, not {_show(shown)}.")

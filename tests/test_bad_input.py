@@ -155,9 +155,9 @@ def test_engine_config_files(tmp_path, case, text, expected):
 
 
 def form_values(config: dict) -> dict:
-    from finetune_core.ui.app import FORM_KEYS
+    from finetune_core.ui.form import form_keys
 
-    values = {key: None for key in FORM_KEYS}
+    values = {key: None for key in form_keys()}
     values.update(
         {
             "validation_fraction": 0.1,

@@ -155,8 +155,9 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert):
         f"the model box to hold {MODEL} after clicking its row",
         [model_box.element_handle(), MODEL],
     )
+    # a click on a row applies it: the card follows without pressing Use this model
+    card = wait_text(page, "#model-card", MODEL, "the clicked model's card")
     page.locator("#model-load").click()
-    card = wait_text(page, "#model-card", MODEL, "the picked model's card")
     assert "BertFor" in card, f"the card names no architecture: {card!r}"
     assert_no_errors(page, "model tab")
 
@@ -172,8 +173,8 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert):
         f"the dataset box to hold {DATASET} after clicking its row",
         [data_box.element_handle(), DATASET],
     )
+    data_card = wait_text(page, "#dataset-card", DATASET, "the clicked dataset's card")
     page.locator("#dataset-load").click()
-    data_card = wait_text(page, "#dataset-card", DATASET, "the picked dataset's card")
     wait_text(page, "#dataset-card", "classes (3)", "the class list on the dataset card")
     data_card = text_of(page, "#dataset-card")
     for name in LABELS:
@@ -234,11 +235,14 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert):
         "the evaluation chart to draw a trace",
     )
     assert_no_errors(page, "train tab")
+    banner = wait_text(page, "#train-msg", "completed", "the completed banner")
+    assert "Started" not in banner and "Results" in banner, banner
+    wait_text(page, "#summary-bar", "done: accuracy", "the summary bar's final line")
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOT), full_page=True)
 
-    # 5 · Results: accuracy, a confusion-matrix heatmap, and the playground
-    open_tab(page, "5 · Results")
+    # 5 · Results, reached from the banner's button: accuracy, confusion matrix, playground
+    page.locator("#open-results").click()
     results = wait_text(page, "#results-summary", "Accuracy", "the final metrics")
     assert "completed" in results, results
     wait_js(
@@ -258,3 +262,93 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert):
 
     elapsed = time.monotonic() - start
     assert elapsed < 180, f"the browser flow took {elapsed:.0f} s"
+
+
+def box(page, elem: str):
+    return page.locator(f"#{elem} input, #{elem} textarea").first
+
+
+def assert_no_toast(page, where: str) -> None:
+    toasts = [t for t in page.locator(".toast-body.error").all_inner_texts() if t.strip()]
+    assert not toasts, f"Gradio error toasts ({where}): {toasts}"
+    assert "Traceback" not in page.content(), f"a Python traceback is on the page ({where})"
+
+
+def test_failed_load_recovers_and_a_refresh_restores_the_form(server, page):
+    page.goto(server, wait_until="domcontentloaded")
+    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
+
+    # a model that does not exist: a clear message, the previous model stays in use
+    box(page, "model-id").fill("tests-org/no-such-model")
+    page.locator("#model-load").click()
+    wait_text(page, "#model-msg", "not found", "the missing model's message")
+    assert "Still using" in text_of(page, "#model-msg")
+    assert "all-MiniLM-L6-v2" in text_of(page, "#model-card")
+    open_tab(page, "4 · Train")
+    page.locator("#train-btn").click()
+    wait_text(page, "#train-msg", "Use this model", "Train saying what to do first")
+    assert_no_toast(page, "Train after a failed load")
+
+    # recover: a good model and dataset, then Train works
+    open_tab(page, "1 · Model")
+    box(page, "model-id").fill(MODEL)
+    page.locator("#model-load").click()
+    wait_text(page, "#model-card", MODEL, "the good model's card")
+    assert text_of(page, "#model-msg").strip() == ""
+    open_tab(page, "2 · Data")
+    box(page, "dataset-id").fill(DATASET)
+    page.locator("#dataset-load").click()
+    wait_text(page, "#dataset-card", "classes (3)", "the dataset's classes")
+    open_tab(page, "4 · Train")
+    box(page, "epochs").fill("1000")  # long enough to still run after the refresh
+    box(page, "epochs").press("Tab")
+    box(page, "batch-size").fill("2")
+    box(page, "batch-size").press("Tab")
+    box(page, "learning-rate").fill("0.003")
+    box(page, "learning-rate").press("Tab")
+    page.locator("#train-btn").click()
+    wait_text(page, "#train-msg", "Started", "the run to start")
+    wait_text(page, "#summary-bar", "training", "the summary bar to follow the run")
+    assert_no_toast(page, "training")
+
+    # a refresh mid-run brings back the form, not the defaults
+    page.reload(wait_until="domcontentloaded")
+    # the page comes back on the Train step, following the run
+    wait_text(page, "#train-msg", "Re-attached", "the re-attach notice")
+    wait_js(
+        page,
+        "([el, v]) => el.value === v",
+        "the model box to be restored",
+        [box(page, "model-id").element_handle(), MODEL],
+    )
+    wait_text(page, "#model-card", MODEL, "the restored model's card")
+    open_tab(page, "4 · Train")
+    assert box(page, "epochs").input_value() == "1000"
+    assert box(page, "batch-size").input_value() == "2"
+    assert box(page, "learning-rate").input_value() == "0.003"
+    open_tab(page, "2 · Data")
+    assert box(page, "dataset-id").input_value() == DATASET
+    wait_text(page, "#summary-bar", "browser-moods", "the summary bar after the refresh")
+
+    # a second tab of the same browser follows the same run with the same form
+    second = page.context.new_page()
+    second.js_errors = []
+    second.goto(server, wait_until="domcontentloaded")
+    wait_text(second, "#train-msg", "Re-attached", "the second tab's re-attach notice")
+    wait_text(second, "#summary-bar", "browser-bert", "the second tab's summary bar")
+    assert box(second, "epochs").input_value() == "1000"
+    assert_no_toast(second, "second tab")
+    second.close()
+
+    open_tab(page, "4 · Train")
+    page.locator("#stop-btn").click()
+    wait_text(page, "#train-msg", "stopped", "the stopped banner")
+    assert_no_toast(page, "stop")
+
+    # a pasted token is never stored in the browser (gradio's run history would keep it)
+    page.get_by_text("Hugging Face account").click()
+    box(page, "hf-token").fill("hf_browser_test_token_123")
+    box(page, "hf-token").press("Tab")
+    page.wait_for_timeout(1000)
+    stored = page.evaluate("() => JSON.stringify(localStorage)")
+    assert "hf_browser_test_token_123" not in stored, "the token is in localStorage"

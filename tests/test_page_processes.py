@@ -8,11 +8,11 @@ import psutil
 from finetune_core import runs
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui import train_tab
-from finetune_core.ui.app import FORM_KEYS
+from finetune_core.ui.form import form_keys
 
 
 def test_two_process_run_from_the_page(tiny_bert, text_csv, tmp_path):
-    values = {key: None for key in FORM_KEYS}
+    values = {key: None for key in form_keys()}
     values.update(
         model=str(tiny_bert),
         dataset=str(text_csv),

@@ -17,6 +17,7 @@ from finetune_core.ui import (
     train_tab,
     uploads,
 )
+from finetune_core.ui.form import form_keys, to_values
 
 GROUPS = [
     {"name": "bert.embeddings", "kind": "embeddings", "params": 100},
@@ -32,10 +33,10 @@ def test_model_search_and_card_through_the_fake_hub(fake_hub, tiny_bert):
     fake_hub.add_model("handlers-org/tiny-bert", tiny_bert, downloads=7, pipeline_tag="fill-mask")
     rows, notice, _ = model_tab.search("handlers-org", "any backbone", "downloads")
     assert rows and rows[0][0] == "handlers-org/tiny-bert" and notice == ""
-    md, groups, msg = model_tab.card("handlers-org/tiny-bert", "3", 8)
+    md, groups, msg = model_tab.card("handlers-org/tiny-bert", "3")
     assert msg == "" and "handlers-org/tiny-bert" in md
     assert groups[-1] == {"name": "classifier", "kind": "head", "params": 32 * 3 + 3}
-    md, groups, msg = model_tab.card("handlers-org/missing-model", 2, 8)
+    md, groups, msg = model_tab.card("handlers-org/missing-model", 2)
     assert groups is None and "was not found" in msg
 
 
@@ -43,11 +44,14 @@ def test_dataset_card_fills_the_pickers_and_class_count(text_csv):
     card = data_tab.card(str(text_csv))
     assert card.get("error") is None, card
     assert card["label_column"] == "verdict" and card["text_column"] == "review_body"
-    out = data_tab.card_outputs(card)
-    md, _, text_pick, _, label_pick, _, gallery, n_classes, warn = out
-    assert gallery["visible"] is False  # text data: no sample images
-    assert "neg" in md and n_classes == "3" and warn == ""
-    assert text_pick["value"] == "review_body" and label_pick["value"] == "verdict"
+    view = data_tab.card_view(card)
+    assert view.thumbnails == []  # text data: no sample images
+    assert "neg" in view.markdown and view.warn == ""
+    assert view.columns["text_column"][1] == "review_body"
+    assert view.columns["label_column"] == (
+        [data_tab.NONE, "review_body", "verdict"],
+        "verdict",
+    )
     assert "Enter a dataset" in data_tab.card("  ")["error"]
 
 
@@ -102,9 +106,7 @@ def form(**change):
 
 
 def train_tab_keys():
-    from finetune_core.ui.app import FORM_KEYS
-
-    return [*FORM_KEYS, "frozen"]
+    return [*form_keys(), "frozen"]
 
 
 def test_form_becomes_a_config_yaml_and_cli_line(tmp_path):
@@ -120,18 +122,19 @@ def test_form_becomes_a_config_yaml_and_cli_line(tmp_path):
 
 
 def test_config_upload_fills_the_form(tmp_path):
-    keys = train_tab_keys()
     path = tmp_path / "run.yaml"
     RunConfig.from_dict({"model": "org/x", "dataset": "d.csv", "epochs": 7, "freeze": ["a"]}).save(
         path
     )
-    out = train_tab.config_upload(str(path), keys)
-    values = dict(zip([*keys, "msg"], out, strict=True))
-    assert values["model"] == "org/x" and values["epochs"] == 7 and values["frozen"] == ["a"]
-    assert "filled" in values["msg"]
+    cfg, err = train_tab.config_upload(str(path))
+    values = to_values(cfg)
+    assert err == "" and values["model"] == "org/x" and values["epochs"] == 7
+    assert cfg.freeze == ["a"] and values["label_column"] == data_tab.NONE
+    # the values go back through the form into the same config
+    assert train_tab.form_config({**values, "frozen": ["a"]}, None) == cfg
     path.write_text("nonsense_key: 1\n")
-    out = train_tab.config_upload(str(path), keys)
-    assert "Unknown config key 'nonsense_key'" in out[-1]
+    cfg, err = train_tab.config_upload(str(path))
+    assert cfg is None and "Unknown config key 'nonsense_key'" in err
 
 
 def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
@@ -167,10 +170,30 @@ def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
     assert msg == "" and set(probs) == {"neg", "neu", "pos"}
     assert abs(sum(probs.values()) - 1) < 1e-5
     assert results_tab.run_dir_of("intruder", job_id) is None
+    # Results for any of this browser's runs, picked by name; never another browser's
+    assert [i for _, i in results_tab.my_runs(owner)] == [job_id]
+    text, *_, pick = results_tab._show(owner, None, job_id)
+    assert "Accuracy" in text and pick["value"] == job_id
+    assert results_tab._show("intruder", None, job_id)[-1]["choices"] == []
+    assert "needs your Hugging Face token" in results_tab.push(owner, job_id, "me/m", True, None)
     zip_path, _ = results_tab.download(owner, job_id)
     assert "config.json" in zipfile.ZipFile(zip_path).namelist()
     rows, _ = runs_tab.table(owner)
-    assert any(r[1] == "completed" for r in rows)
+    assert any(r[1] == "completed" and r[2] == str(tiny_bert) for r in rows)
+    # another browser sees that a run exists, not what it trains
+    others, _ = runs_tab.table("someone-else-entirely")
+    assert any(r[0] == runs_tab.OTHERS for r in others)
+    assert not any(str(tiny_bert) in r or str(text_csv) in r for r in others)
+    # only the owner deletes a run, and only when asked twice
+    run_dir = results_tab.run_dir_of(owner, job_id)
+    *_, note = runs_tab.delete("someone-else-entirely", [run_dir.name], True)
+    assert "Not deleted" in note and run_dir.is_dir()
+    *_, note = runs_tab.delete(owner, [run_dir.name], False)
+    assert "Tick" in note and run_dir.is_dir()
+    rows, _, note = runs_tab.delete(owner, [run_dir.name], True)
+    assert "Deleted 1 run" in note and not run_dir.exists()
+    assert all(r[0] != run_dir.name for r in rows)
+    assert "was deleted" in results_tab.summary(run_dir)["text"]
 
 
 def test_bad_form_values_give_one_sentence():
@@ -214,10 +237,10 @@ def test_upload_size_limit(tmp_path, monkeypatch):
 
 
 def test_image_dataset_card_shows_thumbnails(image_folder):
-    out = data_tab.card_outputs(data_tab.card(str(image_folder)))
-    gallery, n_classes = out[6], out[7]
-    assert gallery["visible"] is True and n_classes == "2"
-    images = gallery["value"]
+    card = data_tab.card(str(image_folder))
+    view = data_tab.card_view(card)
+    assert len(card["label_names"]) == 2
+    images = view.thumbnails
     assert 1 <= len(images) <= 8
     assert {label for _, label in images} <= {"red", "blue"}
     assert max(images[0][0].size) <= 96

@@ -195,6 +195,13 @@ class JobManager:
         target = Path(run_dir).resolve()
         return any(j.run_dir.resolve() == target for j in self.jobs_of(owner))
 
+    def is_job(self, run_dir: str | Path) -> bool:
+        """Whether a run dir belongs to a job of this server (of any owner); the page marks
+        other owners' runs without showing their details."""
+        target = Path(run_dir).resolve()
+        with self._lock:
+            return any(j.run_dir.resolve() == target for j in self._jobs.values())
+
     def queue_position(self, job: Job) -> int | None:
         """1 for the next job to start; None when not waiting."""
         with self._lock:

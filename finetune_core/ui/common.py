@@ -8,16 +8,21 @@ session from `ensure_owner`.
 
 from __future__ import annotations
 
+import functools
 import html
+import logging
 import os
+import re
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from finetune_core import runs
 
 OK, WARN, ERROR = "ok", "warn", "error"
+LOG = logging.getLogger("finetune_core.ui")
 
 
 def new_owner() -> str:
@@ -71,20 +76,43 @@ def human(n: float | int | None) -> str:
 
 @dataclass
 class Shared:
-    """Components that several tabs read or write, and the config-form registry.
+    """Session values every step reads: who the browser is, the draft run, the token."""
 
-    `fields` maps RunConfig keys to the components that hold them: the Train button, the
-    YAML preview and the config upload all go through it, so the form, the file and the CLI
-    line come from one schema.
-    """
+    owner: Any = None  # gr.State: this browser's owner id
+    browser_owner: Any = None  # gr.BrowserState: the same id, kept across reloads
+    draft: Any = None  # gr.State: the Draft (ui/state.py)
+    token: Any = None  # gr.State: the user's Hub token, memory only
+    oauth: Any = None  # gr.LoginButton on a Space with OAuth, else None
 
-    owner: Any = None
-    browser_owner: Any = None
-    job_id: Any = None
-    token: Any = None
-    fields: dict[str, Any] = field(default_factory=dict)
-    groups: Any = None  # gr.State: layer groups of the chosen model (list of dicts)
-    extra: dict[str, Any] = field(default_factory=dict)
+
+def guarded(fn: Callable, outputs: int, msg_at: int | None) -> Callable:
+    """The boundary around a handler: any exception becomes the step's message (output
+    `msg_at`) with every other output left as it was; the traceback goes to the server log."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            import gradio as gr
+
+            LOG.exception("page handler %s failed", getattr(fn, "__name__", fn))
+            out: list[Any] = [gr.skip()] * outputs
+            if msg_at is not None:
+                out[msg_at] = message(
+                    f"Something went wrong in this step ({type(exc).__name__}); the details "
+                    "are in the server log. Try again, or reload the page."
+                )
+            return out[0] if outputs == 1 else tuple(out)
+
+    return run
+
+
+def on(trigger: Callable, fn: Callable, inputs: Any, outputs: list, msg: Any = None, **kw: Any):
+    """`trigger(fn, inputs, outputs)` behind the boundary; `msg` is the output that shows
+    this step's messages (it must be one of `outputs`)."""
+    at = next((i for i, o in enumerate(outputs) if o is msg), None) if msg is not None else None
+    return trigger(guarded(fn, len(outputs), at), inputs, outputs, **kw)
 
 
 def allowed_roots() -> list[Path]:
@@ -119,19 +147,11 @@ def count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-def search_table(search_fn, row_of, what: str, offline_extra: str, **kwargs):
-    """(rows, notice, next page) for a results table: one search, its rows, and a notice
-    that says when the answer came from offline sources or found nothing."""
-    from finetune_core.errors import FinetuneError
+# inline, these are the characters that start markup ("(" and "!" only after "[")
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
 
-    try:
-        result = search_fn(**kwargs)
-    except FinetuneError as exc:
-        return [], message(str(exc)), None
-    rows = [row_of(hit) for hit in result.results]
-    notice = ""
-    if result.offline:
-        notice = message(f"Offline: {result.reason}. Showing {offline_extra}.", WARN)
-    elif not rows:
-        notice = message(f"No {what} match; try other words or another task filter.", WARN)
-    return rows, notice, result.next_page
+
+def md_text(value: Any) -> str:
+    """A dataset- or Hub-provided string made inert inside Markdown/HTML (label names,
+    column names, file names): it shows as written and never becomes a tag or a link."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(str(value), quote=False))

@@ -5,10 +5,12 @@ unfreeze()), the live trainable-parameter count and the model tree with frozen p
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
+from finetune_core.ui import form
 from finetune_core.ui.common import Shared, human
 
 HEAD_ONLY, HEAD_POOLER, LAST_N, EVERYTHING = (
@@ -18,6 +20,7 @@ HEAD_ONLY, HEAD_POOLER, LAST_N, EVERYTHING = (
     "everything",
 )
 PRESETS = [HEAD_ONLY, HEAD_POOLER, LAST_N, EVERYTHING]
+CUSTOM = "custom"  # boxes ticked by hand
 POOLER_NOTE = (
     "Sentence-embedding checkpoints such as all-MiniLM-L6-v2 were trained with mean pooling: "
     "their pooler is untrained for classification, so train it with the head "
@@ -96,66 +99,40 @@ def default_preset(model_id: str, groups: list[dict] | None) -> tuple[str, str]:
     return HEAD_ONLY, ""
 
 
-def on_groups(model_id: str, groups: list[dict] | None, n: int, current: list[str] | None = None):
-    """New groups (model or class count changed): keep the user's choice if it still fits."""
-    preset, note = default_preset(model_id, groups)
-    names = {g["name"] for g in groups or []}
-    if current and set(current) <= names:
-        return gr.update(choices=choices(groups), value=current), gr.skip(), gr.skip(), note
-    frozen = preset_frozen(groups, preset, n)
-    blocks = sum(1 for g in groups or [] if g["kind"] == "block")
-    return (
-        gr.update(choices=choices(groups), value=frozen),
-        preset,
-        gr.update(maximum=max(1, blocks)),
-        note,
-    )
+@dataclass
+class FreezeStep:
+    num_labels: Any
+    preset: Any
+    last_n: Any
+    note: Any
+    msg: Any
+    summary: Any
+    frozen: Any
+    tree: Any
 
 
-def render(shared: Shared) -> None:
+def render(shared: Shared) -> FreezeStep:
     with gr.Row():
-        num_labels = gr.Textbox(
-            label="Output classes (new head)",
-            placeholder="from the data",
-            elem_id="num-labels",
-            info="Pre-filled from the label column; checked against the data.",
-        )
+        num_labels = form.widget("num_labels", placeholder="from the data", scale=1)
         preset = gr.Radio(
-            PRESETS, value=HEAD_ONLY, label="Preset", scale=2, elem_id="freeze-preset"
+            [*PRESETS, CUSTOM], value=HEAD_ONLY, label="Preset", scale=2, elem_id="freeze-preset"
         )
-        last_n = gr.Slider(1, 12, value=2, step=1, label="N (for last N blocks)", scale=1)
+        last_n = gr.Slider(
+            1, 12, value=2, step=1, label="N (for last N blocks)", scale=1, visible=False
+        )
     note = gr.Markdown()
+    msg = gr.HTML(elem_id="freeze-msg")
     summary = gr.Markdown(trainable_text(None, None), elem_id="trainable-summary")
     with gr.Row():
         frozen = gr.CheckboxGroup(
             [],
             value=[],
-            label="Frozen layer groups (checked = frozen)",
+            label="Frozen layer groups, in model order (ticked = frozen, unticked = trained)",
             elem_id="frozen-groups",
             scale=3,
         )
         tree = gr.HTML(label="Model tree", elem_id="model-tree")
-
-    def apply_preset(groups, p, n):
-        return preset_frozen(groups, p, n)
-
-    preset.change(apply_preset, [shared.groups, preset, last_n], [frozen])
-    last_n.release(lambda g, n: preset_frozen(g, LAST_N, n), [shared.groups, last_n], [frozen])
-    last_n.release(lambda: LAST_N, None, [preset])
-
-    def show(g, f):
-        return trainable_text(g, f), tree_html(g, f)
-
-    frozen.change(show, [shared.groups, frozen], [summary, tree])
-    # new groups with the same names (class count changed) leave `frozen` unchanged, so its
-    # change event does not fire: refresh the counts after every groups change as well
-    shared.groups.change(
-        on_groups,
-        [shared.fields["model"], shared.groups, last_n, frozen],
-        [frozen, preset, last_n, note],
-    ).then(show, [shared.groups, frozen], [summary, tree])
-    shared.fields.update(num_labels=num_labels)
-    shared.extra.update(frozen=frozen)
+    return FreezeStep(num_labels, preset, last_n, note, msg, summary, frozen, tree)
 
 
 def freeze_value(groups: list[dict] | None, frozen: list[str] | None) -> Any:

@@ -4,6 +4,7 @@ wrong examples, a playground, and export (zip download, push to the Hub)."""
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from finetune_core import charts, export, predict, runs
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.train import trackers
-from finetune_core.ui.common import OK, message
+from finetune_core.ui.common import OK, message, on
 
 
 def run_dir_of(owner: str | None, job_id: str | None) -> Path | None:
@@ -25,6 +26,8 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     """What the results section shows for a run (plain values; tests read this)."""
     if run_dir is None:
         return {"text": "No run yet: train a model in step 4."}
+    if not run_dir.is_dir():
+        return {"text": f"Run {run_dir.name} was deleted (step 6 · Runs)."}
     view = runs.read_run(run_dir, metrics=False)
     ev = view.eval
     state = view.state
@@ -39,15 +42,7 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
         [n, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
         for n, c in ev["per_class"].items()
     ]
-    mistakes = [
-        [
-            str(m.get("input") if m.get("input") is not None else f"#{m['index']}")[:300],
-            m["true"],
-            m["predicted"],
-            f"{m['confidence']:.1%}",
-        ]
-        for m in ev.get("most_confident_mistakes", [])
-    ]
+    mistakes = grouped_mistakes(ev.get("most_confident_mistakes", []))
     text = (
         f"### Run {run_dir.name}: {state}\n"
         f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}** · "
@@ -63,6 +58,21 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
         "per_class": per_class,
         "mistakes": mistakes,
     }
+
+
+def grouped_mistakes(items: list[dict]) -> list[list[Any]]:
+    """Mistakes as table rows; identical ones (same input, truth and guess) are one row
+    with a count, at their highest confidence."""
+    groups: dict[tuple, list] = {}
+    for m in items:
+        text = str(m.get("input") if m.get("input") is not None else f"#{m['index']}")[:300]
+        key = (text, str(m["true"]), str(m["predicted"]))
+        seen = groups.setdefault(key, [m["confidence"], 0])
+        seen[0], seen[1] = max(seen[0], m["confidence"]), seen[1] + 1
+    return [
+        [text if n == 1 else f"{text} (×{n})", true, guess, f"{conf:.1%}"]
+        for (text, true, guess), (conf, n) in groups.items()
+    ]
 
 
 def show(owner, job_id):
@@ -115,6 +125,11 @@ def push(owner, job_id, repo_id: str, private: bool, token: str | None, oauth_to
     if run_dir is None:
         return message("Train a model first.")
     user_token = token or (getattr(oauth_token, "token", None) if oauth_token else None)
+    if not user_token:
+        return message(
+            "Pushing needs your Hugging Face token: open “Hugging Face account” at the top "
+            "of the page and log in, or paste a token with write access."
+        )
     try:
         url = export.push_to_hub(run_dir, repo_id, user_token, private=bool(private))
     except FinetuneError as exc:
@@ -122,8 +137,22 @@ def push(owner, job_id, repo_id: str, private: bool, token: str | None, oauth_to
     return message(f"Pushed to {url}", OK)
 
 
-def render(shared) -> None:
-    refresh = gr.Button("Show results of my latest run", size="sm", elem_id="results-refresh")
+@dataclass
+class ResultsStep:
+    refresh: Any
+    outputs: list[Any]  # what `show` fills: summary, confusion matrix, per class, mistakes
+
+
+def render(shared) -> ResultsStep:
+    with gr.Row():
+        pick = gr.Dropdown(
+            [],
+            value=None,
+            label="Run (empty: the one the Train step follows)",
+            scale=3,
+            elem_id="results-run",
+        )
+        refresh = gr.Button("Show results", size="sm", scale=1, elem_id="results-refresh")
     text = gr.Markdown(elem_id="results-summary")
     with gr.Row():
         confusion = gr.Plot(label="Confusion matrix", elem_id="confusion-plot")
@@ -164,16 +193,50 @@ def render(shared) -> None:
     export_msg = gr.HTML()
 
     outs = [text, confusion, per_class, mistakes]
-    refresh.click(show, [shared.owner, shared.job_id], outs)
-    try_btn.click(try_model, [shared.owner, shared.job_id, text_in, image_in], [probs, try_msg])
-    text_in.submit(try_model, [shared.owner, shared.job_id, text_in, image_in], [probs, try_msg])
-    zip_btn.click(download, [shared.owner, shared.job_id], [zip_file, export_msg])
-    push_inputs = [shared.owner, shared.job_id, repo, private, shared.token]
-    if shared.extra.get("oauth"):
-        push_inputs.append(shared.extra["oauth"])
-    push_btn.click(push, push_inputs, [export_msg])
-    onnx_inputs = [shared.owner, shared.job_id, onnx_int8, shared.token]
-    if shared.extra.get("oauth"):
-        onnx_inputs.append(shared.extra["oauth"])
-    onnx_btn.click(onnx, onnx_inputs, [onnx_file, export_msg])
-    shared.extra.update(results_outputs=outs, results_show=show)
+    job = [shared.owner, shared.draft, pick]
+    on(refresh.click, _show, job, [*outs, pick], msg=text)
+    on(pick.input, _show, job, [*outs, pick], msg=text)
+    for trigger in (try_btn.click, text_in.submit):
+        on(trigger, _try, [*job, text_in, image_in], [probs, try_msg], msg=try_msg)
+    on(zip_btn.click, _download, job, [zip_file, export_msg], msg=export_msg)
+    push_inputs = [*job, repo, private, shared.token]
+    onnx_inputs = [*job, onnx_int8, shared.token]
+    if shared.oauth is not None:
+        push_inputs.append(shared.oauth)
+        onnx_inputs.append(shared.oauth)
+    on(push_btn.click, _push, push_inputs, [export_msg], msg=export_msg)
+    on(onnx_btn.click, _onnx, onnx_inputs, [onnx_file, export_msg], msg=export_msg)
+    return ResultsStep(refresh, outs)
+
+
+# the page passes the session's draft and the picked run; the handlers above take a job id
+def _job(draft, pick) -> str | None:
+    return pick or getattr(draft, "job_id", None)
+
+
+def my_runs(owner: str | None) -> list[tuple[str, str]]:
+    """(run folder name, job id) of this browser's runs, newest first."""
+    jobs = sorted(MANAGER.jobs_of(owner or ""), key=lambda j: j.created, reverse=True)
+    return [(Path(j.run_dir).name, j.id) for j in jobs]
+
+
+def _show(owner, draft, pick):
+    choices = my_runs(owner)
+    value = pick if pick in {i for _, i in choices} else None
+    return (*show(owner, _job(draft, value)), gr.update(choices=choices, value=value))
+
+
+def _try(owner, draft, pick, text, image):
+    return try_model(owner, _job(draft, pick), text, image)
+
+
+def _download(owner, draft, pick):
+    return download(owner, _job(draft, pick))
+
+
+def _push(owner, draft, pick, repo_id, private, token, oauth_token=None):
+    return push(owner, _job(draft, pick), repo_id, private, token, oauth_token)
+
+
+def _onnx(owner, draft, pick, quantize, token, oauth_token=None):
+    return onnx(owner, _job(draft, pick), quantize, token, oauth_token)

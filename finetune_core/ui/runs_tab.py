@@ -3,16 +3,20 @@ more to overlay their curves. When hosted for others only this session's runs ar
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from finetune_core import charts, runs
 from finetune_core.jobs.manager import MANAGER
-from finetune_core.ui.common import hosted
+from finetune_core.ui.common import OK, hosted, message, on
 
 HEADERS = ["run", "state", "model", "dataset", "accuracy", "macro F1", "started"]
 METRICS = ["loss", "eval_loss", "eval_accuracy", "eval_f1_macro", "learning_rate"]
+X_AXES = ["step", "epoch", "time"]
 
 
 def visible_runs(owner: str | None) -> list[runs.RunView]:
@@ -25,13 +29,21 @@ def visible_runs(owner: str | None) -> list[runs.RunView]:
     return runs.list_runs()
 
 
+OTHERS = "another browser's run"
+
+
 def table(owner: str | None):
+    """Rows of the runs table and the compare choices. In local mode every run is listed, but
+    a run that another browser started on this server shows only its state."""
     rows, names = [], []
     for v in visible_runs(owner):
-        ev = v.eval or {}
+        ev = v.eval or _last_eval(v.path)
         state = v.state
         if v.status.get("interrupted"):
             state = "failed (interrupted)"
+        if MANAGER.is_job(v.path) and not MANAGER.owns_run(owner or "", v.path):
+            rows.append([OTHERS, state, "-", "-", "", "", ""])
+            continue
         rows.append(
             [
                 v.path.name,
@@ -40,20 +52,82 @@ def table(owner: str | None):
                 str(v.config.get("dataset", "")),
                 f"{ev['accuracy']:.3f}" if "accuracy" in ev else "",
                 f"{ev['f1_macro']:.3f}" if "f1_macro" in ev else "",
-                v.status.get("started", ""),
+                _date(v.status.get("started")),
             ]
         )
         names.append(v.path.name)
     return rows, gr.update(choices=names)
 
 
-def overlay(owner: str | None, chosen: list[str] | None, key: str):
-    by_name = {v.path.name: v.path for v in visible_runs(owner)}
+def deletable(owner: str | None, view: runs.RunView) -> bool:
+    """Your own finished runs: started by this browser, or (locally) by no browser on this
+    server (the command line, an earlier server); never a queued or running one."""
+    if view.state in runs.ACTIVE:
+        return False
+    if MANAGER.owns_run(owner or "", view.path):
+        return True
+    return not hosted() and not MANAGER.is_job(view.path)
+
+
+def delete(owner: str | None, chosen: list[str] | None, sure: bool):
+    """Delete the chosen runs that are yours; (table rows, compare choices, notice)."""
+    if not chosen:
+        return (*table(owner), message("Pick the runs to delete under “Compare runs”."))
+    if not sure:
+        return (*table(owner), message("Tick “Yes, delete” first: deleted runs are gone."))
+    by_name = {v.path.name: v for v in visible_runs(owner)}
+    gone, kept = [], []
+    for name in chosen:
+        view = by_name.get(name)
+        if view is not None and deletable(owner, view):
+            shutil.rmtree(view.path, ignore_errors=True)
+            gone.append(name)
+        else:
+            kept.append(name)
+    note = message(f"Deleted {len(gone)} run(s).", OK) if gone else ""
+    if kept:
+        note += message(f"Not deleted (running, or not yours): {', '.join(kept)}.")
+    return (*table(owner), note)
+
+
+def _last_eval(path: Path) -> dict:
+    """A run without eval.json (stopped, failed) still shows its last logged evaluation."""
+    for r in reversed(runs.read_metrics(path)):
+        if "eval_accuracy" in r:
+            ev = {"accuracy": r["eval_accuracy"], "f1_macro": r.get("eval_f1_macro")}
+            return {k: v for k, v in ev.items() if isinstance(v, int | float)}
+    return {}
+
+
+def _date(iso: str | None) -> str:
+    """ISO 8601 UTC as "2026-12-01 15:03 UTC"."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(iso)).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return str(iso or "")
+
+
+def overlay(owner: str | None, chosen: list[str] | None, key: str, x: str = "step"):
+    """Curves of the chosen runs; another browser's runs are never read."""
+    by_name = {
+        v.path.name: v.path
+        for v in visible_runs(owner)
+        if not (MANAGER.is_job(v.path) and not MANAGER.owns_run(owner or "", v.path))
+    }
     data = {n: runs.read_metrics(by_name[n]) for n in chosen or [] if n in by_name}
-    return charts.overlay_figure(data, key=key or "loss")
+    return charts.overlay_figure(data, key=key or "loss", x=x if x in X_AXES else "step")
 
 
-def render(shared) -> None:
+@dataclass
+class RunsStep:
+    refresh: Any
+    listing: Any
+    chosen: Any
+
+
+def render(shared) -> RunsStep:
     refresh = gr.Button("Refresh", size="sm", elem_id="runs-refresh")
     listing = gr.Dataframe(
         headers=HEADERS,
@@ -66,8 +140,14 @@ def render(shared) -> None:
     with gr.Row():
         chosen = gr.Dropdown([], multiselect=True, label="Compare runs", scale=3)
         key = gr.Dropdown(METRICS, value="loss", label="Metric", scale=1)
+        x = gr.Radio(X_AXES, value="step", label="x-axis", scale=1)
     plot = gr.Plot(label="Overlay", elem_id="runs-overlay")
-    refresh.click(table, [shared.owner], [listing, chosen])
-    chosen.change(overlay, [shared.owner, chosen, key], [plot])
-    key.change(overlay, [shared.owner, chosen, key], [plot])
-    shared.extra.update(runs_refresh=(table, [shared.owner], [listing, chosen]))
+    with gr.Row():
+        sure = gr.Checkbox(label="Yes, delete", value=False, scale=1)
+        delete_btn = gr.Button("Delete the chosen runs", variant="stop", size="sm", scale=1)
+    msg = gr.HTML(elem_id="runs-msg")
+    on(refresh.click, table, [shared.owner], [listing, chosen])
+    on(delete_btn.click, delete, [shared.owner, chosen, sure], [listing, chosen, msg], msg=msg)
+    for trigger in (chosen.change, key.change, x.change):
+        on(trigger, overlay, [shared.owner, chosen, key, x], [plot])
+    return RunsStep(refresh, listing, chosen)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import html
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from finetune_core import charts, preflight, runs
-from finetune_core.config import LEARNING_RATE_RULE, RunConfig
+from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError
+from finetune_core.fields import ADVANCED, TRAIN_STEP
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.train import device, phases
-from finetune_core.ui import data_tab, freeze_tab
-from finetune_core.ui.common import OK, Shared, check_local_path, ensure_owner, message
+from finetune_core.ui import form, freeze_tab
+from finetune_core.ui.common import OK, WARN, Shared, check_local_path, ensure_owner, message
 
 # (run dir, log scale) -> (records drawn, last record, figures): each new metrics line is
 # drawn once, not once per open tab (a figure set costs tens of ms of the interpreter's time)
@@ -42,42 +44,15 @@ def shared_figures(key: str, records: list[dict], log_scale: bool) -> dict[str, 
 
 # ---- form <-> config -----------------------------------------------------------------
 def form_config(values: dict[str, Any], groups: list[dict] | None) -> RunConfig:
-    """The RunConfig for the form's values (raises ConfigError with one sentence)."""
-    data = {k: v for k, v in values.items() if k not in ("frozen",)}
-    for key in ("text_column", "image_column", "label_column"):
-        data[key] = data_tab.column_value(data.get(key))
+    """The RunConfig for the form's values ({config key: widget value, "frozen": names});
+    raises FinetuneError with one sentence."""
+    data = form.to_data(values)
     data["freeze"] = freeze_tab.freeze_value(groups, values.get("frozen"))
-    for key, value in list(data.items()):
-        if isinstance(value, str) and not value.strip() and key not in ("model", "dataset"):
-            data[key] = None
-        elif isinstance(value, float) and value.is_integer() and key in _INT_KEYS:
-            data[key] = int(value)
     for key in ("model", "dataset"):
         refused = check_local_path(str(data.get(key) or ""))
         if refused:
             raise FinetuneError(refused)
-    return RunConfig.from_dict({k: v for k, v in data.items() if v is not None or k in _NULLABLE})
-
-
-_INT_KEYS = {
-    "num_labels",
-    "batch_size",
-    "max_length",
-    "seed",
-    "max_train_samples",
-    "max_eval_samples",
-}
-_NULLABLE = {
-    "num_labels",
-    "max_train_samples",
-    "max_eval_samples",
-    "eval_split",
-    "dataset_config",
-    "text_column",
-    "image_column",
-    "label_column",
-    "learning_rate",
-}
+    return RunConfig.from_dict(data)
 
 
 def preview(values: dict[str, Any], groups: list[dict] | None) -> tuple[str, str, str | None]:
@@ -95,26 +70,16 @@ def preview(values: dict[str, Any], groups: list[dict] | None) -> tuple[str, str
     )
 
 
-def config_upload(file_path: str | None, keys: list[str]) -> list[Any]:
-    """Fill the form from an uploaded YAML/JSON config (unknown keys are refused)."""
+def config_upload(file_path: str | None) -> tuple[RunConfig | None, str]:
+    """An uploaded YAML/JSON config (unknown keys are refused), or None and why."""
     from finetune_core.ui.uploads import check_config_upload
 
     if not file_path:
-        return [gr.skip()] * (len(keys) + 1)
+        return None, ""
     try:
-        cfg = RunConfig.load(check_config_upload(file_path))
+        return RunConfig.load(check_config_upload(file_path)), ""
     except FinetuneError as exc:
-        return [gr.skip()] * len(keys) + [message(str(exc))]
-    d = cfg.to_dict()
-    out = []
-    for key in keys:
-        if key == "frozen":
-            out.append(gr.skip() if isinstance(d["freeze"], str) else d["freeze"])
-        elif key in ("text_column", "image_column", "label_column"):
-            out.append(d[key] or data_tab.NONE)
-        else:
-            out.append(d.get(key) if d.get(key) is not None else gr.skip())
-    return [*out, message("Form filled from the config file.", OK)]
+        return None, str(exc)
 
 
 # ---- train / stop / poll ---------------------------------------------------------------
@@ -164,11 +129,20 @@ def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> d
     out: dict[str, Any] = {"status": status, "records": len(records), "run_dir": key}
     if len(records) != seen:
         out["figures"] = shared_figures(key, records, bool(log_scale))
-    out["progress"] = charts.progress(status, records)
+    out["progress"] = {**charts.progress(status, records), **_last_step(records)}
     out["queue"] = MANAGER.queue_position(job)
     out["log"] = log_lines(records)
     out["active"] = job.state != "finished" or status.get("state") in runs.ACTIVE
     return out
+
+
+def _last_step(records: list[dict]) -> dict[str, Any]:
+    """The step and epoch of the same (latest) training record."""
+    for r in reversed(records):
+        step, epoch = r.get("step"), r.get("epoch")
+        if "event" not in r and isinstance(step, int | float) and isinstance(epoch, int | float):
+            return {"record_step": step, "record_epoch": epoch} if step > 0 else {}
+    return {}
 
 
 def log_lines(records: list[dict], n: int = 12) -> str:
@@ -198,6 +172,10 @@ def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) 
     if state == "running" and phase and phase != phases.TRAINING:
         return _phase_html(phase, status.get("phase_done"), status.get("phase_total"))
     frac = p.get("fraction") or 0.0
+    step, epoch = p.get("step") or 0, p.get("epoch") or 0.0
+    at, at_epoch = p.get("record_step"), p.get("record_epoch")
+    if at and at_epoch is not None and step:  # the epoch at the step shown, from the metrics
+        epoch = at_epoch * step / at
     rate = p.get("steps_per_sec")
     bs = status.get("samples_per_step")
     speed = f"{rate * bs:.1f} samples/s" if rate and bs else f"{rate:.2f} steps/s" if rate else "–"
@@ -206,10 +184,12 @@ def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) 
         if status.get("error")
         else ""
     )
+    # training health ("the loss stays flat", ...): whatever the engine reports, with its advice
+    err += "".join(message(str(w), WARN) for w in status.get("warnings") or [])
     return (
         f'<div class="ft-progress"><div class="ft-bar"><div style="width:{frac:.1%}"></div></div>'
-        f"<b>{html.escape(state)}</b> · step {p.get('step') or 0}/{p.get('max_steps') or '?'} · "
-        f"epoch {p.get('epoch') or 0:.2f} · {speed} · "
+        f"<b>{html.escape(state)}</b> · step {step}/{p.get('max_steps') or '?'} · "
+        f"epoch {epoch:.2f} · {speed} · "
         f"time left {charts.format_eta(p.get('eta_seconds'))}"
         f"</div>{err}"
     )
@@ -234,38 +214,33 @@ def device_line() -> str:
 
 
 # ---- layout -----------------------------------------------------------------------------
-def render(shared: Shared) -> None:
+@dataclass
+class TrainStep:
+    fields: dict[str, Any]  # config key -> widget, for the keys of this step and Advanced
+    processes: Any
+    accelerate_config: Any
+    yaml_box: Any
+    cli_box: Any
+    config_dl: Any
+    config_up: Any
+    config_refresh: Any
+    train: Any
+    stop: Any
+    msg: Any
+    open_results: Any
+    progress: Any
+    loss_plot: Any
+    metric_plot: Any
+    lr_plot: Any
+    log_scale: Any
+    log_box: Any
+
+
+def render(shared: Shared) -> TrainStep:
     gr.Markdown(device_line(), elem_id="device-line")
-    with gr.Row():
-        epochs = gr.Number(label="Epochs", value=3, minimum=0.01, elem_id="epochs")
-        lr = gr.Textbox(
-            label="Learning rate",
-            value="",
-            placeholder="auto",
-            elem_id="learning-rate",
-            info=LEARNING_RATE_RULE,
-        )
-        bs = gr.Number(label="Batch size", value=16, precision=0, minimum=1, elem_id="batch-size")
-        max_len = gr.Number(label="Max length (text)", value=128, precision=0, minimum=1)
+    fields = form.render_group(TRAIN_STEP, epochs={"minimum": 0.01})
     with gr.Accordion("Advanced", open=False):
-        with gr.Row():
-            wd = gr.Number(label="Weight decay", value=0.0, minimum=0)
-            warm = gr.Number(label="Warmup ratio", value=0.0, minimum=0, maximum=1)
-            seed = gr.Number(label="Seed", value=42, precision=0)
-            dev = gr.Dropdown(["auto", "cpu", "cuda", "mps"], value="auto", label="Device")
-        with gr.Row():
-            mts = gr.Textbox(label="Max train samples", placeholder="all")
-            mes = gr.Textbox(label="Max eval samples", placeholder="all")
-            eval_split = gr.Textbox(label="Eval split (empty: validation/test or hold out)")
-            vfrac = gr.Number(label="Hold-out fraction", value=0.1, minimum=0.01, maximum=0.9)
-        with gr.Row():
-            log_steps = gr.Number(label="Log every N steps", value=5, precision=0, minimum=1)
-            save_steps = gr.Number(
-                label="Checkpoint every N steps", value=50, precision=0, minimum=1
-            )
-            keep = gr.Number(label="Checkpoints kept", value=2, precision=0, minimum=1)
-            cache = gr.Checkbox(label="Frozen-feature cache", value=True)
-            compile_ = gr.Checkbox(label="torch.compile", value=False)
+        fields.update(form.render_group(ADVANCED))
         with gr.Row():
             gpus = device.device_info().get("count", 1)
             procs = gr.Number(
@@ -281,33 +256,6 @@ def render(shared: Shared) -> None:
                 label="Accelerate config (optional: DDP, FSDP, DeepSpeed)",
                 file_types=[".yaml", ".yml", ".json"],
             )
-        push_to = gr.Textbox(
-            label="Push checkpoints to (Hub repo, optional)",
-            placeholder="owner/name",
-            elem_id="push-checkpoints-to",
-            info="each checkpoint goes to last-checkpoint/ of this private repo as training "
-            "goes, so a sleeping Space loses nothing; needs your token (log in or paste one)",
-        )
-    shared.fields.update(
-        epochs=epochs,
-        learning_rate=lr,
-        batch_size=bs,
-        max_length=max_len,
-        weight_decay=wd,
-        warmup_ratio=warm,
-        seed=seed,
-        device=dev,
-        max_train_samples=mts,
-        max_eval_samples=mes,
-        eval_split=eval_split,
-        validation_fraction=vfrac,
-        logging_steps=log_steps,
-        save_steps=save_steps,
-        save_total_limit=keep,
-        feature_cache=cache,
-        torch_compile=compile_,
-        push_checkpoints_to=push_to,
-    )
     with gr.Accordion("Config (YAML) and command line", open=False), gr.Row():
         yaml_box = gr.Code(language="yaml", label="run.yaml", elem_id="config-yaml")
         with gr.Column():
@@ -319,6 +267,7 @@ def render(shared: Shared) -> None:
         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", scale=2)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
     train_msg = gr.HTML(elem_id="train-msg")
+    open_results = gr.Button("See the results", visible=False, elem_id="open-results")
     prog = gr.HTML(elem_id="train-progress")
     with gr.Row():
         loss_plot = gr.Plot(elem_id="loss-plot", label="Loss")
@@ -328,21 +277,23 @@ def render(shared: Shared) -> None:
         with gr.Column():
             log_scale = gr.Checkbox(label="Log-scale loss", value=False)
             log_box = gr.Textbox(label="Last log lines", lines=8, elem_id="train-log")
-    shared.extra.update(
-        yaml_box=yaml_box,
-        cli_box=cli_box,
-        config_dl=dl,
-        config_up=up,
-        config_refresh=refresh,
-        processes=procs,
-        accelerate_config=acc_cfg,
-        train_btn=train_btn,
-        stop_btn=stop_btn,
-        train_msg=train_msg,
-        progress=prog,
-        loss_plot=loss_plot,
-        metric_plot=metric_plot,
-        lr_plot=lr_plot,
-        log_scale=log_scale,
-        log_box=log_box,
+    return TrainStep(
+        fields,
+        procs,
+        acc_cfg,
+        yaml_box,
+        cli_box,
+        dl,
+        up,
+        refresh,
+        train_btn,
+        stop_btn,
+        train_msg,
+        open_results,
+        prog,
+        loss_plot,
+        metric_plot,
+        lr_plot,
+        log_scale,
+        log_box,
     )

@@ -1,0 +1,289 @@
+"""The page's state under random sequences of user actions (hypothesis stateful testing).
+
+The machine drives the page's own event functions (ui/events.py, ui/state.py) the way the
+wiring does: loads that fail (missing, gated, no weights), an unlabeled dataset, class counts
+typed well and badly, presets, boxes ticked by hand, Train, Stop and a re-attach. After every
+step it checks what the issue asks: no event raises; every choice list holds its value; the
+class count and the trainable figure agree with the engine's own `inspect_model` for the
+model now chosen; the summary bar says what the state says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from typing import ClassVar
+
+import pytest
+import tiny
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from finetune_core.jobs.manager import MANAGER
+from finetune_core.model import inspect_model
+from finetune_core.ui import data_tab, events, state, wiring
+from finetune_core.ui.freeze_tab import CUSTOM, PRESETS
+from finetune_core.ui.state import Draft
+
+GOOD_MODEL = "state-org/tiny-bert"
+MISSING_MODEL = "state-org/missing-model"
+GATED_MODEL = "state-org/gated-bert"
+NO_WEIGHTS = "state-org/no-weights"
+NUM_TEXTS = ["", "2", "3", "5", "1", "0", "abc", "2.5", " 4 "]
+_INSPECT: dict[tuple[str, int], list] = {}
+
+
+def engine_groups(model: str, n: int) -> list:
+    if (model, n) not in _INSPECT:
+        _INSPECT[(model, n)] = inspect_model(model, num_labels=n).groups
+    return _INSPECT[(model, n)]
+
+
+@pytest.fixture(scope="module")
+def world(fake_hub, tiny_bert, text_csv, tmp_path_factory):
+    fake_hub.add_model(GOOD_MODEL, tiny_bert, pipeline_tag="fill-mask")
+    fake_hub.add_model(GATED_MODEL, tiny_bert, pipeline_tag="fill-mask", gated=True)
+    bare = tmp_path_factory.mktemp("no-weights")
+    shutil.copytree(tiny_bert, bare, dirs_exist_ok=True)
+    for weights in bare.glob("*.safetensors"):
+        weights.unlink()
+    fake_hub.add_model(NO_WEIGHTS, bare, pipeline_tag="fill-mask")
+    unlabeled = tiny.write_csv(
+        tmp_path_factory.mktemp("nolabel") / "notes.csv",
+        [{"text": r["text"]} for r in tiny.text_rows(20)],
+    )
+    return {
+        "models": [GOOD_MODEL, str(tiny_bert), MISSING_MODEL, GATED_MODEL, NO_WEIGHTS, ""],
+        "datasets": [str(text_csv), str(unlabeled), "state-org/missing-data", ""],
+        "labels": {str(text_csv): 3, str(unlabeled): None},
+    }
+
+
+class Page(RuleBasedStateMachine):
+    """The draft plus a model of what it should hold, checked after every step."""
+
+    world: ClassVar[dict] = {}
+    owner = "state-machine-owner-0123456789ab"
+    trained = False
+
+    @initialize()
+    def fresh(self):
+        self.d = Draft()
+        self.good_model: str | None = None
+        self.good_data: str | None = None
+        self.expect_n: int | None = None
+        self.view: data_tab.CardView | None = None
+        self.boxes = {"model": "", "dataset": ""}
+
+    # ---- actions -----------------------------------------------------------------------
+    @rule(i=st.integers(0, 5))
+    def use_model(self, i):
+        model = self.world["models"][i]
+        self.boxes["model"] = model
+        self.d, msg = events.load_model(self.d, model, None)
+        if model in (GOOD_MODEL, self.world["models"][1]):
+            assert "ft-error" not in msg, msg
+            self.good_model = model
+        else:
+            assert "ft-error" in msg, f"a failed load of {model!r} said nothing"
+
+    @rule(i=st.integers(0, 3))
+    def use_data(self, i):
+        source = self.world["datasets"][i]
+        self.boxes["dataset"] = source
+        self.d, card, msg = events.load_data(self.d, source, None, None)
+        if source in self.world["labels"]:
+            assert card is not None, msg
+            self.good_data, self.view = source, data_tab.card_view(card)
+            self.expect_n = self.world["labels"][source]
+        else:
+            assert card is None and "ft-error" in msg
+
+    @rule(text=st.sampled_from(NUM_TEXTS))
+    def type_classes(self, text):
+        self.d, msg = events.set_num_labels(self.d, text, None)
+        raw = text.strip()
+        if not raw:
+            self.expect_n = self.world["labels"].get(self.good_data) if self.good_data else None
+        elif raw.isdigit() and int(raw) >= 2:
+            self.expect_n = int(raw)
+        else:
+            assert "Output classes must be" in msg
+
+    @rule(preset=st.sampled_from([*PRESETS, CUSTOM]), n=st.integers(1, 3))
+    def pick_preset(self, preset, n):
+        before = list(self.d.frozen)
+        self.d = state.apply_preset(self.d, preset, n)
+        if preset == CUSTOM:
+            assert self.d.frozen == before
+
+    @rule(data=st.data())
+    def tick_boxes(self, data):
+        names = [g["name"] for g in self.d.groups] + ["not-a-group"]
+        chosen = data.draw(st.lists(st.sampled_from(names), unique=True))
+        self.d = state.toggle(self.d, chosen)
+        if self.d.preset != CUSTOM:  # a preset is shown only when the boxes are exactly it
+            assert state.apply_preset(self.d, self.d.preset, self.d.last_n).frozen == self.d.frozen
+
+    @rule(i=st.integers(0, 1))
+    def use_a_good_pair(self, i):
+        """What most people do first: a model that loads and a labelled dataset."""
+        self.use_model(i)
+        self.use_data(0)
+
+    @precondition(lambda self: not self.trained)  # one job per sequence keeps it fast
+    @rule()
+    def train(self):
+        values = {
+            **self.boxes,
+            "num_labels": "" if self.expect_n is None else str(self.expect_n),
+            "epochs": 1,
+            "batch_size": 8,
+            "max_length": 16,
+            "max_train_samples": 8,
+            "max_eval_samples": 8,
+            "save_steps": 1000,
+        }
+        before = self.d.job_id
+        _, self.d, note = events.train(self.owner, self.d, values, None)
+        if self.d.job_id != before:
+            assert "Started" in note and self.d.run_line == "queued"
+            self.trained = True
+            MANAGER.stop(self.d.job_id, self.owner)  # keep the machine fast
+        else:
+            assert "ft-error" in note and "Traceback" not in note
+
+    @rule()
+    def stop(self):
+        note = events.train_tab.stop(self.owner, self.d.job_id)
+        assert "ft-" in note
+
+    @rule()
+    def reattach(self):
+        """A refresh: the draft comes back from the job, then the page loads its model and
+        its dataset (as wiring does after the page-load event)."""
+        _, d, cfg, _ = events.reattach(self.owner)
+        if cfg is None:
+            assert d == Draft()
+            self.fresh()
+            return
+        self.fresh()
+        self.d = d
+        self.expect_n = cfg.num_labels
+        self.use_model_named(cfg.model)
+        self.use_data_named(cfg.dataset)
+        assert self.d.model and self.d.model.id == cfg.model
+
+    def use_model_named(self, model):
+        self.world["models"].append(model)
+        self.use_model(len(self.world["models"]) - 1)
+        self.world["models"].pop()
+
+    def use_data_named(self, source):
+        self.world["datasets"].append(source)
+        self.use_data(len(self.world["datasets"]) - 1)
+        self.world["datasets"].pop()
+
+    # ---- invariants ---------------------------------------------------------------------
+    @invariant()
+    def choices_hold_their_values(self):
+        if not hasattr(self, "d"):
+            return
+        view = wiring.render_view(self.d)
+        boxes = view[7]
+        names = [value for _, value in boxes["choices"]]
+        assert set(boxes["value"]) <= set(names)
+        assert view[3] in [*PRESETS, CUSTOM]
+        if self.view:
+            for choices, value in self.view.columns.values():
+                assert value in choices
+
+    @invariant()
+    def figures_agree_with_the_engine(self):
+        if not hasattr(self, "d"):
+            return
+        d = self.d
+        assert (d.model.id if d.model else None) == self.good_model
+        assert (d.data.source if d.data else None) == self.good_data
+        assert d.num_labels == self.expect_n
+        line = state.summary(d)
+        if d.model:
+            groups = engine_groups(d.model.id, d.num_labels or 2)
+            assert [g.name for g in groups] == [g["name"] for g in d.groups]
+            frozen = set(d.frozen)
+            trainable = sum(g.params for g in groups if g.name not in frozen)
+            assert d.trainable == trainable
+            assert f"{trainable:,} trainable" in line
+            assert d.model.id.rsplit("/", 1)[-1] in line
+        if d.num_labels:
+            assert f"{d.num_labels} classes" in line
+        assert line in wiring.summary_html(d) or "&" in line
+
+
+def test_random_page_sessions(world):
+    Page.world = world
+    started = time.monotonic()
+    run_state_machine_as_test(
+        Page,
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=12,
+            deadline=None,
+            derandomize=True,  # the same sequences every run: CI stays reproducible
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
+    jobs = MANAGER.jobs_of(Page.owner)
+    for job in jobs:
+        MANAGER.stop(job.id, Page.owner)
+    assert jobs, "no sequence reached a started run: the machine tests too little"
+    assert time.monotonic() - started < 60, "the stateful test must stay under a minute"
+
+
+def test_a_failed_load_keeps_the_previous_model(world):
+    d, msg = events.load_model(Draft(), GOOD_MODEL, None)
+    assert not msg and d.model and d.frozen
+    after, msg = events.load_model(d, MISSING_MODEL, None)
+    assert after == d and "Still using state-org/tiny-bert" in msg
+    after, msg = events.load_model(d, GATED_MODEL, None)
+    assert after == d and "gated" in msg.lower()
+
+
+def test_boundary_turns_an_exception_into_the_steps_message(caplog):
+    from finetune_core.ui.common import guarded
+
+    def broken(x):
+        raise KeyError("bert.embeddings")
+
+    out = guarded(broken, 3, 1)("x")
+    assert "Something went wrong in this step (KeyError)" in out[1]
+    assert "bert.embeddings" not in out[1]
+    assert "page handler broken failed" in caplog.text
+
+
+def test_a_new_config_key_without_metadata_lands_in_advanced():
+    from finetune_core.fields import ADVANCED, field_ui
+
+    extra = dataclasses.make_dataclass("X", [("brand_new", int, dataclasses.field(default=1))])
+    meta = field_ui(dataclasses.fields(extra)[0])
+    assert meta.group == ADVANCED and meta.label == "brand_new"
+
+
+def test_messages_use_the_pages_words():
+    from finetune_core.ui.form import page_words
+
+    assert page_words("label_column 'x' is missing") == "\"Label column\" 'x' is missing"
+    assert page_words("epochs must be at most 1000, not 1500.").startswith('"Epochs" must')
+    assert page_words("Model x was not found.") == "Model x was not found."
+    msg = events.say("Cannot read hf://datasets/o/d@abc123/data/train.csv: bad")
+    assert "hf://" not in msg and "train.csv" in msg

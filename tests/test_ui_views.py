@@ -1,0 +1,134 @@
+"""What the page shows, as plain values: escaping of dataset strings, search rows, the
+progress line, the summary bar, and messages in the page's words."""
+
+from finetune_core.config import RunConfig
+from finetune_core.errors import ConfigError
+from finetune_core.hub.search import DatasetHit, ModelHit
+from finetune_core.ui import data_tab, search_panel, state, train_tab, wiring
+from finetune_core.ui.state import DataFacts, Draft, ModelFacts
+
+EVIL = '<img src=x onerror="alert(1)">'
+
+
+def test_dataset_strings_are_shown_not_run():
+    card = {
+        "id": "files/[click](javascript:alert(1)).csv",
+        "splits": {"train": 3},
+        "features": {EVIL: "string", "label": "int"},
+        "label_names": [EVIL, "*bold*"],
+        "label_column": "label",
+        "preview": [{EVIL: "a", "label": 1}],
+    }
+    view = data_tab.card_view(card)
+    assert "<img" not in view.markdown and "&lt;img" in view.markdown
+    assert "[click](" not in view.markdown and "\\*bold\\*" in view.markdown
+    assert view.rows == [["a", "*bold*"]]  # the class name, not its index (a cell is text)
+    assert view.columns["label_column"] == ([data_tab.NONE, EVIL, "label"], "label")
+    assert "No label column" in data_tab.card_view({**card, "label_column": None}).warn
+
+
+def test_search_rows_mark_gated_repos_and_missing_counts():
+    hit = ModelHit("org/m", None, None, 5, None, True, None, None)
+    row = search_panel.row(search_panel.MODELS, hit)
+    assert row[:5] == ["org/m (gated)", "-", "-", "5", "-"]
+    assert search_panel.repo_id_of(row[0]) == "org/m"
+    data = DatasetHit("org/d", 1200, None, [], False, None, ["text-classification"])
+    assert search_panel.row(search_panel.DATASETS, data)[:4] == [
+        "org/d",
+        "text-classification",
+        "1,200",
+        "-",
+    ]
+
+
+def test_progress_step_and_epoch_come_from_the_same_record():
+    records = [{"step": 1, "epoch": 0.04, "time": 1.0, "loss": 1.0}]
+    status = {"state": "running", "step": 2, "max_steps": 125}
+    p = {**train_tab.charts.progress(status, records), **train_tab._last_step(records)}
+    html = train_tab.progress_html(p, None, status)
+    assert "step 2/125 · epoch 0.08" in html
+
+
+def test_summary_bar_says_what_the_draft_holds():
+    groups = [
+        {"name": "enc", "kind": "block", "params": 9000},
+        {"name": "classifier", "kind": "head", "params": 732},
+    ]
+    d = Draft(
+        model=ModelFacts("org/tiny-bert-uncased", "", groups, 4),
+        data=DataFacts("data/support-tickets.csv", None, ["text", "label"], "label", list("abcd")),
+        num_labels=4,
+        frozen=["enc"],
+    )
+    line = state.summary(d)
+    assert line == "tiny-bert-uncased · support-tickets.csv · 4 classes · 732 trainable · ready"
+    assert "✓ Model ✓ Data ✓ Head · Train · Results" in wiring.summary_html(d)
+    d = state.toggle(d, [])
+    assert d.preset == "everything" and "9,732 trainable" in state.summary(d)
+    d = state.toggle(d, ["classifier"])  # no preset freezes the head
+    assert d.preset == state.CUSTOM and "9,000 trainable" in state.summary(d)
+    d = state.toggle(d, ["enc", "classifier"])  # nothing left to train: a problem mark
+    assert "✗ Head" in wiring.summary_html(d) and state.summary(d).endswith("not ready")
+
+
+def test_range_messages_print_whole_numbers_and_page_words():
+    try:
+        RunConfig.from_dict({"model": "m", "dataset": "d", "epochs": 1500})
+    except ConfigError as exc:
+        text = str(exc)
+    assert text.endswith("at most 1000, not 1500.")
+    from finetune_core.ui.form import page_words
+
+    assert page_words(text).startswith('"Epochs" must be')
+
+
+def test_training_health_warnings_and_run_dates():
+    from finetune_core.ui import runs_tab
+
+    status = {"state": "running", "step": 3, "max_steps": 9, "warnings": ["The loss is flat."]}
+    html = train_tab.progress_html(train_tab.charts.progress(status, []), None, status)
+    assert "ft-warn" in html and "The loss is flat." in html
+    assert runs_tab._date("2026-12-01T15:03:09+00:00") == "2026-12-01 15:03 UTC"
+    assert runs_tab._date(None) == ""
+
+
+def test_equal_accuracy_and_f1_stay_both_visible():
+    from finetune_core import charts
+
+    fig = charts.metrics_figure([{"step": 1, "eval_accuracy": 0.5, "eval_f1_macro": 0.5}])
+    acc, f1 = fig.data
+    assert (acc.line.dash, f1.line.dash) == (None, "dash") and f1.marker.symbol != acc.marker.symbol
+
+
+def test_identical_mistakes_are_grouped():
+    from finetune_core.ui import results_tab
+
+    same = {"input": "meh", "true": "pos", "predicted": "neg"}
+    rows = results_tab.grouped_mistakes(
+        [
+            {**same, "confidence": 0.7},
+            {**same, "confidence": 0.9},
+            {"index": 4, "input": None, "true": "a", "predicted": "b", "confidence": 0.5},
+        ]
+    )
+    assert rows == [["meh (×2)", "pos", "neg", "90.0%"], ["#4", "a", "b", "50.0%"]]
+
+
+def test_a_stopped_run_shows_its_last_evaluation(tmp_path):
+    from finetune_core import runs
+    from finetune_core.ui import runs_tab
+
+    run = runs.RunDir(tmp_path / "run")
+    run.create()
+    run.append_metrics({"step": 5, "epoch": 1.0, "eval_accuracy": 0.75, "eval_f1_macro": 0.5})
+    run.append_metrics({"step": 6, "epoch": 1.2, "loss": 0.3})
+    assert runs_tab._last_eval(tmp_path / "run") == {"accuracy": 0.75, "f1_macro": 0.5}
+
+
+def test_overlay_by_epoch_or_time():
+    from finetune_core import charts
+
+    records = [{"step": 10, "epoch": 0.5, "time": 3.0, "loss": 1.0}]
+    for x, expected in (("step", 10), ("epoch", 0.5), ("time", 3.0)):
+        fig = charts.overlay_figure({"run": records}, key="loss", x=x)
+        assert list(fig.data[0].x) == [expected] and fig.layout.xaxis.title.text == x

@@ -257,6 +257,7 @@ def test_a_failed_load_keeps_the_previous_model(world):
     assert after == d and "Still using state-org/tiny-bert" in msg
     after, msg = events.load_model(d, GATED_MODEL, None)
     assert after == d and "gated" in msg.lower()
+    assert "Public facts: task fill-mask" in msg  # what the Hub shows without access
 
 
 def test_boundary_turns_an_exception_into_the_steps_message(caplog):

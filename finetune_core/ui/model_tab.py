@@ -44,6 +44,25 @@ def facts(model_id: str, num_labels: int = 2, token: str | None = None):
     return ModelFacts(model_id, card_markdown(info, summary), groups, n, warn)
 
 
+def public_facts(model_id: str, token: str | None = None) -> str:
+    """What the Hub shows about a gated model before access (task, license, size): its repo
+    info is public even when its files are not."""
+    try:
+        info = hub_cards.repo_info("model", model_id, token or None)
+    except Exception:  # nothing public to add; the gated sentence stands alone
+        return ""
+    card_data = getattr(info, "card_data", None)
+    license_ = getattr(card_data, "license", None) if card_data else None
+    params = info.safetensors.total if getattr(info, "safetensors", None) else None
+    parts = [
+        f"task {info.pipeline_tag}" if info.pipeline_tag else "",
+        f"license {_text(license_)}" if license_ else "",
+        f"{human(params)} parameters" if params else "",
+    ]
+    shown = " · ".join(p for p in parts if p)
+    return f"Public facts: {shown}." if shown else ""
+
+
 def card(model_id: str, num_labels: Any = 2, token: str | None = None):
     """(card markdown, layer groups as dicts or None, notice) for a model id or folder."""
     try:

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from finetune_core.errors import FinetuneError
+from finetune_core.errors import FinetuneError, GatedRepoError
 from finetune_core.ui import freeze_tab
 from finetune_core.ui.freeze_tab import CUSTOM, LAST_N, PRESETS
 
@@ -84,7 +84,9 @@ def load_model(d: Draft, model_id: str, token: str | None = None) -> tuple[Draft
         facts = model_tab.facts(model_id, d.num_labels or 2, token)
     except FinetuneError as exc:
         still = f" Still using {d.model.id}." if d.model and d.model.id != model_id else ""
-        return d, f"{exc}{still}"
+        gated = isinstance(exc, GatedRepoError)
+        public = f" {model_tab.public_facts(model_id, token)}" if gated else ""
+        return d, f"{exc}{public}{still}".replace("  ", " ")
     return _with_model(d, facts), ""
 
 

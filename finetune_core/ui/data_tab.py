@@ -15,7 +15,7 @@ from finetune_core import charts
 from finetune_core.errors import FinetuneError
 from finetune_core.hub import dataset_cards as hub_datacard
 from finetune_core.ui import form, search_panel, uploads
-from finetune_core.ui.common import OK, Shared, check_local_path, md_text, message, on
+from finetune_core.ui.common import OK, Shared, check_local_path, md_text, message
 from finetune_core.ui.form import COLUMN_KEYS, NONE
 from finetune_core.ui.search_panel import DATASETS, SearchPanel
 
@@ -171,5 +171,4 @@ def render(shared: Shared) -> DataStep:
         label="Sample images", columns=8, height=150, visible=False, elem_id="dataset-thumbnails"
     )
     balance = gr.Plot(label="Class balance", elem_id="class-balance")
-    on(up.upload, upload, [up], [dataset, msg], msg=msg)
     return DataStep(panel, dataset, config, up, load, msg, info, preview, columns, gallery, balance)

@@ -123,6 +123,21 @@ def wire(page: Page) -> None:
     for trigger in (dt.load.click, dt.dataset.submit):
         on(trigger, use_data, data_in, [*view, *card_out, dt.msg], msg=dt.msg)
 
+    def upload_and_use(d, path, config, token):
+        """An uploaded file is saved, then used at once (a failed upload changes nothing)."""
+        source, note = data_tab.upload(path)
+        if not isinstance(source, str):
+            return [gr.skip()] * (1 + len(view) + len(card_out)) + [note]
+        return [source, *use_data(d, source, config, token)]
+
+    on(
+        dt.upload.upload,
+        upload_and_use,
+        [s.draft, dt.upload, dt.config, s.token],
+        [dt.dataset, *view, *card_out, dt.msg],
+        msg=dt.msg,
+    )
+
     def data_row(d, rows, config, token, evt: gr.SelectData):
         source = picked(rows, evt)
         if not source:

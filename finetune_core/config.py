@@ -106,6 +106,10 @@ class RunConfig:
     # Experiment trackers that also get every logged value (train/trackers.py); each needs
     # its package (`pip install "finetune-dashboard[tracking]"`); tokens only from the env.
     report_to: list[str] = setting(list, "Experiment trackers", help=", ".join(TRACKERS))
+    # length-grouped training batches for text (less padding; see train/sampling.py)
+    group_by_length: bool = setting(
+        True, "Group batches by length (text)", help="less padding; shuffled with the seed"
+    )
 
     # ---- construction -------------------------------------------------------------
     @classmethod

@@ -9,6 +9,7 @@ from finetune_core.config import RunConfig
 from finetune_core.train import run as train
 
 HEAD_POOLER = ["bert.embeddings", "bert.encoder.layer.0", "bert.encoder.layer.1"]
+LAST_BLOCK = ["bert.embeddings", "bert.encoder.layer.0"]  # "train the last N blocks", N = 1
 FAST = {
     "epochs": 3,
     "batch_size": 8,
@@ -23,7 +24,10 @@ def losses(run_dir):
     return [r["loss"] for r in runs.read_metrics(run_dir) if "loss" in r]
 
 
-@pytest.mark.parametrize(("freeze", "cut"), [("backbone", "bert"), (HEAD_POOLER, "bert.encoder")])
+@pytest.mark.parametrize(
+    ("freeze", "cut"),
+    [("backbone", "bert"), (HEAD_POOLER, "bert.encoder"), (LAST_BLOCK, "bert.encoder.layer.0")],
+)
 def test_cached_text_run_matches_uncached(tiny_bert, text_csv, tmp_path, freeze, cut):
     results = {}
     for cached in (False, True):
@@ -89,7 +93,7 @@ def test_cache_is_off_when_a_block_trains(tiny_bert, text_csv, tmp_path):
     )
     train.run(cfg)
     note = json.loads((out / "status.json").read_text())["feature_cache"]
-    assert note == "off (a layer before the last block trains)"
+    assert note == "off (no block is frozen together with everything before it)"
 
 
 @pytest.mark.parametrize("multiple", [None, 8])

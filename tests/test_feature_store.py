@@ -8,6 +8,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from finetune_core.train.cache import store as feature_store
+from finetune_core.train.cache.cut import Cut
 from finetune_core.train.cache.features import FeatureCache
 
 
@@ -55,6 +56,13 @@ def collate(rows):
     }
 
 
+BASE = Cut(("base",), "head only")
+
+
+def by_index(all_rows):
+    return lambda index: collate([all_rows[i] for i in index])
+
+
 def rows(n, start):
     g = torch.Generator().manual_seed(start)
     out = []
@@ -76,9 +84,11 @@ def test_replay_gives_the_uncached_logits(reads, keep, where, tmp_path, monkeypa
     torch.manual_seed(0)
     model = Classifier(reads)
     train, evaluation = rows(23, 0), rows(9, 23)
-    cache = FeatureCache(model, "base")
+    cache = FeatureCache(model, BASE)
     folder = tmp_path / "cache"
-    note = cache.build([train, evaluation], collate, 4, torch.device("cpu"), folder)
+    all_rows = [*train, *evaluation]
+    lengths = [len(r["input_ids"]) for r in all_rows]
+    note = cache.build(by_index(all_rows), 32, lengths, 4, torch.device("cpu"), folder)
     assert note is not None and note.endswith(f"in {where}" if where == "memory" else "on disk")
     assert cache.keep["last_hidden_state"] == keep and cache.keep["pooler_output"] == "all"
     assert ("last_hidden_state" in cache.store) == (keep != "none")
@@ -86,16 +96,14 @@ def test_replay_gives_the_uncached_logits(reads, keep, where, tmp_path, monkeypa
         assert cache.store["last_hidden_state"].shape == (32, 1, 8)
     assert bool(list(folder.glob("*.bin"))) == (where == "disk")
 
-    all_rows = [*train, *evaluation]
     for index in ([0, 5, 7], [30, 2], [11], list(range(32))):
         batch = collate([all_rows[i] for i in index])
         ids = batch.pop("cache_index")
         with torch.no_grad():
             want = model(**batch)[0]
-            cache.activate()
-            cache.set_batch(ids, batch["attention_mask"])
+            cache.begin(ids, batch["attention_mask"])
             got = model(**batch)[0]
-            cache.deactivate()
+            cache.end()
         torch.testing.assert_close(got, want)
     cache.close()
     assert not folder.exists() or not list(folder.glob("*.bin"))
@@ -125,7 +133,9 @@ def test_probe_tells_what_the_head_reads():
 def test_a_cache_too_large_for_memory_and_disk_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("FINETUNE_CACHE_MAX_GB", "0")
     monkeypatch.setenv("FINETUNE_CACHE_MAX_DISK_GB", "0")
-    cache = FeatureCache(Classifier("mean"), "base")
-    assert cache.build([rows(8, 0)], collate, 4, torch.device("cpu"), tmp_path / "c") is None
+    cache = FeatureCache(Classifier("mean"), BASE)
+    data = list(rows(8, 0))
+    lengths = [len(r["input_ids"]) for r in data]
+    assert cache.build(by_index(data), 8, lengths, 4, torch.device("cpu"), tmp_path / "c") is None
     assert cache.note.startswith("off (about 0.0 GB: more than FINETUNE_CACHE_MAX_GB")
     assert not cache.store

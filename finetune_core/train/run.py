@@ -27,7 +27,7 @@ from finetune_core.runs import RunDir, read_metrics
 from finetune_core.train import checkpoint_push, failures, trackers
 from finetune_core.train import device as device_mod
 from finetune_core.train import phases as phases_mod
-from finetune_core.train.cache import features as feature_cache
+from finetune_core.train.cache import attach as feature_cache
 from finetune_core.train.callbacks import RunDirCallback
 from finetune_core.train.evaluation import compute_metrics, report
 from finetune_core.train.failures import failure_message, record_failure
@@ -187,19 +187,17 @@ def _load(ctx: RunContext, device: str) -> Loaded:
 def _train(ctx: RunContext):
     from transformers import PrinterCallback
 
+    from finetune_core.train.trainer import FinetuneTrainer
+
     cfg, run_dir, is_main = ctx.cfg, ctx.run_dir, ctx.is_main
     pusher = checkpoint_push.for_run(cfg, run_dir, ctx.token, is_main)  # no token: refused now
     trackers.check(cfg.report_to)  # a chosen tracker that is not installed: refused now
     device = device_mod.pick_device(cfg.device)
     loaded = _load(ctx, device)
     cfg, prepared, task = ctx.cfg, loaded.prepared, loaded.task
-    cache, cache_note = feature_cache.plan(cfg, loaded.model, loaded.frozen, prepared, world()[1])
     ctx.check_stop()
     ctx.phases.set(phases_mod.PREPARING)
     processor, collator = _preprocess(cfg, prepared, task, device, ctx.token)
-    cache, cache_note = feature_cache.check_processor(cache, cache_note, processor)
-    if is_main:
-        run_dir.write_status(feature_cache=cache_note)
     ctx.check_stop()
 
     callback = RunDirCallback(
@@ -209,9 +207,9 @@ def _train(ctx: RunContext):
         on_progress=ctx.on_progress,
         is_main=is_main,
     )
-    trainer = feature_cache.trainer_class(cache)(
+    trainer = FinetuneTrainer(
         model=loaded.model,
-        args=_training_args(cfg, run_dir, device, task, cached=cache is not None),
+        args=_training_args(cfg, run_dir, device, task),
         train_dataset=prepared.train,
         eval_dataset=prepared.eval,
         data_collator=collator,
@@ -225,25 +223,19 @@ def _train(ctx: RunContext):
         run_dir.truncate_metrics_after(run_dir.checkpoint_step(checkpoint))
     trainer.remove_callback(PrinterCallback)  # our callback reports; no dict dumps on stdout
     try:
-        if cache is not None:
-            feature_cache.build_for_run(
-                cache,
-                cache_note,
-                trainer,
-                prepared,
-                collator,
-                cfg.batch_size,
-                ctx.phases,
-                ctx.check_stop,
-            )
-        ctx.phases.set(phases_mod.TRAINING)
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        return _finish(ctx, trainer, callback, loaded)
+        with feature_cache.attached(
+            trainer,
+            cfg,
+            loaded.frozen,
+            world_size=world()[1],
+            phases=ctx.phases,
+            check_stop=ctx.check_stop,
+        ):
+            ctx.phases.set(phases_mod.TRAINING)
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            return _finish(ctx, trainer, callback, loaded)
     finally:
         trackers.close(cfg.report_to)
-        if cache is not None:
-            cache.deactivate()
-            cache.close()
 
 
 def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
@@ -310,7 +302,7 @@ def _preprocess(cfg, prepared, task, device, token):
     return processor, DataCollatorWithPadding(processor, pad_to_multiple_of=multiple)
 
 
-def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cached: bool):
+def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str):
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -322,6 +314,7 @@ def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cach
         weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps
         seed=cfg.seed,
+        train_sampling_strategy=_sampling(cfg, task),
         eval_strategy="epoch",
         save_strategy="steps",
         save_steps=cfg.save_steps,
@@ -333,7 +326,7 @@ def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cach
         **trackers.training_args(cfg.report_to, run_dir),  # callbacks() adds the trackers
         disable_tqdm=True,
         use_cpu=device == "cpu",
-        remove_unused_columns=task != model_mod.IMAGE and not cached,
+        remove_unused_columns=task != model_mod.IMAGE,
         dataloader_pin_memory=device == "cuda",
         dataloader_num_workers=_loader_workers(device, task),
         torch_compile=cfg.torch_compile,
@@ -342,6 +335,12 @@ def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str, cach
         ddp_backend="gloo" if device == "cpu" and world()[1] > 1 else None,
         **device_mod.precision(device),
     )
+
+
+def _sampling(cfg: RunConfig, task: str) -> str:
+    """Length-grouped training batches for text when asked (sampling.py); images are all
+    the same size."""
+    return "group_by_length" if cfg.group_by_length and task == model_mod.TEXT else "random"
 
 
 def _record_num_labels(model_dir: Path, n: int) -> None:

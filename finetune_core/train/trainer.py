@@ -12,6 +12,10 @@ a resume loads anyway. That is a few kB for a head instead of the whole model (8
 all-MiniLM-L6-v2, 0.2-0.3 s a save). The file name is deliberately not `model.safetensors`, so
 `from_pretrained` on such a checkpoint fails loudly instead of loading random frozen weights.
 The final `model/` is always complete.
+
+Text batches are ordered by length where that is exact (sampling.py): evaluation and
+prediction run longest first and return results in the dataset's order; training groups
+lengths with `train_sampling_strategy="group_by_length"` (the run's `group_by_length`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from finetune_core.train import sampling
 
 TRAINABLE_WEIGHTS = "trainable.safetensors"
 
@@ -28,6 +35,36 @@ TRAINABLE_WEIGHTS = "trainable.safetensors"
 class FinetuneTrainer(Trainer):
     _flop_params: int | None = None
     _trainable: list[torch.nn.Parameter] | None = None
+    _eval_order: tuple[object, list[int]] | None = None  # (dataset, its longest-first order)
+
+    # ---- batch order by length (text) ----------------------------------------------------
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length":
+            lengths = sampling.lengths_of(dataset)
+            if lengths is not None:  # the stock sampler cannot read the cache's numbered rows
+                size = self.args.train_batch_size * self.args.gradient_accumulation_steps
+                return LengthGroupedSampler(size, lengths=lengths)
+        return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Longest first on one process (several shard the order themselves)."""
+        lengths = sampling.lengths_of(eval_dataset) if self.args.world_size <= 1 else None
+        if lengths is None:
+            return super()._get_eval_sampler(eval_dataset)
+        self._eval_order = (eval_dataset, sampling.longest_first(lengths))
+        return sampling.Ordered(self._eval_order[1])
+
+    def evaluation_loop(self, dataloader, *args, **kwargs):
+        """Predictions and labels back in the dataset's order (metrics do not depend on it)."""
+        output = super().evaluation_loop(dataloader, *args, **kwargs)
+        known, self._eval_order = self._eval_order, None
+        if known is None or known[0] is not getattr(dataloader, "dataset", None):
+            return output
+        return output._replace(
+            predictions=sampling.restore_order(output.predictions, known[1]),
+            label_ids=sampling.restore_order(output.label_ids, known[1]),
+        )
 
     # ---- per-step bookkeeping over the trainable parameters only ------------------------
     def trainable_parameters(self) -> list[torch.nn.Parameter]:

@@ -1,0 +1,191 @@
+"""The feature cache's one entry point: attach it to a Trainer, or say why not.
+
+    with attach.attached(trainer, cfg, frozen, phases=phases, check_stop=check_stop):
+        trainer.train()
+        ...                       # evaluation and prediction through the trainer
+
+attach() finds the cut (cut.py), computes the frozen part once (features.py), gives the
+Trainer numbered rows (padded_rows.py) and two hooks on the model (a batch's "cache_index"
+selects the cached outputs for that one call), then checks itself: on the first training
+batch the logits from replayed features must match the real forward pass. If they do not
+(a field the probe misjudged, an architecture whose cut is not what the groups suggest), the
+Trainer gets its own data back and the run trains uncached; the note (status.json's
+"feature_cache") says why. Never used with several processes or a tokenizer that pads on the
+left (per-token outputs are stored trimmed on the right).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from finetune_core.train import phases as phases_mod
+from finetune_core.train.cache.cut import find_cut
+from finetune_core.train.cache.features import FeatureCache, logits_of
+from finetune_core.train.cache.padded_rows import INDEX, rows_for
+
+CACHE_FOLDER = ".feature-cache"
+
+
+@dataclass
+class Attachment:
+    """What attach() did: the note for status.json, and how to undo it."""
+
+    note: str
+    cache: FeatureCache | None = None
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def on(self) -> bool:
+        return self.cache is not None
+
+    def close(self) -> None:
+        """Remove the hooks, give the Trainer its data back, free the cached tensors."""
+        while self._undo:
+            self._undo.pop()()
+
+
+def attach(
+    trainer,
+    frozen: list[str],
+    *,
+    enabled: bool = True,
+    world_size: int = 1,
+    folder: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> Attachment:
+    """Cache the frozen part of trainer.model for trainer's train and eval sets, if that is
+    exact; see the module doc."""
+    if not enabled:
+        return Attachment("off (feature_cache: false)")
+    if world_size > 1:
+        return Attachment("off (several processes)")
+    processor = getattr(trainer, "processing_class", None)
+    if getattr(processor, "padding_side", "right") == "left":
+        return Attachment("off (the tokenizer pads on the left)")
+    model = trainer.model
+    cut, reason = find_cut(model, frozen)
+    if cut is None:
+        return Attachment(f"off ({reason})")
+    started = time.monotonic()
+    train, evaluation, collator = trainer.train_dataset, trainer.eval_dataset, trainer.data_collator
+    splits = [train] if evaluation is None else [train, evaluation]
+    rows = rows_for(splits, collator)
+    cache = FeatureCache(model, cut)
+    device = trainer.args.device
+    # the pass and the check draw no randomness from the run's stream: a cached run sees the
+    # same dropout and data order as an uncached one
+    done = None
+    try:
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            where = cache.build(
+                rows.collate,
+                sum(len(s) for s in splits),
+                rows.lengths,
+                trainer.args.per_device_train_batch_size,
+                device,
+                folder,
+                progress=progress,
+            )
+            if where is None:
+                cache.close()
+                return Attachment(cache.note)
+            done = Attachment(f"on ({cut.describe()}), {where}", cache)
+            done._undo.append(cache.close)
+            _hook(model, cache, done)
+            trainer.train_dataset = rows.split(0, len(train))
+            if evaluation is not None:
+                trainer.eval_dataset = rows.split(len(train), len(evaluation))
+            trainer.data_collator = rows.collate
+
+            def give_back() -> None:
+                trainer.train_dataset, trainer.eval_dataset = train, evaluation
+                trainer.data_collator = collator
+
+            done._undo.append(give_back)
+            first = rows.collate(list(range(min(trainer.args.per_device_train_batch_size, len(train)))))
+            failure = self_check(model, first, device)
+    except BaseException:  # a stop during the pass: leave nothing behind
+        (done.close if done is not None else cache.close)()
+        raise
+    if failure:
+        done.close()
+        return Attachment(f"off (self-check failed: {failure})")
+    done.note += f", built in {time.monotonic() - started:.1f} s"
+    return done
+
+
+def _hook(model, cache: FeatureCache, attachment: Attachment) -> None:
+    """A call of the model with "cache_index" replays those examples at the cut."""
+
+    def before(module, args, kwargs):
+        index = kwargs.pop(INDEX, None)
+        if index is not None:
+            cache.begin(index, kwargs.get("attention_mask"))
+        return args, kwargs
+
+    def after(module, args, kwargs, output):
+        cache.end()
+
+    handles = [
+        model.register_forward_pre_hook(before, with_kwargs=True),
+        model.register_forward_hook(after, with_kwargs=True, always_call=True),
+    ]
+    attachment._undo.append(lambda: [h.remove() for h in handles])
+
+
+@torch.no_grad()
+def self_check(model, batch: dict, device) -> str | None:
+    """None when the logits from replayed features match the real forward pass on `batch`
+    (eval mode), else what differs."""
+    batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+    index = batch.pop(INDEX)
+    was_training = model.training
+    model.eval()
+    try:
+        real = logits_of(model(**batch)).float()
+        replayed = logits_of(model(**batch, **{INDEX: index})).float()
+    finally:
+        model.train(was_training)
+    scale = max(1.0, float(real.abs().max()))
+    if torch.allclose(replayed, real, rtol=1e-3, atol=1e-4 * scale):
+        return None
+    gap = float((replayed - real).abs().max())
+    return f"replayed features give logits up to {gap:.3g} away from the real forward pass"
+
+
+@contextlib.contextmanager
+def attached(trainer, cfg, frozen: list[str], *, world_size: int, phases, check_stop) -> Iterator:
+    """attach() for a run: progress in the run's phases (a stop ends the pass), the note in
+    status.json, and everything undone when the block ends."""
+
+    def progress(done: int, total: int) -> None:
+        phases.count(phases_mod.CACHING, done, total)
+        check_stop()  # this pass can take minutes: a stop must not wait for it
+
+    attachment = Attachment("off")
+    try:
+        if cfg.feature_cache and world_size == 1 and find_cut(trainer.model, frozen)[0]:
+            phases.count(phases_mod.CACHING, 0, _rows(trainer))
+        attachment = attach(
+            trainer,
+            frozen,
+            enabled=cfg.feature_cache,
+            world_size=world_size,
+            folder=phases.run_dir.path / CACHE_FOLDER,
+            progress=progress,
+        )
+        if phases.is_main:
+            phases.run_dir.write_status(feature_cache=attachment.note)
+        yield attachment
+    finally:
+        attachment.close()
+
+
+def _rows(trainer) -> int:
+    return len(trainer.train_dataset) + len(trainer.eval_dataset or [])

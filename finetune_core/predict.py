@@ -1,4 +1,5 @@
-"""Try a fine-tuned model: class probabilities for a text or an image (the playground)."""
+"""Try a fine-tuned model: class probabilities for a text or an image (the playground), or
+for many at once (predict_many: texts in length-sorted batches, results in input order)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ def _load(model_dir: str, mtime: float):
 
 def predict(run_dir: str | Path, inputs: Any) -> dict[str, float]:
     """{label: probability} for one text (str) or one image (PIL.Image)."""
+    return predict_many(run_dir, [inputs])[0]
+
+
+def predict_many(
+    run_dir: str | Path, inputs: list[Any], *, batch_size: int = 32
+) -> list[dict[str, float]]:
+    """{label: probability} for each text or image, in the order given. Texts run longest
+    first, so each batch pads little (2.5x faster on long-tailed text, issue 15)."""
     import torch
 
     model_dir = RunDir(run_dir).model_dir
@@ -47,16 +56,30 @@ def predict(run_dir: str | Path, inputs: Any) -> dict[str, float]:
     model, proc, is_image, max_length = _load(
         str(model_dir), (model_dir / "config.json").stat().st_mtime
     )
-    if is_image:
-        if inputs is None or isinstance(inputs, str):
+    for item in inputs:
+        if is_image and (item is None or isinstance(item, str)):
             raise RunError("This is an image model; upload an image to try it.")
-        batch = proc(images=[inputs.convert("RGB")], return_tensors="pt")
-    else:
-        if not isinstance(inputs, str) or not inputs.strip():
+        if not is_image and (not isinstance(item, str) or not item.strip()):
             raise RunError("Type some text to try the model.")
-        batch = proc([inputs], truncation=True, max_length=max_length, return_tensors="pt")
-    with _LOCK, torch.inference_mode():
-        logits = model(**batch).logits[0].float()
-    probs = torch.softmax(logits, -1).tolist()
+    if is_image:
+        order = list(range(len(inputs)))
+        encoded = None
+    else:
+        encoded = proc(list(inputs), truncation=True, max_length=max_length)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        order = sorted(range(len(inputs)), key=lambda i: -lengths[i])
     names = model.config.id2label
-    return {names.get(i, str(i)): p for i, p in enumerate(probs)}
+    results: list[dict[str, float]] = [{} for _ in inputs]
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        if is_image:
+            images = [inputs[i].convert("RGB") for i in chunk]
+            batch = proc(images=images, return_tensors="pt")
+        else:
+            rows = [{k: encoded[k][i] for k in encoded} for i in chunk]
+            batch = proc.pad(rows, return_tensors="pt")
+        with _LOCK, torch.inference_mode():
+            probs = torch.softmax(model(**batch).logits.float(), -1).tolist()
+        for i, row in zip(chunk, probs, strict=True):
+            results[i] = {names.get(j, str(j)): p for j, p in enumerate(row)}
+    return results

@@ -127,3 +127,14 @@ def make_image_folder(path: Path, *, per_class: int = 8, seed: int = 0) -> Path:
             color[channel] = rng.randint(180, 255)
             Image.new("RGB", (16, 16), tuple(color)).save(folder / f"{name}_{i}.png")
     return path
+
+
+def longtail_rows(n: int = 60, *, seed: int = 0, longest: int = 40) -> list[dict]:
+    """text_rows with long-tailed lengths (most a few words, some up to `longest`), as real
+    text is: what length-sorted and length-grouped batches are for."""
+    rng = random.Random(seed)
+    rows = text_rows(n, seed=seed)
+    for row in rows:
+        extra = min(longest, int(rng.paretovariate(1.0)) - 1)
+        row["text"] += "".join(" " + rng.choice(WORDS["neu"]) for _ in range(extra))
+    return rows

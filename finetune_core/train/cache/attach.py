@@ -108,7 +108,9 @@ def attach(
                 trainer.data_collator = collator
 
             done._undo.append(give_back)
-            first = rows.collate(list(range(min(trainer.args.per_device_train_batch_size, len(train)))))
+            first = rows.collate(
+                list(range(min(trainer.args.per_device_train_batch_size, len(train))))
+            )
             failure = self_check(model, first, device)
     except BaseException:  # a stop during the pass: leave nothing behind
         (done.close if done is not None else cache.close)()

@@ -73,53 +73,51 @@ def attach(
     if cut is None:
         return Attachment(f"off ({reason})")
     started = time.monotonic()
-    train, evaluation, collator = trainer.train_dataset, trainer.eval_dataset, trainer.data_collator
-    splits = [train] if evaluation is None else [train, evaluation]
-    rows = rows_for(splits, collator)
-    cache = FeatureCache(model, cut)
     device = trainer.args.device
     # the pass and the check draw no randomness from the run's stream: a cached run sees the
     # same dropout and data order as an uncached one
-    done = None
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        attachment = _build_and_check(trainer, FeatureCache(model, cut), folder, progress)
+    if attachment.on:
+        attachment.note += f", built in {time.monotonic() - started:.1f} s"
+    return attachment
+
+
+def _build_and_check(trainer, cache: FeatureCache, folder: Path, progress) -> Attachment:
+    train, evaluation, collator = trainer.train_dataset, trainer.eval_dataset, trainer.data_collator
+    splits = [train] if evaluation is None else [train, evaluation]
+    rows = rows_for(splits, collator)
+    batch_size = trainer.args.per_device_train_batch_size
+    attachment = Attachment(f"on ({cache.cut.describe()})", cache, [cache.close])
     try:
-        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-            where = cache.build(
-                rows.collate,
-                sum(len(s) for s in splits),
-                rows.lengths,
-                trainer.args.per_device_train_batch_size,
-                device,
-                folder,
-                progress=progress,
-            )
-            if where is None:
-                cache.close()
-                return Attachment(cache.note)
-            done = Attachment(f"on ({cut.describe()}), {where}", cache)
-            done._undo.append(cache.close)
-            _hook(model, cache, done)
-            trainer.train_dataset = rows.split(0, len(train))
-            if evaluation is not None:
-                trainer.eval_dataset = rows.split(len(train), len(evaluation))
-            trainer.data_collator = rows.collate
+        n = sum(len(s) for s in splits)
+        where = cache.build(
+            rows.collate, n, rows.lengths, batch_size, trainer.args.device, folder, progress
+        )
+        if where is None:
+            attachment.close()
+            return Attachment(cache.note)
+        attachment.note += f", {where}"
+        _hook(trainer.model, cache, attachment)
+        trainer.train_dataset = rows.split(0, len(train))
+        if evaluation is not None:
+            trainer.eval_dataset = rows.split(len(train), len(evaluation))
+        trainer.data_collator = rows.collate
 
-            def give_back() -> None:
-                trainer.train_dataset, trainer.eval_dataset = train, evaluation
-                trainer.data_collator = collator
+        def give_back() -> None:
+            trainer.train_dataset, trainer.eval_dataset = train, evaluation
+            trainer.data_collator = collator
 
-            done._undo.append(give_back)
-            first = rows.collate(
-                list(range(min(trainer.args.per_device_train_batch_size, len(train))))
-            )
-            failure = self_check(model, first, device)
+        attachment._undo.append(give_back)
+        first = rows.collate(list(range(min(batch_size, len(train)))))
+        failure = self_check(trainer.model, first, trainer.args.device)
     except BaseException:  # a stop during the pass: leave nothing behind
-        (done.close if done is not None else cache.close)()
+        attachment.close()
         raise
     if failure:
-        done.close()
+        attachment.close()
         return Attachment(f"off (self-check failed: {failure})")
-    done.note += f", built in {time.monotonic() - started:.1f} s"
-    return done
+    return attachment
 
 
 def _hook(model, cache: FeatureCache, attachment: Attachment) -> None:
@@ -172,8 +170,6 @@ def attached(trainer, cfg, frozen: list[str], *, world_size: int, phases, check_
 
     attachment = Attachment("off")
     try:
-        if cfg.feature_cache and world_size == 1 and find_cut(trainer.model, frozen)[0]:
-            phases.count(phases_mod.CACHING, 0, _rows(trainer))
         attachment = attach(
             trainer,
             frozen,
@@ -187,7 +183,3 @@ def attached(trainer, cfg, frozen: list[str], *, world_size: int, phases, check_
         yield attachment
     finally:
         attachment.close()
-
-
-def _rows(trainer) -> int:
-    return len(trainer.train_dataset) + len(trainer.eval_dataset or [])

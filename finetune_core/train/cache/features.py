@@ -75,6 +75,8 @@ class FeatureCache:
         step, where, done = batch_size * 2, None, 0
         was_training = self.model.training
         self.model.eval()
+        if progress:
+            progress(0, n)
         try:
             for start in range(0, n, step):
                 batch = collate(order[start : start + step])

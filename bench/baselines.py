@@ -1,8 +1,10 @@
 """The workloads the benchmarks compare, each run in its own subprocess (see common.run_child).
 
 A workload is a dict `spec`: model (folder), data (CSV), max_length, batch_size, epochs, lr,
-seed, freeze ("none" | "backbone" | "demo" = head + pooler), max_train_samples, device,
-threads, save_steps, logging_steps, feature_cache, out (a scratch folder).
+seed, freeze ("none" | "backbone" | "demo" = head + pooler | "last2" = the last two blocks,
+pooler and head train), max_train_samples, device, threads, save_steps, logging_steps,
+feature_cache, group_by_length (the project's; the plain script samples at random), out (a
+scratch folder).
 
 - project: `finetune train --config FILE --quiet` (cli.main, which calls train.run);
 - plain:   a plain transformers.Trainer script, written here from the library's docs: same
@@ -40,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "save_steps": 50,
     "logging_steps": 5,
     "feature_cache": False,
+    "group_by_length": True,
 }
 
 
@@ -92,6 +95,8 @@ def project(**spec: Any) -> dict[str, Any]:
     freeze = spec["freeze"]
     if freeze == "demo":
         freeze = common.demo_freeze(spec["model"])
+    elif freeze == "last2":
+        freeze = common.demo_freeze(spec["model"])[:-2]
     out = Path(tempfile.mkdtemp(prefix="project-", dir=spec["out"]))
     cfg = RunConfig.from_dict(
         {
@@ -108,6 +113,7 @@ def project(**spec: Any) -> dict[str, Any]:
             "logging_steps": spec["logging_steps"],
             "device": spec["device"],
             "feature_cache": spec["feature_cache"],
+            "group_by_length": spec["group_by_length"],
             "output_dir": str(out / "run"),
         }
     )
@@ -182,6 +188,7 @@ def load_model(spec: dict[str, Any], names: list[str]):
         "none": [],
         "backbone": [model.base_model_prefix],
         "demo": common.demo_freeze(spec["model"]),
+        "last2": common.demo_freeze(spec["model"])[:-2],
     }[spec["freeze"]]
     for name, param in model.named_parameters():
         if any(name.startswith(p + ".") for p in prefixes):

@@ -1,5 +1,6 @@
 """The frozen-feature cache.
 
-features.py is the entry point; store.py keeps features in memory or on disk;
-padded_rows.py serves pre-padded text rows.
+attach.py is the one entry point (attach a cache to a Trainer, self-checked); cut.py finds
+where to cut the model; features.py builds and replays the outputs; store.py keeps them in
+memory or on disk; padded_rows.py numbers and collates the rows of a cached run.
 """

@@ -33,6 +33,7 @@ bench: setup
 	$(PY) bench/memory.py $(BENCH_ARGS)
 	$(PY) bench/responsiveness.py $(BENCH_ARGS)
 	$(PY) bench/load.py $(BENCH_ARGS)
+	$(PY) bench/longtail.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv runs .pytest_cache

@@ -109,8 +109,11 @@ def _build_and_check(trainer, cache: FeatureCache, folder: Path, progress) -> At
             trainer.data_collator = collator
 
         attachment._undo.append(give_back)
-        first = rows.collate(list(range(min(batch_size, len(train)))))
-        failure = self_check(trainer.model, first, trainer.args.device)
+        failure = self_check(
+            trainer.model,
+            rows.collate(_check_rows(rows, len(train), batch_size)),
+            trainer.args.device,
+        )
     except BaseException:  # a stop during the pass: leave nothing behind
         attachment.close()
         raise
@@ -139,6 +142,16 @@ def _hook(model, cache: FeatureCache, attachment: Attachment) -> None:
     attachment._undo.append(lambda: [h.remove() for h in handles])
 
 
+def _check_rows(rows, n_train: int, batch_size: int) -> list[int]:
+    """The first training batch's rows, with the longest row of all in it: per-token outputs
+    are stored up to that length, so it is where a trimming error would show."""
+    index = list(range(min(batch_size, n_train)))
+    if rows.lengths:
+        longest = max(range(len(rows.lengths)), key=rows.lengths.__getitem__)
+        index = [*index[:-1], longest] if longest not in index else index
+    return index
+
+
 @torch.no_grad()
 def self_check(model, batch: dict, device) -> str | None:
     """None when the logits from replayed features match the real forward pass on `batch`
@@ -153,7 +166,7 @@ def self_check(model, batch: dict, device) -> str | None:
     finally:
         model.train(was_training)
     scale = max(1.0, float(real.abs().max()))
-    if torch.allclose(replayed, real, rtol=1e-3, atol=1e-4 * scale):
+    if torch.allclose(replayed, real, rtol=1e-3, atol=1e-3 * scale):
         return None
     gap = float((replayed - real).abs().max())
     return f"replayed features give logits up to {gap:.3g} away from the real forward pass"

@@ -107,9 +107,7 @@ class RunConfig:
     # its package (`pip install "finetune-dashboard[tracking]"`); tokens only from the env.
     report_to: list[str] = setting(list, "Experiment trackers", help=", ".join(TRACKERS))
     # length-grouped training batches for text (less padding; see train/sampling.py)
-    group_by_length: bool = setting(
-        True, "Group batches by length (text)", help="less padding; shuffled with the seed"
-    )
+    group_by_length: bool = setting(True, "Group text batches by length", help="less padding")
 
     # ---- construction -------------------------------------------------------------
     @classmethod

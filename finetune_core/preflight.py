@@ -8,17 +8,34 @@ datasets cache makes that free for the run), a Hub dataset through its card (fir
 
 from __future__ import annotations
 
-from finetune_core import model
+from finetune_core import model, paths
 from finetune_core.config import RunConfig
 from finetune_core.data import load as data
 from finetune_core.data import prepare
-from finetune_core.errors import DataError, HubError
+from finetune_core.errors import ConfigError, DataError, HubError
 from finetune_core.train import trackers
 
 
-def check(cfg: RunConfig, token: str | None = None) -> None:
+def check_max_length(cfg: RunConfig, hf_config, task: str) -> None:
+    """max_length beyond the model's position embeddings fails deep inside the forward pass."""
+    limit = getattr(hf_config, "max_position_embeddings", None)
+    if task != model.TEXT or not isinstance(limit, int) or limit <= 0:
+        return
+    if "roberta" in str(getattr(hf_config, "model_type", "")):
+        limit -= 2  # RoBERTa's positions start after the padding index
+    if cfg.max_length > limit:
+        raise ConfigError(
+            f"max_length is {cfg.max_length} but model {cfg.model} reads at most {limit} "
+            f"tokens; set max_length to {limit} or less."
+        )
+
+
+def check(
+    cfg: RunConfig, token: str | None = None, *, accelerate_config: str | None = None
+) -> None:
     """Raise a FinetuneError with one sentence when the run cannot work (`cfg` is validated:
     a RunConfig is checked once, when it is built)."""
+    paths.check_run(cfg, accelerate_config)  # hosted: confined paths, no output_dir
     trackers.check(cfg.report_to)  # a tracker not installed, or the host's credentials
     if cfg.push_checkpoints_to and not token:
         from finetune_core.train.checkpoint_push import NEEDS_TOKEN
@@ -32,6 +49,7 @@ def check(cfg: RunConfig, token: str | None = None) -> None:
     else:
         modality, n_labels = _hub_dataset(cfg, token)
     task = model.infer_task(hf_config, modality)
+    check_max_length(cfg, hf_config, task)
     meta = model.load_model(cfg.model, n_labels or 2, task=task, token=token, meta=True)
     model.resolve_freeze(cfg.freeze, model.layer_groups(meta))
 

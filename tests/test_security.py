@@ -68,3 +68,63 @@ def test_a_closed_tabs_queued_job_is_dropped(tiny_bert, text_csv, tmp_path):
     status = runs.read_json(tmp_path / "b" / "status.json")
     assert status["state"] == "failed" and "page was closed" in status["error"]
     assert queued.thread is None  # it never started
+
+
+def test_which_token_is_sent(monkeypatch):
+    """Locally HF_TOKEN keeps working; hosted, a visitor's own token or none (False: not the
+    host's, which huggingface_hub would otherwise pick up from the environment)."""
+    from huggingface_hub import constants
+
+    from finetune_core.hub.net import resolve_token
+
+    monkeypatch.setenv("HF_TOKEN", "hf_host")
+    assert resolve_token(None) == "hf_host"
+    assert resolve_token("hf_visitor") == "hf_visitor"
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", False)
+    monkeypatch.delenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", raising=False)
+    assert resolve_token(None) is False
+    assert resolve_token("hf_visitor") == "hf_visitor"
+    assert constants.HF_HUB_DISABLE_IMPLICIT_TOKEN is True  # nor implicitly, anywhere
+
+
+def test_the_path_policy_is_off_locally_and_confines_when_hosted(monkeypatch, tmp_path):
+    from finetune_core import paths
+    from finetune_core.errors import ConfigError, DataError
+
+    outside = tmp_path / "data.csv"
+    outside.write_text("text,label\n")
+    paths.check_source(str(outside))
+    paths.check_output_dir(str(tmp_path / "run"))
+    paths.check_data_files(str(tmp_path), {"train": ["/etc/passwd"]})
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")
+    with pytest.raises(DataError, match="Local paths are not available"):
+        paths.check_source(str(outside))
+    with pytest.raises(DataError, match="Local paths are not available"):
+        paths.check_source(str(paths.uploads_root()))  # every visitor's uploads at once
+    with pytest.raises(ConfigError, match="output_dir cannot be chosen"):
+        paths.check_output_dir(str(tmp_path / "run"))
+    upload = paths.uploads_root() / "0123456789abcdef"
+    upload.mkdir(parents=True, exist_ok=True)
+    paths.check_source(str(upload / "data.csv"))
+    paths.check_data_files(str(upload), {"train": [str(upload / "a" / "train.csv")]})
+    for escape in ("/etc/passwd", str(upload / ".." / "other" / "x.csv"), "https://x.org/a.csv"):
+        with pytest.raises(DataError, match="points outside itself"):
+            paths.check_data_files(str(upload), {"train": [escape]})
+    paths.check_data_files("org/data", {"train": ["hf://datasets/org/data@abc/train.csv"]})
+    with pytest.raises(DataError, match="points outside itself"):
+        paths.check_data_files("org/data", {"train": ["hf://datasets/org/other@abc/x.csv"]})
+
+
+def test_a_model_readme_alias_bomb_is_not_expanded(tmp_path):
+    """A model card's front matter is untrusted text: bounded, no aliases (else a few hundred
+    bytes would take gigabytes to expand while the page waits for the card)."""
+    import hostile
+
+    from finetune_core.hub import model_cards
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"---\n{hostile.alias_bomb()}---\n# card\n")
+    assert model_cards._front_matter(readme) == {}
+    readme.write_text("---\nlicense: mit\n---\n# card\n")
+    assert model_cards._front_matter(readme) == {"license": "mit"}

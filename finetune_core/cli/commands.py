@@ -273,6 +273,8 @@ def _print_dataset(summary, as_json: bool) -> int:
     counts = d["class_counts"]
     labels = [f"{n} ({counts[n]})" if n in counts else n for n in d["label_names"]]
     print(f"labels ({d['num_labels']}): " + ", ".join(labels))
+    for warning in d.get("warnings") or []:
+        print(f"warning: {warning}")
     return EXIT_OK
 
 

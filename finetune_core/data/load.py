@@ -8,12 +8,15 @@ the task image classification; else the longest-text string column is the text.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finetune_core.data import diagnose
+from finetune_core.data.diagnose import label_warnings
 from finetune_core.errors import DataError, FinetuneError
 
 DATA_SUFFIXES = {
@@ -65,6 +68,7 @@ class DatasetSummary:
     class_counts: dict[str, int] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)
     thumbnails: list[tuple[Any, str]] = field(default_factory=list)  # (small PIL image, label)
+    warnings: list[str] = field(default_factory=list)  # e.g. unusable images skipped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +82,7 @@ class DatasetSummary:
             "num_labels": len(self.label_names),
             "label_names": self.label_names,
             "class_counts": self.class_counts,
+            "warnings": self.warnings,
         }
 
 
@@ -86,39 +91,77 @@ def is_local(source: str) -> bool:
     return Path(source).expanduser().exists() or source.startswith(("/", "./", "../", "~"))
 
 
+SUFFIX_LIST = ".csv, .tsv, .json, .jsonl or .parquet"
+
+
+@dataclass
+class Loaded:
+    """A loaded DatasetDict and sentences about what was left out of it (bad images)."""
+
+    ds: Any
+    warnings: list[str] = field(default_factory=list)
+
+
 def load_raw(source: str, config: str | None = None, token: str | None = None):
     """Load every split of a dataset as a DatasetDict, with errors turned into one sentence."""
+    return load_checked(source, config, token).ds
+
+
+def load_checked(source: str, config: str | None = None, token: str | None = None) -> Loaded:
+    """load_raw, plus the warnings: unusable images skipped, each named."""
     import datasets
+
+    from finetune_core.data import images
 
     source = str(source).strip()
     if not source:
         raise DataError("No dataset given; enter a Hub dataset id, a data file or a folder.")
-    kwargs: dict[str, Any] = {}
     try:
         if is_local(source):
-            path = Path(source).expanduser()
-            if not path.exists():
-                raise DataError(f"Dataset path {source} does not exist; check the path.")
-            if path.is_file():
-                builder = DATA_SUFFIXES.get(path.suffix.lower())
-                if builder is None:
-                    raise DataError(
-                        f"{path.name} is not a supported data file; use .csv, .json, "
-                        ".jsonl or .parquet."
-                    )
-                if path.suffix.lower() == ".tsv":
-                    kwargs["delimiter"] = "\t"
-                ds = datasets.load_dataset(builder, data_files={"train": str(path)}, **kwargs)
-            else:
-                ds = datasets.load_dataset(str(path))
+            ds = _load_local(source, config)
         else:
-            ds = datasets.load_dataset(source, name=config, token=token or None)
+            from finetune_core.hub.net import resolve_token
+
+            diagnose.check_hub_id(source)
+            ds = _load(source, source, name=config, token=resolve_token(token))
     except DataError:
         raise
     except Exception as exc:  # the datasets library raises many kinds; name them for people
-        raise load_error(source, exc) from exc
+        local = diagnose.local_problem(source) if is_local(source) else None
+        raise (DataError(local) if local else load_error(source, exc)) from exc
     if not isinstance(ds, datasets.DatasetDict):
         ds = datasets.DatasetDict({"train": ds})
+    warnings = diagnose.file_warnings(source, ds) if is_local(source) else []
+    if is_local(source) and Path(source).expanduser().is_dir():
+        ds, warnings = images.drop_unusable(ds)
+    return Loaded(ds, warnings)
+
+
+def _load_local(source: str, config: str | None):
+    from finetune_core import paths
+
+    paths.check_source(source)  # hosted: only uploads, the assets and allowed folders
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"Dataset path {source} does not exist; check the path.")
+    if path.is_dir():
+        diagnose.check_readme(path)
+        return _load(source, str(path), name=config)
+    builder = DATA_SUFFIXES.get(path.suffix.lower())
+    if builder is None:
+        raise DataError(f"{path.name} is not a supported data file; use {SUFFIX_LIST}.")
+    if config:
+        raise DataError(
+            f"dataset_config '{config}' only applies to Hub datasets and folders; {path.name} "
+            "is a single file, so leave dataset_config empty."
+        )
+    kwargs: dict[str, Any] = {}
+    if path.suffix.lower() == ".tsv":
+        # tab-separated files are written without quoting: a stray `"` in a message would
+        # otherwise open a quoted cell that swallows the following lines without a word
+        kwargs.update(delimiter="\t", quoting=csv.QUOTE_NONE)
+    ds = _load(source, builder, data_files={"train": str(path)}, **kwargs)
+    diagnose.check_rows(path, ds["train"])  # no row lost or merged without a word
     return ds
 
 
@@ -128,6 +171,27 @@ def load_error(source: str, exc: Exception) -> FinetuneError:
     from finetune_core.hub.net import translate  # lazy: hub/ imports this module
 
     return translate(exc, "dataset", source) or DataError(describe_load_error(source, exc))
+
+
+def _load(source: str, path: str, **kwargs):
+    """datasets.load_dataset; hosted, every file it resolves to is checked first."""
+    import logging
+
+    import datasets
+
+    from finetune_core import paths
+
+    # datasets logs its own error line before raising; the one sentence comes from here
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        if paths.hosted():
+            builder = datasets.load_dataset_builder(path, **kwargs)
+            paths.check_data_files(source, builder.config.data_files)
+        return datasets.load_dataset(path, **kwargs)
+    finally:
+        logger.setLevel(level)
 
 
 def describe_load_error(source: str, exc: Exception) -> str:
@@ -202,6 +266,11 @@ def detect_columns(
                 f"{role}_column '{name}' is not in the dataset; its columns are "
                 f"{', '.join(features)}."
             )
+    if label is not None and label in (text, image):
+        raise DataError(
+            f"Column '{label}' cannot be both the label column and the "
+            f"{'text' if label == text else 'image'} column; pick another for one of them."
+        )
     if image is None and text is None:
         image = next((c for c, k in kinds.items() if k == "image"), None)
     if label is None:
@@ -222,6 +291,8 @@ def _guess_label(split, kinds: dict[str, str], exclude: set) -> str | None:
     for col in named:
         if kinds[col] in ("string", "int", "bool"):
             return col
+        if kinds[col] == "float" and _whole_numbers(split, col):
+            return col  # 0.0/1.0 written by pandas or a spreadsheet
     sample = split.select(range(min(len(split), 2000)))
     best = None
     for col, kind in kinds.items():
@@ -235,6 +306,11 @@ def _guess_label(split, kinds: dict[str, str], exclude: set) -> str | None:
             if best is None or distinct < best[1]:
                 best = (col, distinct)
     return best[0] if best else None
+
+
+def _whole_numbers(split, col: str) -> bool:
+    values = [v for v in split.select(range(min(len(split), 2000)))[col] if v is not None]
+    return bool(values) and all(float(v).is_integer() for v in values)
 
 
 def _mean_len(values: list) -> float:
@@ -267,7 +343,8 @@ def summarize(
     source: str, config: str | None = None, token: str | None = None, preview_rows: int = 5
 ) -> DatasetSummary:
     """Splits, features, detected roles and labels of a dataset (for `finetune inspect`)."""
-    ds = load_raw(source, config, token)
+    loaded = load_checked(source, config, token)
+    ds = loaded.ds
     first_name = "train" if "train" in ds else next(iter(ds))
     first = ds[first_name]
     cols = detect_columns(first)
@@ -296,6 +373,7 @@ def summarize(
         class_counts=counts,
         preview=preview,
         thumbnails=thumbnails(sample, cols, names),
+        warnings=loaded.warnings + (label_warnings(names, cols.label) if cols.label else []),
     )
 
 
@@ -308,8 +386,11 @@ def thumbnails(
         image = row.get(cols.image) if cols.image else None
         if not hasattr(image, "thumbnail"):
             continue
-        small = image.convert("RGB")
-        small.thumbnail((size, size))
+        try:
+            small = image.convert("RGB")
+            small.thumbnail((size, size))
+        except (OSError, ValueError):  # a broken image: the card shows the others
+            continue
         label = row.get(cols.label) if cols.label else ""
         if names and isinstance(label, int) and 0 <= label < len(names):
             label = names[label]

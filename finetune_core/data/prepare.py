@@ -6,7 +6,7 @@ only; padding is per batch) or attach the image processor (applied on the fly).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_core.data.load import (
@@ -16,7 +16,8 @@ from finetune_core.data.load import (
     detect_columns,
     feature_kind,
     label_names_of,
-    load_raw,
+    label_warnings,
+    load_checked,
 )
 from finetune_core.errors import DataError
 
@@ -31,6 +32,7 @@ class PreparedData:
     columns: Columns
     label_names: list[str]
     eval_source: str  # "validation" (a split name) or "held out 10% of train"
+    warnings: list[str] = field(default_factory=list)  # sentences for status.json
 
 
 def encode_labels(ds, label: str):
@@ -48,6 +50,12 @@ def encode_labels(ds, label: str):
                 f"Label column '{label}' has {missing} empty value(s) in split "
                 f"'{split_name}'; fill them in or drop those rows."
             )
+        blank = sum(1 for v in split[label] if isinstance(v, str) and not v.strip())
+        if blank:
+            raise DataError(
+                f"Label column '{label}' has {blank} blank label(s) in split '{split_name}'; "
+                "a class needs a name: fill them in or drop those rows."
+            )
     index = {name: i for i, name in enumerate(names)}
     class_label = datasets.ClassLabel(names=names)
 
@@ -62,7 +70,10 @@ def encode_labels(ds, label: str):
 
 def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     """Load (unless `ds` is given), detect, validate and split the data for `cfg`."""
-    ds = ds if ds is not None else load_raw(cfg.dataset, cfg.dataset_config, token)
+    warnings: list[str] = []
+    if ds is None:
+        loaded = load_checked(cfg.dataset, cfg.dataset_config, token)
+        ds, warnings = loaded.ds, loaded.warnings
     if cfg.train_split not in ds:
         raise DataError(
             f"Split '{cfg.train_split}' is not in the dataset; its splits are "
@@ -88,6 +99,11 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
         named = [c for c in train.column_names if c.lower() in TEXT_NAMES and c != cols.label]
         if named:
             kind = feature_kind(train.features[named[0]])
+            if all(v is None for v in train.select(range(min(len(train), 2000)))[named[0]]):
+                raise DataError(
+                    f"Column '{named[0]}' is empty in every row; fill in the text or name "
+                    "the text column."
+                )
             raise DataError(
                 f"Column '{named[0]}' holds {kind} values, not only text; every text cell must "
                 "be a string (quote numbers in the file, or name the text column)."
@@ -126,7 +142,8 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     if cols.text:
         for name, split in (("train", train), ("evaluation", evals)):
             _check_text(split, cols.text, name)
-    return PreparedData(train, evals, evals, cols, names, source)
+    warnings += label_warnings(names, cols.label)
+    return PreparedData(train, evals, evals, cols, names, source, warnings)
 
 
 def _split_eval(ds, cfg, label: str):

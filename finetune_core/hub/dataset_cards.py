@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finetune_core import paths
+from finetune_core.data.diagnose import check_hub_id
 from finetune_core.data.load import (
     Columns,
     detect_columns,
@@ -66,6 +68,7 @@ class DatasetCard:
     license: str | None = None
     offline_reason: str | None = None
     thumbnails: list = field(default_factory=list)  # (small PIL image, label) for images
+    warnings: list[str] = field(default_factory=list)  # e.g. unusable images skipped
 
     @property
     def task(self) -> str | None:
@@ -94,6 +97,7 @@ def dataset_card(
         raise HubError("No dataset given; enter a Hub dataset id, a data file or a folder.")
     if is_local(source):
         return _local_card(source, source, "local", preview_rows)
+    check_hub_id(source)  # `csv`, `json`...: a file format, not a dataset
     token = resolve_token(token)
     if reason := offline_reason():  # HF_HUB_OFFLINE, or the Hub failed moments ago
         return _cached_card(source, reason, preview_rows)
@@ -116,8 +120,11 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
     key = (repo_id, info.sha, config, rows, token_key(token))
     if (card := _CARDS.get(key)) is not None:
         return card
+    if any(s.rfilename == "README.md" for s in info.siblings or []):
+        check_hub_readme(repo_id, info.sha, token)  # before datasets parses it unbounded
     builder = datasets.load_dataset_builder(repo_id, name=config, token=token)
     files = {str(k): list(v) for k, v in (builder.config.data_files or {}).items()}
+    paths.check_data_files(repo_id, files)  # hosted: a README may not point at server files
     if not files:
         raise HubError(f"Dataset {repo_id} has no data files the datasets library can read.")
     sizes = {s.rfilename: s.size for s in info.siblings or [] if s.size is not None}
@@ -150,6 +157,24 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
         license=getattr(card_data, "license", None) if card_data else None,
     )
     return _CARDS.put(key, card)
+
+
+def check_hub_readme(repo_id: str, revision: str | None, token) -> None:
+    """A Hub dataset's README front matter, checked as an uploaded one is (no aliases,
+    bounded): `datasets` would expand a billion-laughs README while the page waits."""
+    from huggingface_hub import hf_hub_download
+
+    from finetune_core.data.diagnose import check_readme
+
+    path = hf_hub_download(
+        repo_id,
+        "README.md",
+        repo_type="dataset",
+        revision=revision,
+        token=token,
+        endpoint=endpoint(),
+    )
+    check_readme(Path(path).parent, name=repo_id)
 
 
 def _count_rows(
@@ -242,6 +267,7 @@ def _local_card(
         preview=summary.preview,
         offline_reason=reason,
         thumbnails=summary.thumbnails,
+        warnings=summary.warnings,
     )
 
 

@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core import model as model_mod
-from finetune_core.errors import ConfigError, DataError, HubError, HubUnavailableError
+from finetune_core.errors import (
+    ConfigError,
+    DataError,
+    FinetuneError,
+    HubError,
+    HubUnavailableError,
+)
 from finetune_core.hub.net import (
     TTLCache,
     endpoint,
@@ -328,11 +334,11 @@ def _front_matter(path: Path) -> dict[str, Any]:
         return {}
     if not text.startswith("---") or text.count("---") < 2:
         return {}
-    import yaml
+    from finetune_core.config import parse_text  # bounded, no aliases: a README is untrusted
 
     try:
-        data = yaml.safe_load(text.split("---", 2)[1])
-    except yaml.YAMLError:
+        data = parse_text(text.split("---", 2)[1], f"{path.parent.name}/README.md")
+    except FinetuneError:
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -42,14 +42,35 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
-def resolve_token(token: str | None) -> str | None:
-    """The token to send: the argument, else HF_TOKEN. Never logged or stored in results."""
-    return token or os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
+def resolve_token(token: str | None) -> str | bool | None:
+    """The token to send for a caller: theirs when given; else, locally, HF_TOKEN (None lets
+    huggingface_hub use the stored login); hosted, False: send none. huggingface_hub falls
+    back to HF_TOKEN and the stored token when given None, so hosted calls must pass False,
+    or a visitor without a token would borrow the host's account (gated models, private
+    repos in search). Never logged or stored in results."""
+    if token:
+        return token
+    from finetune_core.paths import hosted
+
+    if hosted():
+        forbid_implicit_token()
+        return False
+    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
 
 
-def token_key(token: str | None) -> str:
+def forbid_implicit_token() -> None:
+    """Belt and braces for hosted mode (at start, and on each hosted Hub call): a library
+    call that forgets `token=` sends nothing (HF_HUB_DISABLE_IMPLICIT_TOKEN; subprocesses
+    inherit the variable)."""
+    from huggingface_hub import constants
+
+    os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
+    constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = True
+
+
+def token_key(token: str | bool | None) -> str:
     """A cache-key fragment that tells tokens apart without keeping the token itself."""
-    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else "anon"
+    return hashlib.sha256(token.encode()).hexdigest()[:12] if isinstance(token, str) else "anon"
 
 
 def offline_env() -> bool:

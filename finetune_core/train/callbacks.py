@@ -24,7 +24,9 @@ SKIP_KEYS = {"total_flos", "train_runtime", "train_samples_per_second", "train_s
 def check_host_memory() -> None:
     """A configurable guard (FINETUNE_MAX_RSS_GB): fail cleanly before the host starts to swap
     or the kernel's OOM killer ends the whole dashboard."""
-    limit = os.environ.get("FINETUNE_MAX_RSS_GB")
+    from finetune_core import env
+
+    limit = env.number("FINETUNE_MAX_RSS_GB", 0, unit="gigabytes")  # a bad value: one sentence
     if not limit:
         return
     try:
@@ -32,8 +34,10 @@ def check_host_memory() -> None:
             rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
     except (OSError, ValueError, IndexError):
         return
-    if rss > float(limit):
-        raise MemoryError(f"host memory use reached {rss:.1f} GB, over FINETUNE_MAX_RSS_GB={limit}")
+    if rss > limit:
+        raise MemoryError(
+            f"host memory use reached {rss:.1f} GB, over FINETUNE_MAX_RSS_GB={limit:g}"
+        )
 
 
 class RunDirCallback(TrainerCallback):

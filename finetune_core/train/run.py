@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core import model as model_mod
+from finetune_core import preflight
 from finetune_core.config import ResolvedRun, RunConfig, learning_rate_for
 from finetune_core.data import prepare
 from finetune_core.errors import FinetuneError, RunError, redact
+from finetune_core.hub.net import resolve_token
 from finetune_core.runs import RunDir, read_metrics
 from finetune_core.train import checkpoint_push, failures, trackers
 from finetune_core.train import device as device_mod
@@ -157,6 +159,7 @@ def _load(ctx: RunContext, device: str) -> Loaded:
     ctx.phases.set(phases_mod.LOADING_MODEL)
     hf_config = model_mod.load_config(cfg.model, ctx.token)
     task = model_mod.infer_task(hf_config, prepared.columns.task)
+    preflight.check_max_length(cfg, hf_config, task)
     set_seed(cfg.seed)  # the new head's initial weights depend only on the seed
     model = model_mod.load_model(
         cfg.model,
@@ -181,6 +184,8 @@ def _load(ctx: RunContext, device: str) -> Loaded:
             samples_per_step=cfg.batch_size * world()[1],
             eval_rows=len(prepared.eval),
         )
+        if prepared.warnings:  # data left out or doubtful (skipped images, near-duplicate labels)
+            ctx.run_dir.write_status(warnings=list(prepared.warnings))
     return Loaded(prepared, model, list(frozen), summary, task)
 
 
@@ -288,10 +293,10 @@ def _preprocess(cfg, prepared, task, device, token):
     source = model_mod.local_path(cfg.model)
     try:
         if task == model_mod.IMAGE:
-            processor = AutoImageProcessor.from_pretrained(source, token=token or None)
+            processor = AutoImageProcessor.from_pretrained(source, token=resolve_token(token))
             prepare.attach_image_transform(prepared, processor)
             return processor, default_data_collator
-        processor = AutoTokenizer.from_pretrained(source, token=token or None)
+        processor = AutoTokenizer.from_pretrained(source, token=resolve_token(token))
     except (OSError, ValueError) as exc:
         what = "image processor" if task == model_mod.IMAGE else "tokenizer"
         raise model_mod.ModelError(

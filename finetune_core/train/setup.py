@@ -71,6 +71,11 @@ def resume_config(path: Path) -> tuple[RunConfig, RunDir]:
     """The saved config of a run folder (a resume always continues exactly what was started)."""
     run_dir = RunDir(path)
     saved = run_dir.read_config()
+    if saved is None and run_dir.config_path.exists():
+        raise RunError(
+            f"{run_dir.config_path} is not valid JSON; restore it (it is the run's saved "
+            "config) or start a new run."
+        )
     if saved is None:
         raise RunError(f"{path} has no config.json; it is not a run folder that can be resumed.")
     if run_dir.read_status().get("state") == "completed":

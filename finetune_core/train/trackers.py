@@ -43,12 +43,10 @@ def check(report_to: list[str]) -> None:
 
 
 def _hosted() -> bool:
-    """The page's hosted mode (ui/common.hosted: the engine never imports the UI)."""
-    return (
-        bool(os.environ.get("SPACE_ID"))
-        or os.environ.get("SYSTEM") == "spaces"
-        or os.environ.get("FINETUNE_HOSTED", "") == "1"
-    )
+    """The hosted mode, from its one owner (finetune_core/paths.py)."""
+    from finetune_core.paths import hosted
+
+    return hosted()
 
 
 def training_args(report_to: list[str], run_dir: RunDir) -> dict[str, Any]:

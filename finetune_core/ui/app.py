@@ -22,6 +22,7 @@ from finetune_core.ui import (
     results_tab,
     runs_tab,
     train_tab,
+    uploads,
     wiring,
 )
 from finetune_core.ui.common import Shared, browser_secret, message, on_spaces
@@ -184,7 +185,7 @@ def launch(
         inbrowser=os.environ.get("FINETUNE_OPEN_BROWSER") == "1",
         css=CSS,
         theme=gr.themes.Soft(),
-        max_file_size=f"{int(float(os.environ.get('FINETUNE_MAX_UPLOAD_MB', 200)))}mb",
+        max_file_size=f"{int(uploads.max_upload_mb())}mb",  # a bad value: one sentence
         # gradio's run history keeps every event's inputs in the browser's localStorage,
         # the pasted Hub token included (seen in headless Chromium): off, and cleared
         run_history=False,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune_core import runs
+from finetune_core import paths, runs
 
 OK, WARN, ERROR = "ok", "warn", "error"
 LOG = logging.getLogger("finetune_core.ui")
@@ -49,12 +49,12 @@ def browser_secret() -> str:
 
 
 def on_spaces() -> bool:
-    return bool(os.environ.get("SPACE_ID")) or os.environ.get("SYSTEM") == "spaces"
+    return paths.on_spaces()
 
 
 def hosted() -> bool:
     """Hosted for others: local paths are restricted and the runs list is per session."""
-    return on_spaces() or os.environ.get("FINETUNE_HOSTED", "") == "1"
+    return paths.hosted()
 
 
 def message(text: str | None, kind: str = ERROR) -> str:
@@ -116,31 +116,13 @@ def on(trigger: Callable, fn: Callable, inputs: Any, outputs: list, msg: Any = N
 
 
 def allowed_roots() -> list[Path]:
-    """Folders a hosted dashboard may read local data/models from (uploads, bundled assets)."""
-    from finetune_core.ui.uploads import uploads_root
-
-    roots = [uploads_root(), Path(__file__).resolve().parents[2] / "assets"]
-    extra = os.environ.get("FINETUNE_ALLOWED_PATHS", "")
-    roots += [Path(p) for p in extra.split(os.pathsep) if p]
-    return [r.resolve() for r in roots]
+    """Folders a hosted dashboard may read local data/models from (see finetune_core.paths)."""
+    return paths.allowed_roots()
 
 
 def check_local_path(source: str) -> str | None:
     """When hosted, a local path outside the allowed roots is refused (one sentence)."""
-    if not source or not hosted():
-        return None
-    from finetune_core.data.load import is_local
-
-    if not is_local(source):  # the engine's own test: a Hub id is never read from disk
-        return None
-    from finetune_core.model import BUNDLED_MODEL
-
-    if source == BUNDLED_MODEL:
-        return None
-    path = Path(source).expanduser().resolve()
-    if any(path == root or root in path.parents for root in allowed_roots()):
-        return None
-    return "Local paths are not available on this hosted dashboard; upload the file instead."
+    return paths.refusal(source)
 
 
 def count(value: int | None) -> str:

@@ -41,6 +41,7 @@ def load_data(d: Draft, source: str, config: str | None, token: str | None):
     if err:
         return new, None, say(err)
     warn = "" if card.get("label_column") else "No label column was detected; pick one below."
+    warn = " ".join([warn, *(card.get("warnings") or [])]).strip()  # skipped images, ...
     return new, card, say(warn, WARN)
 
 

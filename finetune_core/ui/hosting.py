@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from finetune_core.train import device
-from finetune_core.ui.common import on_spaces
+from finetune_core.ui.common import hosted, on_spaces
 
 
 def persistent_root() -> Path | None:
@@ -52,6 +52,10 @@ def hardware_name() -> str:
 def notices() -> list[str]:
     """Sentences for the top of the page (empty when running locally without surprises)."""
     out = []
+    if hosted():
+        from finetune_core.hub.net import forbid_implicit_token
+
+        forbid_implicit_token()  # from the start: no library call borrows the host's token
     if on_spaces():
         out.append(f"Running on a Hugging Face Space, hardware: {hardware_name()}.")
     if zero_gpu():

@@ -96,7 +96,7 @@ def start(
     owner = ensure_owner(owner)
     try:
         cfg = form_config(values, groups)
-        preflight.check(cfg, token or None)
+        preflight.check(cfg, token or None, accelerate_config=accelerate_config or None)
         job = MANAGER.start(
             cfg,
             owner,

@@ -10,10 +10,12 @@ import os
 import secrets
 import shutil
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
-from finetune_core import runs
+from finetune_core import env
 from finetune_core.errors import DataError
+from finetune_core.paths import uploads_root
 
 DATA_TYPES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
 CONFIG_TYPES = (".yaml", ".yml", ".json")
@@ -21,15 +23,11 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"
 
 
 def max_upload_mb() -> float:
-    return float(os.environ.get("FINETUNE_MAX_UPLOAD_MB", 200))
+    return env.number("FINETUNE_MAX_UPLOAD_MB", 200, unit="megabytes")
 
 
 def max_zip_files() -> int:
-    return int(os.environ.get("FINETUNE_MAX_ZIP_FILES", 20000))
-
-
-def uploads_root() -> Path:
-    return Path(os.environ.get("FINETUNE_UPLOADS_DIR", runs.runs_root() / "uploads"))
+    return env.whole("FINETUNE_MAX_ZIP_FILES", 20000, unit="files")
 
 
 def _check_size(path: Path, limit_mb: float) -> None:
@@ -42,7 +40,8 @@ def _check_size(path: Path, limit_mb: float) -> None:
 
 
 def save_data_upload(src: str | os.PathLike) -> Path:
-    """Copy an uploaded data file (or unzip an uploaded folder) and return the dataset path."""
+    """Copy an uploaded data file (or unzip an uploaded folder) and return the dataset path.
+    Any failure is one sentence and leaves nothing behind in the uploads folder."""
     src = Path(src)
     suffix = src.suffix.lower()
     if suffix not in DATA_TYPES:
@@ -53,11 +52,15 @@ def save_data_upload(src: str | os.PathLike) -> Path:
     _check_size(src, max_upload_mb())
     dest = uploads_root() / secrets.token_hex(8)
     dest.mkdir(parents=True, exist_ok=True)
-    if suffix != ".zip":
-        target = dest / _safe_name(src.name)
-        shutil.copyfile(src, target)
-        return target
-    return extract_zip(src, dest / "data")
+    try:
+        if suffix != ".zip":
+            target = dest / _safe_name(src.name)
+            shutil.copyfile(src, target)
+            return target
+        return extract_zip(src, dest / "data")
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
 
 
 def _safe_name(name: str) -> str:
@@ -65,14 +68,31 @@ def _safe_name(name: str) -> str:
     return keep or "upload"
 
 
+# what a damaged or odd archive raises while it is read: a lying header (Bad CRC-32), a
+# truncated stream, an unknown compression method, an encrypted member, a name that is both
+# a file and a folder
+_UNPACK_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+)
+
+
 def extract_zip(src: Path, dest: Path) -> Path:
-    """Unzip with limits; any member escaping `dest` (`../`, absolute paths) is refused."""
+    """Unzip with limits; any member escaping `dest` (`../`, absolute paths) is refused, and a
+    failure part way removes what was unpacked."""
     try:
         archive = zipfile.ZipFile(src)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError, ValueError):
         raise DataError(f"{src.name} is not a valid zip file; zip the folder again.") from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
+        if not members:
+            raise DataError(f"{src.name} holds no files; zip the folder with its files.")
         if len(members) > max_zip_files():
             raise DataError(
                 f"{src.name} holds {len(members)} files, over the limit of {max_zip_files()}."
@@ -90,17 +110,40 @@ def extract_zip(src: Path, dest: Path) -> Path:
                 raise DataError(
                     f"{src.name} contains an unsafe path ({member.filename}); it was not unpacked."
                 )
-        dest.mkdir(parents=True, exist_ok=True)
-        for member in members:
-            if member.filename.startswith("__MACOSX/") or Path(member.filename).name.startswith(
-                "._"
-            ):
-                continue
-            target = root.joinpath(*PurePosixPath(member.filename).parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as fin, open(target, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
+        try:
+            _unpack(archive, members, root)
+        except _UNPACK_ERRORS as exc:
+            shutil.rmtree(root, ignore_errors=True)
+            raise DataError(_unpack_error(src.name, exc)) from None
     return _dataset_root(dest)
+
+
+def _unpack(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for member in members:
+        if member.filename.startswith("__MACOSX/") or Path(member.filename).name.startswith("._"):
+            continue
+        target = root.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(member) as fin, open(target, "xb") as fout:
+            shutil.copyfileobj(fin, fout)
+
+
+def _unpack_error(name: str, exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, FileExistsError | NotADirectoryError | IsADirectoryError):
+        where = Path(exc.filename).name if getattr(exc, "filename", None) else "a name"
+        return (
+            f"{name} holds {where} both as a file and as a folder (or twice); rename one "
+            "and zip it again."
+        )
+    if "encrypted" in text or "password" in text:
+        return f"{name} is password-protected; zip the folder again without a password."
+    if isinstance(exc, NotImplementedError):
+        return f"{name} uses a compression method that cannot be read; zip it again (deflate)."
+    if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile):
+        return f"{name} could not be unpacked here ({exc.strerror or type(exc).__name__})."
+    return f"{name} is damaged ({text or type(exc).__name__}); zip the folder again."
 
 
 def _dataset_root(dest: Path) -> Path:

@@ -17,12 +17,13 @@ FINETUNE_CACHE_MAX_DISK_GB (default 20, and at most half of the free disk), else
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from finetune_core import env  # a bad value names the variable (one sentence)
 
 ALL, FIRST, NONE = "all", "first", "none"
 
@@ -90,7 +91,7 @@ def allocate(where: str, shape: tuple[int, ...], dtype, path: Path) -> torch.Ten
 
 
 def _env_gb(name: str, default: float) -> float:
-    return float(os.environ.get(name, default)) * 2**30
+    return env.number(name, default, unit="gigabytes") * 2**30
 
 
 def _available_memory() -> float:

@@ -1,0 +1,195 @@
+"""Sentences for data that loads wrongly or not at all, naming the file, line or column:
+a JSON Lines line that is not JSON, files of one folder with different columns, a
+tab-separated file whose rows and lines disagree, class names that differ only by case."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from finetune_core.errors import DataError
+
+
+def check_hub_id(source: str) -> None:
+    """`csv`, `json`, `imagefolder`...: datasets' file-format loaders, which without data files
+    read whatever lies in the server's working folder; never a dataset a person means."""
+    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+
+    if source.lower() in _PACKAGED_DATASETS_MODULES:
+        raise DataError(
+            f"'{source}' is a file format, not a dataset; upload a file or give a Hub dataset "
+            "id (owner/name)."
+        )
+
+
+def check_rows(path: Path, split) -> None:
+    """The rows read from one data file against the file itself (TSV lines, JSON shape)."""
+    if path.suffix.lower() == ".tsv":
+        check_tsv_rows(path, len(split))
+    if path.suffix.lower() == ".json":
+        check_json_rows(path, split)
+
+
+def check_tsv_rows(path: Path, rows: int) -> None:
+    """Every non-empty line after the header is one row; say so when they differ."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = sum(1 for line in f if line.strip()) - 1
+    if lines != rows:
+        raise DataError(
+            f"{path.name} has {lines} data lines but {rows} rows were read; check it for "
+            "blank cells or stray tab characters."
+        )
+
+
+SCAN_BYTES = 50 * 2**20  # a swallowed line is looked for in the first 50 MB only
+
+
+def check_readme(folder: Path, name: str | None = None) -> None:
+    """A dataset folder's README front matter is parsed by `datasets` with a plain YAML
+    loader: refuse first what would expand to gigabytes (aliases) or is too big."""
+    from finetune_core.config import parse_text
+    from finetune_core.errors import FinetuneError
+
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return
+    with open(readme, encoding="utf-8", errors="replace") as f:
+        text = f.read(2_000_001)
+    if not text.startswith("---"):
+        return
+    front = text.split("---", 2)[1] if text.count("---") >= 2 else text[3:]
+    try:
+        parse_text(front, f"{name or folder.name}/README.md")
+    except FinetuneError as exc:
+        raise DataError(str(exc)) from None
+
+
+def file_warnings(source: str, ds) -> list[str]:
+    """Warnings about a local data file that loaded (rows that may have been swallowed)."""
+    path = Path(source).expanduser()
+    if path.is_file() and path.suffix.lower() == ".csv" and "train" in ds:
+        return swallowed_lines(path, len(ds["train"]))
+    return []
+
+
+def swallowed_lines(path: Path, rows: int) -> list[str]:
+    """A warning when a CSV's rows came from fewer lines than it has and one quoted cell holds
+    whole lines that look like rows: an unbalanced `"` that swallowed them (quoted cells may
+    span lines on purpose, so this warns rather than refuses)."""
+    with open(path, "rb") as f:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(2**20), b""))
+    if rows + 1 >= lines or path.stat().st_size > SCAN_BYTES:
+        return []
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        start = reader.line_num + 1
+        for row in reader:
+            for cell in row:
+                inner = cell.split("\n")[1:]
+                if any(line.count(",") >= len(header) - 1 > 0 for line in inner):
+                    return [
+                        f"{path.name} line {start}: a quote opens a cell that runs over "
+                        f"{reader.line_num - start + 1} lines, so {lines - 1 - rows} line(s) "
+                        "became part of it; if the quote belongs to the text, double it "
+                        '("") or save the file as .tsv.'
+                    ]
+            start = reader.line_num + 1
+    return []
+
+
+def check_json_rows(path: Path, split) -> None:
+    """A .json file that is one object reads as one row: say how to write rows instead."""
+    if len(split) != 1:
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        if f.read(64).lstrip()[:1] != "{":
+            return
+    names = split.column_names
+    under = f" under the key '{names[0]}'" if len(names) == 1 else ""
+    raise DataError(
+        f"{path.name} is one JSON object{under}, so it reads as a single row; save the rows as "
+        "a JSON list ([{...}, {...}]) or as JSON Lines (one object per line)."
+    )
+
+
+def local_problem(source: str) -> str | None:
+    """A sentence naming the file and line for a local load that failed, when one is found:
+    a JSON Lines line that is not JSON, files of one folder with different columns."""
+    from finetune_core.data.load import DATA_SUFFIXES
+
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in DATA_SUFFIXES)
+    else:
+        files = [path]
+    for file in files:
+        if file.suffix.lower() in (".jsonl", ".json"):
+            line = _bad_json_line(file)
+            if line:
+                return (
+                    f"{file.name} line {line} is not a JSON object; fix or remove that line "
+                    "(JSON Lines: one object per line)."
+                )
+    headers = {f: _header(f) for f in files}
+    known = [(f, h) for f, h in headers.items() if h is not None]
+    for f, h in known[1:]:
+        if h != known[0][1]:
+            return (
+                f"{known[0][0].name} and {f.name} have different columns "
+                f"({', '.join(known[0][1])} vs {', '.join(h)}); give every file of the "
+                "dataset the same columns."
+            )
+    return None
+
+
+def _bad_json_line(file: Path) -> int | None:
+    with open(file, encoding="utf-8", errors="replace") as f:
+        first = f.read(1)
+        if first in ("[", "{") and file.suffix.lower() == ".json":
+            return None  # one JSON document, not JSON Lines
+        f.seek(0)
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                if not isinstance(json.loads(line), dict):
+                    return number
+            except ValueError:
+                return number
+    return None
+
+
+def _header(file: Path) -> list[str] | None:
+    """Column names from the first line of a CSV/TSV, or the first JSON Lines object."""
+    try:
+        with open(file, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return None
+    suffix = file.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return next(csv.reader([first], delimiter="\t" if suffix == ".tsv" else ","), None)
+    if suffix == ".jsonl":
+        try:
+            row = json.loads(first)
+        except ValueError:
+            return None
+        return sorted(row) if isinstance(row, dict) else None
+    return None
+
+
+def label_warnings(names: list[str], label: str | None) -> list[str]:
+    """A warning when class names differ only by case or surrounding spaces ("neg", "NEG ")."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.strip().casefold(), []).append(name)
+    alike = [g for g in groups.values() if len(g) > 1]
+    if not alike:
+        return []
+    shown = "; ".join(", ".join(repr(n) for n in g) for g in alike[:3])
+    return [
+        f"Label column '{label}' has classes that differ only by case or spaces ({shown}); "
+        "they are trained as different classes: clean the labels if they mean the same."
+    ]

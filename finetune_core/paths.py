@@ -1,0 +1,137 @@
+"""The one path policy: which files the server may open for a visitor, and where runs go.
+
+Hosted (a Space: `SPACE_ID`, or `FINETUNE_HOSTED=1`) means visitors are strangers. Then a
+local path is read only when it lies inside an upload folder (one per upload, never the
+uploads root itself, which holds everyone's uploads), the bundled assets, or a folder the
+host lists in FINETUNE_ALLOWED_PATHS; every file a dataset's README/config resolves to
+(`data_files`: absolute, `..`, globs, symlinks, URLs) must lie inside the dataset itself; an
+accelerate config file is the host's choice, never a visitor's; runs always go under the runs
+folder. Locally every check passes and nothing changes. Symlinks are resolved before checking,
+so a link cannot lead outside; the engine applies the policy where it opens files (data/load,
+the model loader, preflight), so the page, the API and subprocess runs share it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from finetune_core import runs
+from finetune_core.errors import ConfigError, DataError
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+NOT_HERE = "Local paths are not available on this hosted dashboard; upload the file instead."
+
+
+def on_spaces() -> bool:
+    return bool(os.environ.get("SPACE_ID")) or os.environ.get("SYSTEM") == "spaces"
+
+
+def hosted() -> bool:
+    """Hosted for others: local paths are confined, the host's token is never lent."""
+    return on_spaces() or os.environ.get("FINETUNE_HOSTED", "") == "1"
+
+
+def uploads_root() -> Path:
+    return Path(os.environ.get("FINETUNE_UPLOADS_DIR", runs.runs_root() / "uploads"))
+
+
+def allowed_roots() -> list[Path]:
+    """Folders a hosted dashboard may read from: uploads, bundled assets, FINETUNE_ALLOWED_PATHS."""
+    roots = [uploads_root(), ASSETS]
+    extra = os.environ.get("FINETUNE_ALLOWED_PATHS", "")
+    roots += [Path(p) for p in extra.split(os.pathsep) if p]
+    return [r.expanduser().resolve() for r in roots]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def allowed(path: str | os.PathLike) -> bool:
+    """True when a hosted dashboard may open `path` (symlinks resolved first)."""
+    real = Path(path).expanduser().resolve()
+    uploads = uploads_root().expanduser().resolve()
+    if real == uploads:  # the root holds every visitor's uploads: only one upload at a time
+        return False
+    return any(_inside(real, root) for root in allowed_roots())
+
+
+def refusal(source: str) -> str | None:
+    """The sentence that refuses a local source when hosted, else None (Hub ids pass)."""
+    if not source or not hosted():
+        return None
+    from finetune_core.data.load import is_local
+    from finetune_core.model import BUNDLED_MODEL
+
+    if not is_local(source) or source == BUNDLED_MODEL:
+        return None
+    return None if allowed(source) else NOT_HERE
+
+
+def check_source(source: str) -> None:
+    """Raise DataError when a hosted visitor names a local path outside the allowed folders."""
+    reason = refusal(str(source or "").strip())
+    if reason:
+        raise DataError(reason)
+
+
+def check_data_files(source: str, data_files: Mapping[str, Iterable[str]] | None) -> None:
+    """Every file a dataset resolves to (its README's `data_files`, after globs) must lie
+    inside the dataset: a local dataset's own folder, a Hub dataset's own repo."""
+    if not hosted() or not data_files:
+        return
+    local = Path(source).expanduser()
+    base = local.resolve() if local.exists() else None
+    for files in data_files.values():
+        for name in files or ():
+            text = str(name)
+            if base is not None:
+                ok = "://" not in text or text.startswith("file://")
+                real = Path(text.removeprefix("file://")).resolve()
+                ok = ok and _inside(real, base)
+            else:
+                ok = text.startswith(f"hf://datasets/{source}@") or text.startswith(
+                    f"hf://datasets/{source}/"
+                )
+            if not ok:
+                raise DataError(
+                    f"Dataset {Path(source).name} points outside itself ({_name(text)}); "
+                    "on this hosted dashboard a dataset may only read its own files."
+                )
+
+
+def _name(text: str) -> str:
+    """The file's name only: a refusal must not tell a visitor where server files are."""
+    return text.rstrip("/").rsplit("/", 1)[-1][:80] or "?"
+
+
+def check_output_dir(output_dir: str | None) -> None:
+    """Hosted: the run folder is chosen by the dashboard (under the runs folder), never given."""
+    if output_dir and hosted():
+        raise ConfigError(
+            "output_dir cannot be chosen on this hosted dashboard; remove it and the run "
+            "goes to the runs folder."
+        )
+
+
+def check_accelerate_config(path: str | None) -> None:
+    """Hosted: an accelerate config file must be one the host placed (assets or
+    FINETUNE_ALLOWED_PATHS), never a visitor's upload: it decides what the launcher runs."""
+    if not path or not hosted():
+        return
+    real = Path(path).expanduser().resolve()
+    if _inside(real, uploads_root().expanduser().resolve()) or not allowed(real):
+        raise ConfigError(
+            f"Accelerate config {Path(path).name} is not available on this hosted dashboard; "
+            "leave it empty to use the default launcher."
+        )
+
+
+def check_run(cfg, accelerate_config: str | None = None) -> None:
+    """The whole policy for one run a visitor asks for (model, dataset, output, launcher)."""
+    check_source(cfg.model)
+    check_source(cfg.dataset)
+    check_output_dir(cfg.output_dir)
+    check_accelerate_config(accelerate_config)

@@ -11,11 +11,11 @@ import tiny
 
 from finetune_core import paths, runs
 from finetune_core.ui import data_tab, train_tab
-from finetune_core.ui.app import FORM_KEYS
+from finetune_core.ui.form import form_keys
 
 
 def form(model, dataset) -> dict:
-    values = {key: None for key in FORM_KEYS}
+    values = {key: None for key in form_keys()}
     values.update(
         model=str(model),
         dataset=str(dataset),
@@ -116,9 +116,8 @@ CONFIG_UPLOADS = [
 def test_config_uploads(tmp_path, case, text, expected):
     path = tmp_path / "run.yaml"
     path.write_text(text)
-    keys = [*FORM_KEYS, "frozen"]
-    out = train_tab.config_upload(str(path), keys)
-    assert expected in out[-1], out[-1]
+    cfg, error = train_tab.config_upload(str(path))
+    assert cfg is None and expected in error, error
 
 
 # (case id, data file builder, expected words): the upload box, then the dataset card

@@ -105,7 +105,7 @@ def load_config(source: str, token: str | None = None):
         )
     try:
         return AutoConfig.from_pretrained(
-            source, token=_hub_token(token), trust_remote_code=remote_code_allowed()
+            source, token=token or None, trust_remote_code=remote_code_allowed()
         )
     except Exception as exc:
         raise load_error(source, exc) from exc
@@ -150,7 +150,7 @@ def check_weights(source: str, token: str | None = None) -> None:
         from huggingface_hub import HfApi
 
         try:
-            files = HfApi().list_repo_files(path, token=_hub_token(token))
+            files = HfApi().list_repo_files(path, token=token or None)
         except Exception:
             return
     if not any(f.endswith(WEIGHT_SUFFIXES) for f in files):
@@ -258,7 +258,7 @@ def load_model(
             local_path(source),
             config=hf_config,
             ignore_mismatched_sizes=True,
-            token=_hub_token(token),
+            token=token or None,
             trust_remote_code=remote_code_allowed(),
         )
     except ModelError:
@@ -398,10 +398,3 @@ def inspect_model(source: str, num_labels: int = 2, token: str | None = None) ->
     task = infer_task(hf_config)
     model = load_model(source, num_labels, task=task, token=token, meta=True)
     return summarize(model, source, task, [])
-
-
-def _hub_token(token: str | None):
-    """The visitor's token, or none when hosted (never the host's HF_TOKEN): see hub/net.py."""
-    from finetune_core.hub.net import resolve_token
-
-    return resolve_token(token)

@@ -58,14 +58,14 @@ def allowed(path: str | os.PathLike) -> bool:
     return any(_inside(real, root) for root in allowed_roots())
 
 
+def is_local(source: str) -> bool:
+    """A path on this machine (as opposed to a Hub id): the engine's one test for it."""
+    return Path(source).expanduser().exists() or source.startswith(("/", "./", "../", "~"))
+
+
 def refusal(source: str) -> str | None:
     """The sentence that refuses a local source when hosted, else None (Hub ids pass)."""
-    if not source or not hosted():
-        return None
-    from finetune_core.data.load import is_local
-    from finetune_core.model import BUNDLED_MODEL
-
-    if not is_local(source) or source == BUNDLED_MODEL:
+    if not source or not hosted() or not is_local(source):
         return None
     return None if allowed(source) else NOT_HERE
 

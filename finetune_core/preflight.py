@@ -12,22 +12,8 @@ from finetune_core import model, paths
 from finetune_core.config import RunConfig
 from finetune_core.data import load as data
 from finetune_core.data import prepare
-from finetune_core.errors import ConfigError, DataError, HubError
+from finetune_core.errors import DataError, HubError
 from finetune_core.train import trackers
-
-
-def check_max_length(cfg: RunConfig, hf_config, task: str) -> None:
-    """max_length beyond the model's position embeddings fails deep inside the forward pass."""
-    limit = getattr(hf_config, "max_position_embeddings", None)
-    if task != model.TEXT or not isinstance(limit, int) or limit <= 0:
-        return
-    if "roberta" in str(getattr(hf_config, "model_type", "")):
-        limit -= 2  # RoBERTa's positions start after the padding index
-    if cfg.max_length > limit:
-        raise ConfigError(
-            f"max_length is {cfg.max_length} but model {cfg.model} reads at most {limit} "
-            f"tokens; set max_length to {limit} or less."
-        )
 
 
 def check(
@@ -49,7 +35,7 @@ def check(
     else:
         modality, n_labels = _hub_dataset(cfg, token)
     task = model.infer_task(hf_config, modality)
-    check_max_length(cfg, hf_config, task)
+    prepare.check_max_length(cfg.max_length, hf_config, task, cfg.model)
     meta = model.load_model(cfg.model, n_labels or 2, task=task, token=token, meta=True)
     model.resolve_freeze(cfg.freeze, model.layer_groups(meta))
 

@@ -11,26 +11,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "finetune_core"
 ENGINE = {"errors", "charts", "config", "runs", "hub/net", "model", "data", "hub", "predict"}
-ENGINE |= {"fields"}
+ENGINE |= {"fields", "paths", "env", "config_text"}
 ENGINE |= {"export", "export_onnx", "onnx_check", "extras", "train", "preflight", "jobs"}
 BASE = {"errors", "config", "runs", "model"}
 ALLOWED: dict[str, set[str]] = {  # docs/architecture.md, "Import rules"
     "errors": set(),
     "charts": set(),
     "fields": set(),
-    "config": {"errors", "fields"},
+    "config_text": {"errors"},
+    "env": {"errors"},
+    "config": {"errors", "fields", "config_text"},
     "runs": {"errors"},
-    "hub/net": {"errors"},
+    "paths": {"errors", "runs"},
+    "hub/net": {"errors", "paths"},
     "model": {"errors", "config", "hub/net"},
-    "data": {"errors", "config", "model", "hub/net"},
-    "hub": BASE | {"data", "hub/net"},
+    "data": {"errors", "config", "model", "hub/net", "paths"},
+    "hub": BASE | {"data", "hub/net", "paths"},
     "extras": {"errors", "config"},
     "predict": BASE,
     "onnx_check": BASE | {"data"},
     "export_onnx": BASE | {"extras", "onnx_check"},
     "export": BASE | {"hub", "hub/net", "export_onnx"},
-    "train": BASE | {"data", "hub", "hub/net", "export", "extras"},
-    "preflight": BASE | {"data", "hub", "hub/net", "train", "extras"},
+    "train": BASE | {"data", "hub", "hub/net", "export", "extras", "env", "paths"},
+    "preflight": BASE | {"data", "hub", "hub/net", "train", "extras", "paths"},
     "jobs": BASE | {"train"},
     "ui": ENGINE,
     "cli": ENGINE | {"ui"},

@@ -18,6 +18,7 @@ from typing import Any
 from finetune_core.data import diagnose
 from finetune_core.data.diagnose import label_warnings
 from finetune_core.errors import DataError, FinetuneError
+from finetune_core.paths import is_local
 
 DATA_SUFFIXES = {
     ".csv": "csv",
@@ -87,10 +88,6 @@ class DatasetSummary:
 
 
 # ---- loading ------------------------------------------------------------------------
-def is_local(source: str) -> bool:
-    return Path(source).expanduser().exists() or source.startswith(("/", "./", "../", "~"))
-
-
 SUFFIX_LIST = ".csv, .tsv, .json, .jsonl or .parquet"
 
 

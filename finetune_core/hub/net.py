@@ -59,9 +59,9 @@ def resolve_token(token: str | None) -> str | bool | None:
 
 
 def forbid_implicit_token() -> None:
-    """Belt and braces for hosted mode (at start, and on each hosted Hub call): a library
-    call that forgets `token=` sends nothing (HF_HUB_DISABLE_IMPLICIT_TOKEN; subprocesses
-    inherit the variable)."""
+    """Hosted mode, from the page's start (ui/hosting.py) and on each hosted Hub call: a call
+    given no token (`token=None`, as model.py passes when the visitor has none) sends nothing
+    instead of the host's HF_TOKEN (HF_HUB_DISABLE_IMPLICIT_TOKEN; subprocesses inherit it)."""
     from huggingface_hub import constants
 
     os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"

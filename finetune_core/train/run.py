@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core import model as model_mod
-from finetune_core import preflight
 from finetune_core.config import ResolvedRun, RunConfig, learning_rate_for
 from finetune_core.data import prepare
 from finetune_core.errors import FinetuneError, RunError, redact
@@ -159,7 +158,7 @@ def _load(ctx: RunContext, device: str) -> Loaded:
     ctx.phases.set(phases_mod.LOADING_MODEL)
     hf_config = model_mod.load_config(cfg.model, ctx.token)
     task = model_mod.infer_task(hf_config, prepared.columns.task)
-    preflight.check_max_length(cfg, hf_config, task)
+    prepare.check_max_length(cfg.max_length, hf_config, task, cfg.model)
     set_seed(cfg.seed)  # the new head's initial weights depend only on the seed
     model = model_mod.load_model(
         cfg.model,

@@ -122,7 +122,9 @@ def allowed_roots() -> list[Path]:
 
 def check_local_path(source: str) -> str | None:
     """When hosted, a local path outside the allowed roots is refused (one sentence)."""
-    return paths.refusal(source)
+    from finetune_core.model import BUNDLED_MODEL
+
+    return None if source == BUNDLED_MODEL else paths.refusal(source)
 
 
 def count(value: int | None) -> str:

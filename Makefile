@@ -34,6 +34,7 @@ bench: setup
 	$(PY) bench/responsiveness.py $(BENCH_ARGS)
 	$(PY) bench/load.py $(BENCH_ARGS)
 	$(PY) bench/longtail.py $(BENCH_ARGS)
+	$(PY) bench/quality.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv runs .pytest_cache

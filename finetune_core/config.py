@@ -35,7 +35,13 @@ from finetune_core.fields import (
     setting,
 )
 
-FREEZE_PRESETS = ("backbone", "none")
+FREEZE_PRESETS = ("auto", "backbone", "none")
+PROBLEM_TYPES = ("auto", "single_label", "multi_label")
+CLASS_WEIGHTS = ("balanced", "none")
+BEST_METRICS = ("f1_macro", "f1_micro", "accuracy", "loss")  # keep_best, early stopping
+_PT = "auto: multi-label (a sigmoid per class) when the label column holds lists"
+_CW = "balanced: each class's loss weighted by n / (classes x count); none: plain loss"
+_BEST = "f1_macro, f1_micro, accuracy or loss; empty: macro F1 (micro F1 for multi-label)"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 TASKS = ("auto", "text", "image")
 TRACKERS = ("tensorboard", "trackio", "wandb", "mlflow")  # report_to
@@ -77,7 +83,7 @@ class RunConfig:
     image_column: str | None = setting(None, "Image column", DATA_STEP)
     label_column: str | None = setting(None, "Label column", DATA_STEP)
     num_labels: int | None = setting(None, "Classes (new head)", HEAD_STEP, low=2, high=100_000)
-    freeze: str | list[str] = setting("backbone", "Frozen layer groups", HEAD_STEP)
+    freeze: str | list[str] = setting("auto", "Frozen layer groups", HEAD_STEP)
     task: str = setting("auto", "Task", help="auto: from the model and the data", choices=TASKS)
     epochs: float = setting(3.0, "Epochs", TRAIN_STEP, low=0, high=1000, low_open=True)
     learning_rate: float | None = setting(
@@ -110,6 +116,15 @@ class RunConfig:
     report_to: list[str] = setting(list, "Experiment trackers", help=", ".join(TRACKERS))
     # length-grouped training batches for text (less padding; see train/sampling.py)
     group_by_length: bool = setting(True, "Group text batches by length", help="less padding")
+    # Issue 14 (train/quality.py). freeze_plan: what `freeze: auto` chose, filled in by the run.
+    freeze_plan: dict | None = setting(None, "Freeze plan", HIDDEN)
+    problem_type: str = setting("auto", "Problem type", help=_PT, choices=PROBLEM_TYPES)
+    threshold: float = setting(0.5, "Multi-label threshold", low=0, high=1, low_open=True)
+    # bench/quality.py: macro F1 0.80 vs 0.76 with a 3% class; balanced data: no change
+    class_weight: str = setting("balanced", "Class weights", help=_CW, choices=CLASS_WEIGHTS)
+    keep_best: bool = setting(True, "Keep the best evaluation", help="final model = best eval")
+    metric_for_best: str | None = setting(None, "Metric for best", help=_BEST)
+    early_stopping_patience: int | None = setting(None, "Early stopping patience", low=1, high=1e3)
 
     # ---- construction -------------------------------------------------------------
     @classmethod
@@ -171,11 +186,15 @@ class RunConfig:
         if isinstance(self.freeze, str):
             if self.freeze not in FREEZE_PRESETS:
                 raise ConfigError(
-                    f"freeze must be 'backbone', 'none' or a list of layer-group names, "
+                    f"freeze must be 'auto', 'backbone', 'none' or a list of layer-group names, "
                     f"not {_show(self.freeze)}; `finetune inspect MODEL` lists the groups."
                 )
         elif not all(isinstance(g, str) and g for g in self.freeze):
             raise ConfigError("freeze list must hold layer-group names (strings).")
+        for key, allowed in (("problem_type", PROBLEM_TYPES), ("class_weight", CLASS_WEIGHTS)):
+            _check_choice(key, getattr(self, key), allowed)
+        if self.metric_for_best is not None:
+            _check_choice("metric_for_best", self.metric_for_best, BEST_METRICS)
         if self.push_checkpoints_to is not None and not is_repo_id(self.push_checkpoints_to):
             raise ConfigError(
                 "push_checkpoints_to must be a Hub repo id such as 'owner/name' or 'name', "
@@ -233,7 +252,7 @@ class RunConfig:
         default = RunConfig()
         parts = ["finetune", "train"]
         for key, value in self.to_dict().items():
-            if key == "label_names" or value == getattr(default, key):
+            if key in ("label_names", "freeze_plan") or value == getattr(default, key):
                 continue
             if isinstance(value, list):
                 value = ",".join(value)
@@ -299,11 +318,13 @@ def coerce(key: str, value: Any, hint: Any) -> Any:
         return ""  # validate() says what to put there
     if key == "freeze" and value in FREEZE_PRESETS:
         return value
+    if key == "class_weight" and value in CLASS_WEIGHTS:
+        return value  # "none" is a choice here, not null
     if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
         if nullable:
             return None
         if key == "freeze":
-            raise ConfigError("freeze cannot be empty; use 'backbone', 'none' or a list.")
+            raise ConfigError("freeze cannot be empty; use 'auto', 'backbone', 'none' or a list.")
         raise ConfigError(f"{key} needs a value; it cannot be null.")
     if list in kinds:
         if isinstance(value, list | tuple):
@@ -317,8 +338,14 @@ def coerce(key: str, value: Any, hint: Any) -> Any:
                 return value
             return [part.strip() for part in value.split(",") if part.strip()]
         if key == "freeze":
-            raise ConfigError("freeze must be 'backbone', 'none' or a list of layer-group names.")
+            raise ConfigError(
+                "freeze must be 'auto', 'backbone', 'none' or a list of layer-group names."
+            )
         raise ConfigError(f"{key} must be a list of strings, not {_show(value)}.")
+    if key == "freeze_plan":
+        if not isinstance(value, dict):
+            raise ConfigError("freeze_plan is filled in by the run; remove it from the config.")
+        return value
     if bool in kinds:
         if isinstance(value, bool):
             return value
@@ -379,6 +406,11 @@ def _as_number(key: str, value: Any, kind: type) -> Any:
             raise ConfigError(f"{key} must be a whole number, not {_show(value)}.")
         return int(number)
     return float(number)
+
+
+def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {_show(value)}.")
 
 
 def _check_range(

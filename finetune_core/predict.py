@@ -79,7 +79,10 @@ def predict_many(
             rows = [{k: encoded[k][i] for k in encoded} for i in chunk]
             batch = proc.pad(rows, return_tensors="pt")
         with _LOCK, torch.inference_mode():
-            probs = torch.softmax(model(**batch).logits.float(), -1).tolist()
+            logits = model(**batch).logits.float()
+        # multi-label: an independent probability per class (sigmoid), else a softmax
+        multi = getattr(model.config, "problem_type", None) == "multi_label_classification"
+        probs = (torch.sigmoid(logits) if multi else torch.softmax(logits, -1)).tolist()
         for i, row in zip(chunk, probs, strict=True):
             results[i] = {names.get(j, str(j)): p for j, p in enumerate(row)}
     return results

@@ -8,7 +8,7 @@ datasets cache makes that free for the run), a Hub dataset through its card (fir
 
 from __future__ import annotations
 
-from finetune_core import model, paths
+from finetune_core import freeze_plan, model, paths
 from finetune_core.config import RunConfig
 from finetune_core.data import load as data
 from finetune_core.data import prepare
@@ -37,7 +37,7 @@ def check(
     task = model.infer_task(hf_config, modality)
     prepare.check_max_length(cfg.max_length, hf_config, task, cfg.model)
     meta = model.load_model(cfg.model, n_labels or 2, task=task, token=token, meta=True)
-    model.resolve_freeze(cfg.freeze, model.layer_groups(meta))
+    freeze_plan.plan_freeze(cfg.freeze, model.layer_groups(meta), cfg.model, token)
 
 
 def _hub_dataset(cfg: RunConfig, token: str | None) -> tuple[str | None, int]:

@@ -44,6 +44,8 @@ CONFIG, METRICS, STATUS, EVAL = "config.json", "metrics.jsonl", "status.json", "
 MODEL, CHECKPOINTS, STOP = "model", "checkpoints", "stop"
 ONNX, TENSORBOARD = "onnx", "tensorboard"
 ERROR_LOG, LAUNCHER_LOG = "error.log", "launcher.log"
+# keep_best (train/best.py): the best evaluation's trainable weights and its record
+BEST, BEST_WEIGHTS, BEST_RECORD = "best", "trainable.safetensors", "best.json"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
 
@@ -91,6 +93,9 @@ class RunDir:
     onnx_dir = property(lambda self: self.path / ONNX)  # finetune export --format onnx
     tensorboard_dir = property(lambda self: self.path / TENSORBOARD)  # report_to tensorboard
     checkpoints_dir = property(lambda self: self.path / CHECKPOINTS)
+    best_dir = property(lambda self: self.path / CHECKPOINTS / BEST)  # keep_best
+    best_weights = property(lambda self: self.best_dir / BEST_WEIGHTS)
+    best_record = property(lambda self: self.best_dir / BEST_RECORD)
     stop_path = property(lambda self: self.path / STOP)
     error_log_path = property(lambda self: self.path / ERROR_LOG)
     launcher_log_path = property(lambda self: self.path / LAUNCHER_LOG)

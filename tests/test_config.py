@@ -36,7 +36,7 @@ def test_bad_values_have_one_clear_message(change, message):
 
 def test_defaults_match_the_contract():
     cfg = RunConfig.from_dict(BASE)
-    assert cfg.freeze == "backbone"
+    assert cfg.freeze == "auto" and cfg.class_weight == "balanced" and cfg.keep_best
     assert cfg.train_split == "train" and cfg.eval_split is None
     assert cfg.validation_fraction == 0.1 and cfg.logging_steps == 5
     assert (cfg.save_steps, cfg.save_total_limit) == (50, 2)

@@ -13,6 +13,7 @@ PACKAGE = ROOT / "finetune_core"
 ENGINE = {"errors", "charts", "config", "runs", "hub/net", "model", "data", "hub", "predict"}
 ENGINE |= {"fields", "paths", "env", "config_text"}
 ENGINE |= {"export", "export_onnx", "onnx_check", "extras", "train", "preflight", "jobs"}
+ENGINE |= {"freeze_plan"}
 BASE = {"errors", "config", "runs", "model"}
 ALLOWED: dict[str, set[str]] = {  # docs/architecture.md, "Import rules"
     "errors": set(),
@@ -25,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {  # docs/architecture.md, "Import rules"
     "paths": {"errors", "runs"},
     "hub/net": {"errors", "paths"},
     "model": {"errors", "config", "hub/net"},
+    "freeze_plan": {"errors", "config", "model", "hub/net"},
     "data": {"errors", "config", "model", "hub/net", "paths"},
     "hub": BASE | {"data", "hub/net", "paths"},
     "extras": {"errors", "config"},
@@ -32,8 +34,8 @@ ALLOWED: dict[str, set[str]] = {  # docs/architecture.md, "Import rules"
     "onnx_check": BASE | {"data"},
     "export_onnx": BASE | {"extras", "onnx_check"},
     "export": BASE | {"hub", "hub/net", "export_onnx"},
-    "train": BASE | {"data", "hub", "hub/net", "export", "extras", "env", "paths"},
-    "preflight": BASE | {"data", "hub", "hub/net", "train", "extras", "paths"},
+    "train": BASE | {"data", "hub", "hub/net", "export", "extras", "env", "paths", "freeze_plan"},
+    "preflight": BASE | {"data", "hub", "hub/net", "train", "extras", "paths", "freeze_plan"},
     "jobs": BASE | {"train"},
     "ui": ENGINE,
     "cli": ENGINE | {"ui"},

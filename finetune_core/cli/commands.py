@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     # the dashboard's multi-process jobs: start the run a job queued in RUN_DIR (not a resume)
     train.add_argument("--start", metavar="RUN_DIR", help=argparse.SUPPRESS)
     for f in dataclasses.fields(RunConfig):
-        if f.name != "label_names":
+        if f.name not in ("label_names", "freeze_plan"):  # filled in by the run
             train.add_argument(f"--{f.name.replace('_', '-')}", dest=f"set_{f.name}", metavar="V")
 
     inspect = sub.add_parser("inspect", help="layer groups of a model, or columns of a dataset")
@@ -139,6 +139,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"done: accuracy {metrics.get('accuracy', float('nan')):.4f}, "
         f"macro F1 {metrics.get('f1_macro', float('nan')):.4f}; run folder {result.run_dir}"
     )
+    for sentence in getattr(result, "warnings", None) or []:  # training health (status.json)
+        print(f"warning: {sentence}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -272,7 +274,8 @@ def _print_dataset(summary, as_json: bool) -> int:
     print(f"text: {d['text_column']}  image: {d['image_column']}  label: {d['label_column']}")
     counts = d["class_counts"]
     labels = [f"{n} ({counts[n]})" if n in counts else n for n in d["label_names"]]
-    print(f"labels ({d['num_labels']}): " + ", ".join(labels))
+    multi = ", multi-label" if d.get("problem_type") == "multi_label" else ""
+    print(f"labels ({d['num_labels']}{multi}): " + ", ".join(labels))
     for warning in d.get("warnings") or []:
         print(f"warning: {warning}")
     return EXIT_OK

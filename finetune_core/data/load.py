@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import diagnose
+from finetune_core.data import diagnose, multilabel
 from finetune_core.data.diagnose import label_warnings
+from finetune_core.data.multilabel import is_label_list
 from finetune_core.errors import DataError, FinetuneError
 from finetune_core.paths import is_local
 
@@ -70,6 +71,7 @@ class DatasetSummary:
     preview: list[dict[str, Any]] = field(default_factory=list)
     thumbnails: list[tuple[Any, str]] = field(default_factory=list)  # (small PIL image, label)
     warnings: list[str] = field(default_factory=list)  # e.g. unusable images skipped
+    problem_type: str = "single_label"  # multi_label when the label column holds lists
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,7 @@ class DatasetSummary:
             "label_names": self.label_names,
             "class_counts": self.class_counts,
             "warnings": self.warnings,
+            "problem_type": self.problem_type,
         }
 
 
@@ -286,7 +289,7 @@ def _guess_label(split, kinds: dict[str, str], exclude: set) -> str | None:
             return col
     named = [c for c in kinds if c.lower() in LABEL_NAMES and c not in exclude]
     for col in named:
-        if kinds[col] in ("string", "int", "bool"):
+        if kinds[col] in ("string", "int", "bool") or is_label_list(split.features[col]):
             return col
         if kinds[col] == "float" and _whole_numbers(split, col):
             return col  # 0.0/1.0 written by pandas or a spreadsheet
@@ -323,6 +326,8 @@ def label_names_of(ds, label: str) -> list[str]:
     feature = first.features[label]
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
+    if is_label_list(feature):
+        return multilabel.names_of(ds, label)
     values: set = set()
     for split in ds.values():
         values.update(v for v in split.unique(label) if v is not None)
@@ -349,10 +354,13 @@ def summarize(
     counts: dict[str, int] = {}
     if cols.label:
         names = label_names_of(ds, cols.label)
-        raw = Counter(first[cols.label])
         feature = first.features[cols.label]
-        to_name = feature.int2str if feature_kind(feature) == "class_label" else str
-        counts = {to_name(k): v for k, v in raw.items() if k is not None}
+        if is_label_list(feature):
+            counts = multilabel.counts(first, cols.label)
+        else:
+            raw = Counter(first[cols.label])
+            to_name = feature.int2str if feature_kind(feature) == "class_label" else str
+            counts = {to_name(k): v for k, v in raw.items() if k is not None}
     preview = [
         {
             k: (v if not hasattr(v, "size") else f"<image {v.size[0]}x{v.size[1]}>")
@@ -368,6 +376,9 @@ def summarize(
         columns=cols,
         label_names=names,
         class_counts=counts,
+        problem_type=multilabel.resolve(
+            "auto", first.features[cols.label] if cols.label else None, cols.label or ""
+        ),
         preview=preview,
         thumbnails=thumbnails(sample, cols, names),
         warnings=loaded.warnings + (label_warnings(names, cols.label) if cols.label else []),

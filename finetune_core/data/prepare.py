@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from finetune_core.data import multilabel
 from finetune_core.data.load import (
     EVAL_SPLIT_NAMES,
     TEXT_NAMES,
@@ -33,6 +34,7 @@ class PreparedData:
     label_names: list[str]
     eval_source: str  # "validation" (a split name) or "held out 10% of train"
     warnings: list[str] = field(default_factory=list)  # sentences for status.json
+    multi_label: bool = False  # labels are multi-hot vectors (sigmoid + binary cross-entropy)
 
 
 def encode_labels(ds, label: str):
@@ -119,7 +121,13 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     import datasets
 
     ds = datasets.DatasetDict(keep)
-    ds, names = encode_labels(ds, cols.label)
+    problem = multilabel.resolve(
+        getattr(cfg, "problem_type", "auto"), train.features[cols.label], cols.label
+    )
+    if problem == multilabel.MULTI:
+        ds, names = multilabel.encode(ds, cols.label)
+    else:
+        ds, names = encode_labels(ds, cols.label)
     if len(names) < 2:
         raise DataError(
             f"Label column '{cols.label}' has only one class ({names[0] if names else 'none'}); "
@@ -143,7 +151,8 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
         for name, split in (("train", train), ("evaluation", evals)):
             _check_text(split, cols.text, name)
     warnings += label_warnings(names, cols.label)
-    return PreparedData(train, evals, evals, cols, names, source, warnings)
+    multi = problem == multilabel.MULTI
+    return PreparedData(train, evals, evals, cols, names, source, warnings, multi_label=multi)
 
 
 def _split_eval(ds, cfg, label: str):
@@ -158,8 +167,11 @@ def _split_eval(ds, cfg, label: str):
             f"Split '{cfg.train_split}' has only {len(train)} rows; at least 4 are needed "
             "to hold some out for evaluation."
         )
-    counts = Counter(train[label])
-    stratify = label if min(counts.values()) >= 2 else None
+    try:
+        counts = Counter(train[label])
+    except TypeError:  # multi-hot lists: no single class to stratify by
+        counts = Counter()
+    stratify = label if counts and min(counts.values()) >= 2 else None
     try:
         parts = train.train_test_split(
             test_size=cfg.validation_fraction, seed=cfg.seed, stratify_by_column=stratify

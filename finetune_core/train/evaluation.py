@@ -43,13 +43,29 @@ def scores(labels: np.ndarray, preds: np.ndarray, n: int) -> dict[str, Any]:
 
 
 def compute_metrics(eval_pred) -> dict[str, float]:
-    """For the Trainer's evaluation loop: logged as eval_accuracy and eval_f1_macro."""
+    """For the Trainer's evaluation loop: logged as eval_accuracy and eval_f1_macro, plus how
+    many classes were predicted at all and the most predicted one (training health reads them:
+    one class for every example is a collapsed model)."""
     logits, labels = eval_pred.predictions, eval_pred.label_ids
     if isinstance(logits, tuple):
         logits = logits[0]
     n = logits.shape[-1]
-    result = scores(np.asarray(labels), np.asarray(logits).argmax(-1), n)
-    return {"accuracy": result["accuracy"], "f1_macro": result["f1_macro"]}
+    preds = np.asarray(logits).argmax(-1)
+    result = scores(np.asarray(labels), preds, n)
+    counts = np.bincount(preds.astype(int), minlength=n)
+    return {
+        "accuracy": result["accuracy"],
+        "f1_macro": result["f1_macro"],
+        "predicted_classes": int((counts > 0).sum()),
+        "top_class": int(counts.argmax()) if n else 0,
+    }
+
+
+def majority(support: list[int]) -> tuple[float, int]:
+    """Accuracy of always predicting the most frequent class, and that class's index."""
+    total = sum(support)
+    top = int(np.argmax(support)) if support else 0
+    return (support[top] / total if total else 0.0), top
 
 
 def report(
@@ -87,9 +103,14 @@ def report(
         }
         for i in order
     ]
+    baseline, top = majority(result["support"])
     return {
         "accuracy": result["accuracy"],
         "f1_macro": result["f1_macro"],
+        "majority_baseline": baseline,
+        # macro F1 of always answering the majority class: 2p / (1 + p) for it, 0 for the rest
+        "majority_f1_macro": 2 * baseline / (1 + baseline) / n if n else 0.0,
+        "majority_class": label_names[top] if label_names else None,
         "num_examples": len(labels),
         "per_class": per_class,
         "confusion_matrix": result["confusion_matrix"],

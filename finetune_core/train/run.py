@@ -15,22 +15,22 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from finetune_core import freeze_plan
 from finetune_core import model as model_mod
 from finetune_core.config import ResolvedRun, RunConfig, learning_rate_for
 from finetune_core.data import prepare
 from finetune_core.errors import FinetuneError, RunError, redact
 from finetune_core.hub.net import resolve_token
 from finetune_core.runs import RunDir, read_metrics
-from finetune_core.train import checkpoint_push, failures, trackers
+from finetune_core.train import checkpoint_push, failures, lr_search, quality, trackers
 from finetune_core.train import device as device_mod
 from finetune_core.train import phases as phases_mod
 from finetune_core.train.cache import attach as feature_cache
 from finetune_core.train.callbacks import RunDirCallback
-from finetune_core.train.evaluation import compute_metrics, report
 from finetune_core.train.failures import failure_message, record_failure
 from finetune_core.train.model_card import write_model_card
 from finetune_core.train.setup import init_distributed, prepare_run_dir, resume_config, world
@@ -46,6 +46,7 @@ class RunResult:
     state: str
     metrics: dict[str, Any] | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # training health (status.json too)
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Loaded:
     frozen: list[str]
     summary: Any
     task: str
+    hooks: Any = None  # train/quality.py: health, class weights, best model, lr search
 
 
 def run(
@@ -166,12 +168,16 @@ def _load(ctx: RunContext, device: str) -> Loaded:
         task=task,
         label_names=prepared.label_names,
         token=ctx.token,
+        multi_label=prepared.multi_label,
     )
     groups = model_mod.layer_groups(model)
-    frozen = model_mod.resolve_freeze(cfg.freeze, groups)
+    plan = freeze_plan.plan_for_run(cfg, groups, ctx.token)
+    frozen = plan.frozen
     model_mod.apply_freeze(model, frozen)
     summary = model_mod.summarize(model, cfg.model, task, frozen)
+    hooks = quality.for_run(cfg, ctx.run_dir, prepared, ctx.is_main)  # before: lr null?
     ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, frozen))
+    ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=hooks.problem_type)
     if ctx.is_main:
         ctx.run_dir.write_config(ctx.cfg.to_dict())
         ctx.run_dir.write_status(
@@ -182,10 +188,11 @@ def _load(ctx: RunContext, device: str) -> Loaded:
             train_rows=len(prepared.train),
             samples_per_step=cfg.batch_size * world()[1],
             eval_rows=len(prepared.eval),
+            freeze_plan=plan.to_dict(),
         )
         if prepared.warnings:  # data left out or doubtful (skipped images, near-duplicate labels)
             ctx.run_dir.write_status(warnings=list(prepared.warnings))
-    return Loaded(prepared, model, list(frozen), summary, task)
+    return Loaded(prepared, model, list(frozen), summary, task, hooks)
 
 
 def _train(ctx: RunContext):
@@ -198,7 +205,7 @@ def _train(ctx: RunContext):
     trackers.check(cfg.report_to)  # a chosen tracker that is not installed: refused now
     device = device_mod.pick_device(cfg.device)
     loaded = _load(ctx, device)
-    cfg, prepared, task = ctx.cfg, loaded.prepared, loaded.task
+    cfg, prepared, task, hooks = ctx.cfg, loaded.prepared, loaded.task, loaded.hooks
     ctx.check_stop()
     ctx.phases.set(phases_mod.PREPARING)
     processor, collator = _preprocess(cfg, prepared, task, device, ctx.token)
@@ -218,9 +225,11 @@ def _train(ctx: RunContext):
         eval_dataset=prepared.eval,
         data_collator=collator,
         processing_class=processor,
-        compute_metrics=compute_metrics,
+        compute_metrics=hooks.compute_metrics,
         callbacks=([callback, pusher] if pusher else [callback])
+        + hooks.callbacks
         + trackers.callbacks(cfg.report_to, run_dir),
+        **hooks.trainer_kwargs,
     )
     checkpoint = run_dir.last_checkpoint() if ctx.resume else None
     if checkpoint and is_main:
@@ -234,7 +243,8 @@ def _train(ctx: RunContext):
             world_size=world()[1],
             phases=ctx.phases,
             check_stop=ctx.check_stop,
-        ):
+        ) as attachment:
+            ctx.cfg = lr_search.run_for(ctx.cfg, trainer, attachment, run_dir, is_main, hooks)
             ctx.phases.set(phases_mod.TRAINING)
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
             return _finish(ctx, trainer, callback, loaded)
@@ -255,7 +265,7 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
     metrics = None
     if state == "completed":
         phases.set(phases_mod.EVALUATING)
-        metrics = _final_eval(trainer, prepared, run_dir, is_main)
+        metrics = _final_eval(trainer, prepared, run_dir, is_main, loaded.hooks)
     phases.set(phases_mod.SAVING)
     if is_main:
         trainer.save_model(str(run_dir.model_dir))
@@ -264,7 +274,7 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
         write_model_card(run_dir.model_dir, ctx.cfg, loaded.summary, metrics, state, **card)
         run_dir.write_status(state=state, error=None, step=trainer.state.global_step, phase=None)
         run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
-    return trainer, RunResult(run_dir.path, state, metrics)
+    return trainer, RunResult(run_dir.path, state, metrics, warnings=loaded.hooks.warnings)
 
 
 def resolve(cfg: RunConfig, prepared, summary, frozen=()) -> ResolvedRun:
@@ -365,14 +375,14 @@ def _loader_workers(device: str, task: str) -> int:
     return min(4, max(0, (os.cpu_count() or 1) // 2))
 
 
-def _final_eval(trainer, prepared, run_dir: RunDir, is_main: bool) -> dict:
+def _final_eval(trainer, prepared, run_dir: RunDir, is_main: bool, hooks) -> dict:
     output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     last = [r for r in read_metrics(run_dir.path) if "eval_loss" in r] if is_main else []
     if not last or last[-1].get("step") != trainer.state.global_step:
         trainer.log({k: v for k, v in output.metrics.items() if k.startswith("eval_")})
     examples = prepared.eval_raw[prepared.columns.text] if prepared.columns.text else None
-    result = report(logits, output.label_ids, prepared.label_names, examples=examples)
+    result = hooks.report(logits, output.label_ids, prepared.label_names, examples=examples)
     if is_main:
         run_dir.write_json(run_dir.eval_path, result)
     return {"accuracy": result["accuracy"], "f1_macro": result["f1_macro"]}

@@ -84,6 +84,8 @@ def card_view(d: dict[str, Any]) -> CardView:
     ]
     if d.get("configs") and len(d["configs"]) > 1:
         md.append("- configs: " + ", ".join(md_text(c) for c in d["configs"]))
+    if d.get("imbalance"):
+        md.append(f"- **{md_text(d['imbalance'])}**")
     preview = d.get("preview") or []
     label = d.get("label_column")
     rows = [[_cell(v, names if k == label else None) for k, v in r.items()] for r in preview]

@@ -91,12 +91,19 @@ def tree_html(groups: list[dict] | None, frozen: list[str] | None) -> str:
 
 
 def default_preset(model_id: str, groups: list[dict] | None) -> tuple[str, str]:
-    """Head only, as in the tutorial; head + pooler for sentence-embedding checkpoints."""
-    mid = (model_id or "").lower()
-    has_pooler = any(g["name"].endswith("pooler") for g in groups or [])
-    if has_pooler and ("sentence-transformers" in mid or "minilm" in mid or "mpnet" in mid):
-        return HEAD_POOLER, POOLER_NOTE
-    return HEAD_ONLY, ""
+    """The preset matching the engine's `freeze: auto` plan (the CLI and the page agree), with
+    the engine's reason when it trains more than the head."""
+    from finetune_core.freeze_plan import plan_freeze
+    from finetune_core.model import LayerGroup
+
+    if not groups:
+        return HEAD_ONLY, ""
+    plan = plan_freeze(
+        "auto", [LayerGroup(g["name"], g["kind"], g["params"]) for g in groups], model_id or ""
+    )
+    if sorted(plan.frozen) == sorted(preset_frozen(groups, HEAD_ONLY)):
+        return HEAD_ONLY, ""
+    return HEAD_POOLER, plan.reason
 
 
 @dataclass

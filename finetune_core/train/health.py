@@ -1,0 +1,159 @@
+"""Training health: plain sentences in status.json `warnings` when a run is not learning.
+
+Fed from the Trainer's logs by HealthCallback (and once more with the final metrics). Each rule
+names what it saw and what to try. The list says how the run stands now: a flat loss that
+starts to fall, or a collapsed model whose next evaluation predicts several classes again,
+takes its warning back (a slow start is not a failure); a divergence stays said. A resumed run
+keeps the warnings already given. The rules, and why these thresholds:
+
+- flat: a classifier that outputs the same distribution for every input has a loss of
+  ln(number of classes) on balanced data; still within 10% of it after a fair share of the
+  steps (a third of the run, at least 10 and at most 100 steps) means nothing is being learned.
+- collapse: every evaluation example predicted as one class (the SMS-spam case: all "ham").
+- diverging: the recent loss more than twice its best so far and above 1.5 x ln(classes): the
+  steps are too large (a non-finite loss also stops the run, see callbacks.py).
+- no better than the majority: the final macro F1 at most that of always predicting the most
+  frequent class (plus 0.01).
+"""
+
+from __future__ import annotations
+
+import math
+
+from transformers import TrainerCallback
+
+from finetune_core.runs import RunDir
+
+FLAT_TOLERANCE = 0.10
+RECENT = 3  # logged losses averaged, so one noisy batch neither fires nor hides a rule
+MARGIN = 0.01
+
+
+def majority_f1_macro(share: float, num_classes: int) -> float:
+    """Macro F1 of always predicting the most frequent class (share p of the examples): that
+    class scores 2p / (1 + p), every other class 0."""
+    return 2 * share / (1 + share) / num_classes if num_classes else 0.0
+
+
+class Health:
+    """The rules over a run's numbers; `warnings` is the list for status.json."""
+
+    def __init__(
+        self,
+        label_names: list[str],
+        previous: list[str] | None = None,
+        *,
+        multi_label: bool = False,
+    ):
+        self.label_names = list(label_names)
+        self.multi_label = multi_label
+        self.current: dict[str, str] = {f"earlier-{i}": w for i, w in enumerate(previous or [])}
+        self.losses: list[float] = []
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.current.values())
+
+    @property
+    def chance_loss(self) -> float:
+        """Loss of a model that ignores its input: ln(classes); per label, ln 2 (multi-label)."""
+        return math.log(2 if self.multi_label else max(2, len(self.label_names)))
+
+    def _fire(self, kind: str, sentence: str) -> bool:
+        if kind in self.current or sentence in self.current.values():
+            return False
+        self.current[kind] = sentence
+        return True
+
+    def _clear(self, kind: str) -> bool:
+        return self.current.pop(kind, None) is not None
+
+    def on_loss(self, step: int, loss: float, max_steps: int | None) -> bool:
+        """A training loss was logged; True when the warnings changed."""
+        if not math.isfinite(loss):
+            return self._fire(
+                "diverging",
+                f"The loss became {loss} at step {step}: lower the learning rate (try a tenth) "
+                "or freeze more layers.",
+            )
+        self.losses.append(loss)
+        if len(self.losses) < RECENT:
+            return False
+        recent = sum(self.losses[-RECENT:]) / RECENT
+        fired = False
+        fair = max(10, min(100, (max_steps or 0) // 3))
+        if recent < (1 - FLAT_TOLERANCE) * self.chance_loss:
+            fired |= self._clear("flat")
+        elif step >= fair and abs(recent - self.chance_loss) <= FLAT_TOLERANCE * self.chance_loss:
+            fired |= self._fire(
+                "flat",
+                f"After {step} steps the loss is still {recent:.3f}, about ln("
+                f"{2 if self.multi_label else len(self.label_names)}) = "
+                f"{self.chance_loss:.3f}, what guessing gives: the "
+                "model is not learning; try a higher learning rate (x10), training the pooler "
+                "or more layers (freeze), or class_weight: balanced if one class dominates.",
+            )
+        best = min(self.losses)
+        if recent > 2 * best and recent > 1.5 * self.chance_loss:
+            fired |= self._fire(
+                "diverging",
+                f"The loss is rising (now {recent:.3f}, best {best:.3f}) at step {step}: the "
+                "learning rate is too high; try a tenth of it, or warmup_ratio 0.1.",
+            )
+        return fired
+
+    def on_eval(self, step: int, predicted_classes: int, top_class: int | None) -> bool:
+        """An evaluation finished; predicted_classes = how many classes were predicted at all."""
+        if predicted_classes != 1 or len(self.label_names) < 2:
+            return self._clear("collapse")
+        name = self._name(top_class)
+        if self.multi_label:
+            name = "the same set of labels"
+        return self._fire(
+            "collapse",
+            f"At step {step} every evaluation example was predicted as {name}: the model ignores "
+            "its input; try class_weight: balanced, a higher learning rate, or training the "
+            "pooler or more layers (freeze).",
+        )
+
+    def on_final(self, f1_macro: float, baseline_f1: float, majority: str) -> bool:
+        """The final evaluation: is the model better than always answering the majority?"""
+        if f1_macro > baseline_f1 + MARGIN:
+            return self._clear("majority")
+        return self._fire(
+            "majority",
+            f"The final macro F1 ({f1_macro:.3f}) is no better than always predicting "
+            f"'{majority}' ({baseline_f1:.3f}): try class_weight: balanced, a higher "
+            "learning rate, more epochs, or training the pooler or more layers (freeze).",
+        )
+
+    def _name(self, index: int | None) -> str:
+        if index is not None and 0 <= index < len(self.label_names):
+            return f"'{self.label_names[index]}'"
+        return "one class"
+
+
+class HealthCallback(TrainerCallback):
+    """Feeds Health from the Trainer's logs and writes `warnings` into status.json."""
+
+    def __init__(self, run: RunDir, health: Health, *, is_main: bool = True):
+        self.run, self.health, self.is_main = run, health, is_main
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        fired = False
+        if isinstance(logs.get("loss"), int | float):
+            fired |= self.health.on_loss(state.global_step, float(logs["loss"]), state.max_steps)
+        if isinstance(logs.get("eval_predicted_classes"), int | float):
+            top = logs.get("eval_top_class")
+            fired |= self.health.on_eval(
+                state.global_step,
+                int(logs["eval_predicted_classes"]),
+                int(top) if isinstance(top, int | float) else None,
+            )
+        if fired:
+            self.write()
+
+    def write(self) -> None:
+        if self.is_main:
+            self.run.write_status(warnings=list(self.health.warnings))

@@ -1,0 +1,114 @@
+"""Multi-label metrics from logits: a class is predicted when its sigmoid is above the
+threshold. accuracy is the exact match of the whole label set; micro F1 pools every decision,
+macro F1 averages the classes; per-class counts replace the confusion matrix (which has no
+meaning when an example has several true classes). numpy only, like evaluation.py."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray):
+    precision = np.divide(tp, tp + fp, out=np.zeros(tp.shape), where=(tp + fp) > 0)
+    recall = np.divide(tp, tp + fn, out=np.zeros(tp.shape), where=(tp + fn) > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(tp.shape), where=denom > 0)
+    return precision, recall, f1
+
+
+def scores(labels: np.ndarray, preds: np.ndarray) -> dict[str, Any]:
+    """labels, preds: (examples, classes) arrays of 0/1."""
+    y, p = np.asarray(labels) > 0.5, np.asarray(preds) > 0.5
+    tp = (y & p).sum(0).astype(float)
+    fp = (~y & p).sum(0).astype(float)
+    fn = (y & ~p).sum(0).astype(float)
+    tn = (~y & ~p).sum(0).astype(float)
+    precision, recall, f1 = _f1(tp, fp, fn)
+    _, _, micro = _f1(np.array([tp.sum()]), np.array([fp.sum()]), np.array([fn.sum()]))
+    return {
+        "accuracy": float((y == p).all(1).mean()) if len(y) else 0.0,
+        "f1_micro": float(micro[0]),
+        "f1_macro": float(f1.mean()) if f1.size else 0.0,
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+        "f1": f1.tolist(),
+        "support": tp.astype(int) + fn.astype(int),
+        "counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
+    }
+
+
+def compute_metrics_for(threshold: float):
+    """The Trainer's compute_metrics for multi-label runs (eval_accuracy, eval_f1_micro, ...)."""
+
+    def compute(eval_pred) -> dict[str, float]:
+        logits = eval_pred.predictions
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        preds = sigmoid(logits) > threshold
+        result = scores(eval_pred.label_ids, preds)
+        sets = Counter(map(bytes, np.packbits(preds, axis=1)))
+        return {
+            "accuracy": result["accuracy"],
+            "f1_macro": result["f1_macro"],
+            "f1_micro": result["f1_micro"],
+            "predicted_classes": len(sets),  # distinct label sets: 1 = the same for everyone
+        }
+
+    return compute
+
+
+def majority(labels: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Always answering the most frequent label set: its exact-match accuracy, its macro F1."""
+    y = np.asarray(labels) > 0.5
+    if not len(y):
+        return 0.0, 0.0, np.zeros(y.shape[-1], dtype=bool)
+    rows = Counter(map(tuple, y.tolist()))
+    top = np.array(rows.most_common(1)[0][0], dtype=bool)
+    constant = np.tile(top, (len(y), 1))
+    return float((y == constant).all(1).mean()), scores(y, constant)["f1_macro"], top
+
+
+def report(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    label_names: list[str],
+    *,
+    threshold: float = 0.5,
+    examples: list[Any] | None = None,
+) -> dict[str, Any]:
+    """eval.json for a multi-label run."""
+    probs = sigmoid(logits)
+    preds = probs > threshold
+    result = scores(labels, preds)
+    counts = result["counts"]
+    per_class = {
+        name: {
+            "precision": result["precision"][i],
+            "recall": result["recall"][i],
+            "f1": result["f1"][i],
+            "support": int(result["support"][i]),
+            **{k: int(v[i]) for k, v in counts.items()},
+        }
+        for i, name in enumerate(label_names)
+    }
+    baseline, baseline_f1, top = majority(labels)
+    return {
+        "problem_type": "multi_label",
+        "accuracy": result["accuracy"],
+        "f1_micro": result["f1_micro"],
+        "f1_macro": result["f1_macro"],
+        "threshold": threshold,
+        "majority_baseline": baseline,
+        "majority_f1_macro": baseline_f1,
+        "majority_class": ", ".join(n for n, on in zip(label_names, top, strict=True) if on)
+        or "no label",
+        "num_examples": len(labels),
+        "per_class": per_class,
+        "label_names": list(label_names),
+    }

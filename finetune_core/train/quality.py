@@ -1,0 +1,109 @@
+"""Issue 14's part of a run, in one place so train/run.py only calls it: training health,
+class weights, keep_best and early stopping.
+
+    hooks = quality.for_run(cfg, run_dir, prepared, is_main)
+    Trainer(..., compute_metrics=hooks.compute_metrics, callbacks=[..., *hooks.callbacks],
+            **hooks.trainer_kwargs)       # the best weights come back at the end of training
+    result = hooks.report(logits, labels, label_names)   # eval.json, with best_step
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from finetune_core.runs import RunDir, read_json
+from finetune_core.train import evaluation, multilabel_metrics
+from finetune_core.train.best import BestCallback, metric_name
+from finetune_core.train.health import Health, HealthCallback
+from finetune_core.train.losses import (
+    WeightedBCE,
+    WeightedCrossEntropy,
+    balanced_weights,
+    positive_weights,
+)
+
+
+@dataclass
+class QualityHooks:
+    health: Health
+    health_callback: HealthCallback
+    best: BestCallback
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+    multi_label: bool = False
+    threshold: float = 0.5
+    search_lr: bool = False  # learning_rate was null: lr_search.run_for may pick it
+
+    @property
+    def problem_type(self) -> str:
+        return "multi_label" if self.multi_label else "single_label"
+
+    @property
+    def callbacks(self) -> list:
+        return [self.health_callback, self.best]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.health.warnings)
+
+    def after_final_eval(self, report: dict[str, Any]) -> dict[str, Any]:
+        """Add best_step (and early stopping) to eval.json; check the majority-baseline rule."""
+        report["best_step"] = self.best.best_step if self.best.keep else None
+        report["metric_for_best"] = self.best.metric
+        if self.best.stopped_early_at is not None:
+            report["early_stopped_at"] = self.best.stopped_early_at
+        if "majority_f1_macro" in report and self.health.on_final(
+            report["f1_macro"], report["majority_f1_macro"], str(report.get("majority_class"))
+        ):
+            self.health_callback.write()
+        return report
+
+    @property
+    def compute_metrics(self):
+        """The Trainer's compute_metrics: single-label (argmax) or multi-label (threshold)."""
+        if self.multi_label:
+            return multilabel_metrics.compute_metrics_for(self.threshold)
+        return evaluation.compute_metrics
+
+    def report(self, logits, labels, label_names: list[str], *, examples=None) -> dict[str, Any]:
+        """eval.json's content: the metrics of the final evaluation, plus best_step."""
+        if self.multi_label:
+            result = multilabel_metrics.report(
+                logits, labels, label_names, threshold=self.threshold, examples=examples
+            )
+        else:
+            result = evaluation.report(logits, labels, label_names, examples=examples)
+        return self.after_final_eval(result)
+
+
+def for_run(cfg, run_dir: RunDir, prepared, is_main: bool) -> QualityHooks:
+    """Call before preprocessing (the class weights read the raw label column), with the config
+    as asked (a null learning rate may be searched)."""
+    previous = (read_json(run_dir.status_path) or {}).get("warnings") or []
+    # the data's own warnings (skipped images, near-duplicate labels) stay in the same list
+    previous = list(dict.fromkeys([*previous, *getattr(prepared, "warnings", [])]))
+    multi = bool(getattr(prepared, "multi_label", False))
+    health = Health(prepared.label_names, previous, multi_label=multi)
+    best = BestCallback(
+        run_dir,
+        metric_name(cfg, multi),
+        keep=cfg.keep_best,
+        patience=cfg.early_stopping_patience,
+        is_main=is_main,
+    )
+    kwargs: dict[str, Any] = {}
+    if cfg.class_weight == "balanced":
+        labels = list(prepared.train[prepared.columns.label])  # before preprocessing
+        if multi:
+            weights, loss = positive_weights(labels), WeightedBCE
+        else:
+            weights = balanced_weights(labels, len(prepared.label_names))
+            loss = WeightedCrossEntropy
+        # equal weights change nothing: keep the model's own loss (bit for bit as before)
+        if max(weights) - min(weights) > 1e-6 or (multi and max(weights) != 1.0):
+            kwargs["compute_loss_func"] = loss(weights)
+            if is_main:
+                run_dir.write_status(class_weights=[round(w, 4) for w in weights])
+    callback = HealthCallback(run_dir, health, is_main=is_main)
+    search = cfg.learning_rate is None  # a resumed run has the rate it chose in its config
+    return QualityHooks(health, callback, best, kwargs, multi, cfg.threshold, search)

@@ -1,0 +1,112 @@
+"""Training health: each warning fires on a run built to trigger it and stays silent on a
+healthy one; eval.json reads every result against the majority baseline."""
+
+import json
+
+import pytest
+import tiny
+
+from finetune_core import runs
+from finetune_core.cli import commands
+from finetune_core.config import RunConfig
+from finetune_core.train import run as train
+from finetune_core.train.evaluation import majority
+from finetune_core.train.health import Health, majority_f1_macro
+
+BASE = {"batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
+HEALTHY = {"freeze": "none", "learning_rate": 3e-3, "epochs": 6}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny.write_csv(tmp_path_factory.mktemp("health") / "d.csv", tiny.text_rows(90))
+
+
+def run(tiny_bert, data, out, **extra):
+    cfg = RunConfig.from_dict(
+        {"model": str(tiny_bert), "dataset": str(data), "output_dir": str(out), **BASE, **extra}
+    )
+    result = train.run(cfg, release_memory=False)
+    status = json.loads((out / "status.json").read_text())
+    assert status["warnings"] == result.warnings
+    return result, json.loads((out / "eval.json").read_text())
+
+
+def kinds(warnings):
+    found = set()
+    for w in warnings:
+        found |= {"flat"} if "ln(3)" in w else set()
+        found |= {"collapse"} if "every evaluation example was predicted" in w else set()
+        found |= {"diverging"} if "rising" in w or "loss became" in w else set()
+        found |= {"majority"} if "no better than always predicting" in w else set()
+    return found
+
+
+def test_a_healthy_run_is_silent(tiny_bert, data, tmp_path):
+    result, report = run(tiny_bert, data, tmp_path / "ok", **HEALTHY)
+    assert result.warnings == [] and report["f1_macro"] > 0.9
+    assert report["majority_baseline"] == pytest.approx(1 / 3)
+
+
+def test_a_run_that_does_not_learn_says_so_and_what_to_try(tiny_bert, data, tmp_path):
+    result, report = run(tiny_bert, data, tmp_path / "flat", learning_rate=1e-7, epochs=4)
+    assert kinds(result.warnings) == {"flat", "collapse", "majority"}
+    assert all("try" in w for w in result.warnings)
+    assert report["f1_macro"] <= majority_f1_macro(report["majority_baseline"], 3) + 0.01
+
+
+def test_a_diverging_run_says_lower_the_learning_rate(tiny_bert, data, tmp_path):
+    result, _ = run(tiny_bert, data, tmp_path / "div", freeze="none", learning_rate=0.3, epochs=4)
+    assert "diverging" in kinds(result.warnings)
+    assert any("learning rate is too high" in w for w in result.warnings)
+
+
+def test_the_cli_prints_the_warnings(tiny_bert, data, tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["train", "--model", str(tiny_bert), "--dataset", str(data), "--quiet"]
+    args += ["--output-dir", str(out), "--learning-rate", "1e-7", "--epochs", "4"]
+    args += [f"--{k.replace('_', '-')}={v}" for k, v in BASE.items()]
+    assert commands.main(args) == commands.EXIT_OK
+    err = capsys.readouterr().err
+    status = runs.read_json(out / "status.json")
+    assert status["warnings"] and all(f"warning: {w}" in err for w in status["warnings"])
+
+
+def test_rules_clear_when_the_run_recovers():
+    health = Health(["a", "b", "c"])
+    for step in range(1, 13):
+        health.on_loss(step, 1.1, max_steps=30)
+    assert kinds(health.warnings) == {"flat"}
+    assert health.on_eval(12, predicted_classes=1, top_class=2)
+    assert "'c'" in health.warnings[-1]
+    for step in range(13, 17):
+        health.on_loss(step, 0.5, max_steps=30)
+    assert health.on_eval(16, predicted_classes=3, top_class=0)
+    assert health.warnings == []  # a slow start is not a failure
+    assert not health.on_final(0.9, 0.34, "a")
+
+
+def test_flat_needs_a_fair_number_of_steps_and_previous_warnings_survive_a_resume():
+    health = Health(["a", "b"], previous=["said before"])
+    for step in range(1, 10):
+        health.on_loss(step, 0.69, max_steps=300)
+    assert health.warnings == ["said before"]  # 9 steps of 300 is not yet a fair trial
+    for step in range(10, 101):
+        health.on_loss(step, 0.69, max_steps=300)
+    assert len(health.warnings) == 2
+
+
+def test_majority_baseline_numbers():
+    assert majority([87, 13]) == (0.87, 0)
+    assert majority([1, 5, 4]) == (0.5, 1)
+    # always "ham" on 87% ham: F1 2*.87/1.87 for ham, 0 for spam
+    assert majority_f1_macro(0.87, 2) == pytest.approx(0.4652, abs=1e-4)
+
+
+def test_the_page_shows_the_warnings():
+    from finetune_core import charts
+    from finetune_core.ui import train_tab
+
+    status = {"state": "completed", "step": 9, "max_steps": 9, "warnings": ["loss <flat>: try x"]}
+    html = train_tab.progress_html(charts.progress(status, []), None, status)
+    assert "ft-warn" in html and "loss &lt;flat&gt;: try x" in html

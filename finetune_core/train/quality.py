@@ -66,7 +66,7 @@ class QualityHooks:
         return evaluation.compute_metrics
 
     def report(self, logits, labels, label_names: list[str], *, examples=None) -> dict[str, Any]:
-        """eval.json's content: the metrics of the final evaluation, plus best_step."""
+        """What eval.json holds: the metrics of the final evaluation, plus best_step."""
         if self.multi_label:
             result = multilabel_metrics.report(
                 logits, labels, label_names, threshold=self.threshold, examples=examples

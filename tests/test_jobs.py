@@ -131,7 +131,8 @@ def test_the_run_never_changes_the_config_it_was_given(tiny_bert, text_csv, tmp_
     train.run(cfg, release_memory=False)
     assert cfg.to_dict() == before
     saved = runs.RunDir(out).read_config()
-    assert saved["learning_rate"] == 1e-3 and saved["num_labels"] == 3  # what it resolved
+    search = runs.RunDir(out).read_status()["learning_rate_search"]  # null rate: searched
+    assert saved["learning_rate"] == search["chosen"] and saved["num_labels"] == 3
     assert saved["label_names"] and saved["text_column"] == "review_body"
     with pytest.raises(FinetuneError, match="already completed"):
         train.run(None, resume_dir=out, release_memory=False)

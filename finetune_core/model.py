@@ -233,7 +233,6 @@ def load_model(
     label_names: list[str] | None = None,
     token: str | None = None,
     meta: bool = False,
-    multi_label: bool = False,
 ):
     """The model with a fresh `num_labels` head (an existing head of another size is replaced).
 
@@ -248,10 +247,6 @@ def load_model(
     hf_config.num_labels = num_labels
     hf_config.id2label = dict(enumerate(names))
     hf_config.label2id = {n: i for i, n in enumerate(names)}
-    # saved in model/config.json: pipelines read it (independent sigmoids for multi-label)
-    hf_config.problem_type = (
-        "multi_label_classification" if multi_label else "single_label_classification"
-    )
     auto = AutoModelForImageClassification if task == IMAGE else AutoModelForSequenceClassification
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the "newly initialized head" warning is expected
@@ -349,8 +344,7 @@ def layer_groups(model) -> list[LayerGroup]:
 
 
 def resolve_freeze(freeze: str | list[str], groups: list[LayerGroup]) -> list[str]:
-    """Names of the frozen groups for "backbone", "none" or a list; unknown names are a
-    ConfigError. "auto" is decided by freeze_plan.plan_freeze (it needs the checkpoint)."""
+    """Names of the frozen groups for a freeze setting; unknown names are a ConfigError."""
     names = [g.name for g in groups]
     if freeze == "backbone":
         frozen = [g.name for g in groups if g.kind != "head"]
@@ -358,7 +352,7 @@ def resolve_freeze(freeze: str | list[str], groups: list[LayerGroup]) -> list[st
         frozen = []
     else:
         unknown = [n for n in freeze if n not in names]
-        if unknown or isinstance(freeze, str):
+        if unknown:
             raise ConfigError(
                 f"freeze names unknown layer group(s) {', '.join(unknown)}; the groups are "
                 f"{', '.join(names)} (see `finetune inspect MODEL`)."

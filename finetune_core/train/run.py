@@ -168,7 +168,6 @@ def _load(ctx: RunContext, device: str) -> Loaded:
         task=task,
         label_names=prepared.label_names,
         token=ctx.token,
-        multi_label=prepared.multi_label,
     )
     groups = model_mod.layer_groups(model)
     plan = freeze_plan.plan_for_run(cfg, groups, ctx.token)
@@ -176,6 +175,7 @@ def _load(ctx: RunContext, device: str) -> Loaded:
     model_mod.apply_freeze(model, frozen)
     summary = model_mod.summarize(model, cfg.model, task, frozen)
     hooks = quality.for_run(cfg, ctx.run_dir, prepared, ctx.is_main)  # before: lr null?
+    model.config.problem_type = f"{hooks.problem_type}_classification"  # pipelines read it
     ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, frozen))
     ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=hooks.problem_type)
     if ctx.is_main:

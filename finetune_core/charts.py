@@ -171,14 +171,42 @@ def metrics_figure(
 
 
 def lr_figure(records: Sequence[Mapping[str, Any]], *, uirevision: str = "lr") -> go.Figure:
-    """Learning rate per step: shows the warmup and decay the schedule actually applied."""
+    """Learning rate per step: shows the warmup and decay the schedule actually applied; with
+    a learning-rate search, its trials at step 0 (hover: each one's evaluation loss)."""
     points = series(records, "learning_rate")
-    empty = None if points else EMPTY_TEXT
+    trials = lr_trials(records)
+    empty = None if points or trials else EMPTY_TEXT
     fig = _figure("Learning rate", "step", "learning rate", uirevision, empty)
     if points:
         fig.add_trace(_line(points, "learning rate", "#9467bd"))
+    if trials:
+        best = min(trials, key=lambda t: t[1])
+        fig.add_trace(
+            go.Scatter(
+                x=[0] * len(trials),
+                y=[rate for rate, _ in trials],
+                mode="markers",
+                name="search trials",
+                text=[
+                    f"eval loss {loss:.4f}" + (" (chosen)" if (r, loss) == best else "")
+                    for r, loss in trials
+                ],
+                marker={"symbol": "diamond", "size": 9, "color": "#ff7f0e"},
+            )
+        )
+        fig.update_yaxes(type="log")  # the grid spans two or three orders of magnitude
     fig.update_yaxes(exponentformat="e", hoverformat=".2e")
     return fig
+
+
+def lr_trials(records: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """(learning rate, evaluation loss) of each learning-rate search trial (train/lr_search.py)."""
+    out = []
+    for r in records:
+        rate, loss = _num(r.get("trial_learning_rate")), _num(r.get("trial_eval_loss"))
+        if rate is not None and loss is not None:
+            out.append((rate, loss))
+    return out
 
 
 def overlay_figure(

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from finetune_core import runs
+from finetune_core import charts, runs
 from finetune_core.config import HEAD_ONLY_LR, RunConfig
 from finetune_core.train import lr_search
 from finetune_core.train import run as train
@@ -33,6 +33,10 @@ def test_the_search_picks_by_eval_loss_and_records_its_trials(tiny_bert, text_cs
     lines = [r for r in runs.read_metrics(tmp_path / "search") if "lr_trial" in r]
     assert [r["trial_learning_rate"] for r in lines] == list(lr_search.GRID)
     assert all(r["step"] == 0 and "loss" not in r for r in lines)
+    figure = charts.lr_figure(runs.read_metrics(tmp_path / "search"))  # the page's chart
+    (trials,) = [t for t in figure.data if t.name == "search trials"]
+    assert list(trials.y) == list(lr_search.GRID)
+    assert sum("(chosen)" in text for text in trials.text) == 1
 
     # the search leaves no trace in the training: the same run with that rate given is identical
     _, fixed_config = run(tiny_bert, text_csv, tmp_path / "fixed", learning_rate=search["chosen"])

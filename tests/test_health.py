@@ -96,6 +96,14 @@ def test_flat_needs_a_fair_number_of_steps_and_previous_warnings_survive_a_resum
     assert len(health.warnings) == 2
 
 
+def test_flat_on_imbalanced_data_is_measured_against_the_class_frequencies():
+    health = Health(["ham", "spam"], priors=[0.87, 0.13])  # SMS spam with the plain loss
+    assert health.chance_loss == pytest.approx(0.3864, abs=1e-4)  # not ln 2 = 0.693
+    for step in range(1, 31):
+        health.on_loss(step, 0.39, max_steps=90)
+    assert any("entropy of the class frequencies" in w for w in health.warnings)
+
+
 def test_majority_baseline_numbers():
     assert majority([87, 13]) == (0.87, 0)
     assert majority([1, 5, 4]) == (0.5, 1)

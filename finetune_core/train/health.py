@@ -7,8 +7,9 @@ takes its warning back (a slow start is not a failure); a divergence stays said.
 keeps the warnings already given. The rules, and why these thresholds:
 
 - flat: a classifier that outputs the same distribution for every input has a loss of
-  ln(number of classes) on balanced data; still within 10% of it after a fair share of the
-  steps (a third of the run, at least 10 and at most 100 steps) means nothing is being learned.
+  ln(number of classes) on balanced data (or with class weights), and the entropy of the class
+  frequencies on imbalanced data with the plain loss; still within 10% of it after a fair share
+  of the steps (a third of the run, at least 10 and at most 100) means nothing is learned.
 - collapse: every evaluation example predicted as one class (the SMS-spam case: all "ham").
 - diverging: the recent loss more than twice its best so far and above 1.5 x ln(classes): the
   steps are too large (a non-finite loss also stops the run, see callbacks.py).
@@ -44,9 +45,11 @@ class Health:
         previous: list[str] | None = None,
         *,
         multi_label: bool = False,
+        priors: list[float] | None = None,
     ):
         self.label_names = list(label_names)
         self.multi_label = multi_label
+        self.priors = priors  # class frequencies, when the plain loss is used on imbalanced data
         self.current: dict[str, str] = {f"earlier-{i}": w for i, w in enumerate(previous or [])}
         self.losses: list[float] = []
 
@@ -56,7 +59,11 @@ class Health:
 
     @property
     def chance_loss(self) -> float:
-        """Loss of a model that ignores its input: ln(classes); per label, ln 2 (multi-label)."""
+        """Loss of a model that ignores its input: ln(classes); per label, ln 2 (multi-label);
+        with the plain loss on imbalanced classes, the entropy of the class frequencies (what
+        always answering them gives)."""
+        if self.priors:
+            return -sum(p * math.log(p) for p in self.priors if p > 0)
         return math.log(2 if self.multi_label else max(2, len(self.label_names)))
 
     def _fire(self, kind: str, sentence: str) -> bool:
@@ -87,9 +94,8 @@ class Health:
         elif step >= fair and abs(recent - self.chance_loss) <= FLAT_TOLERANCE * self.chance_loss:
             fired |= self._fire(
                 "flat",
-                f"After {step} steps the loss is still {recent:.3f}, about ln("
-                f"{2 if self.multi_label else len(self.label_names)}) = "
-                f"{self.chance_loss:.3f}, what guessing gives: the "
+                f"After {step} steps the loss is still {recent:.3f}, about {self._guess}"
+                f" = {self.chance_loss:.3f}, what guessing gives: the "
                 "model is not learning; try a higher learning rate (x10), training the pooler "
                 "or more layers (freeze), or class_weight: balanced if one class dominates.",
             )
@@ -126,6 +132,12 @@ class Health:
             f"'{majority}' ({baseline_f1:.3f}): try class_weight: balanced, a higher "
             "learning rate, more epochs, or training the pooler or more layers (freeze).",
         )
+
+    @property
+    def _guess(self) -> str:
+        if self.priors:
+            return "the entropy of the class frequencies"
+        return f"ln({2 if self.multi_label else len(self.label_names)})"
 
     def _name(self, index: int | None) -> str:
         if index is not None and 0 <= index < len(self.label_names):

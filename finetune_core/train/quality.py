@@ -9,6 +9,7 @@ class weights, keep_best and early stopping.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,6 @@ def for_run(cfg, run_dir: RunDir, prepared, is_main: bool) -> QualityHooks:
     # the data's own warnings (skipped images, near-duplicate labels) stay in the same list
     previous = list(dict.fromkeys([*previous, *getattr(prepared, "warnings", [])]))
     multi = bool(getattr(prepared, "multi_label", False))
-    health = Health(prepared.label_names, previous, multi_label=multi)
     best = BestCallback(
         run_dir,
         metric_name(cfg, multi),
@@ -104,6 +104,13 @@ def for_run(cfg, run_dir: RunDir, prepared, is_main: bool) -> QualityHooks:
             kwargs["compute_loss_func"] = loss(weights)
             if is_main:
                 run_dir.write_status(class_weights=[round(w, 4) for w in weights])
+    priors = None
+    if not multi and "compute_loss_func" not in kwargs:  # the plain loss: guessing = priors
+        counts = Counter(prepared.train[prepared.columns.label])
+        total = sum(counts.values())
+        priors = [counts[k] / total for k in range(len(prepared.label_names))]
+        priors = priors if max(priors) - min(priors) > 1e-9 else None  # balanced: ln(classes)
+    health = Health(prepared.label_names, previous, multi_label=multi, priors=priors)
     callback = HealthCallback(run_dir, health, is_main=is_main)
     search = cfg.learning_rate is None  # a resumed run has the rate it chose in its config
     return QualityHooks(health, callback, best, kwargs, multi, cfg.threshold, search)

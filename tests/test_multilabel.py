@@ -33,14 +33,14 @@ def multi_rows(n=120, seed=0):
 
 @pytest.fixture(scope="module")
 def multi_jsonl(tmp_path_factory):
-    return tiny.write_jsonl(tmp_path_factory.mktemp("ml") / "tags.jsonl", multi_rows())
+    return tiny.write_jsonl(tmp_path_factory.mktemp("ml") / "tags.jsonl", multi_rows(240))
 
 
 def test_inspect_says_multi_label(multi_jsonl, capsys):
     summary = load.summarize(str(multi_jsonl))
     assert summary.problem_type == "multi_label" and summary.columns.label == "labels"
     assert summary.label_names == ["neg", "neu", "pos"]
-    assert sum(summary.class_counts.values()) == 180  # 60 rows with one label, 60 with two
+    assert sum(summary.class_counts.values()) == 360  # 120 rows with one label, 120 with two
     from finetune_core import hub
 
     assert hub.dataset_card(str(multi_jsonl)).class_counts == summary.class_counts
@@ -71,7 +71,8 @@ def test_multi_label_text_run_and_pipeline(multi_jsonl, tiny_bert, tmp_path):
     report = json.loads((out / "eval.json").read_text())
     assert report["problem_type"] == "multi_label" and "confusion_matrix" not in report
     assert report["metric_for_best"] == "f1_micro"
-    assert report["f1_micro"] > 0.8 and 0 <= report["accuracy"] <= 1
+    assert report["f1_micro"] > 0.7 and 0 <= report["accuracy"] <= 1  # 0.82 measured
+    assert report["f1_macro"] > report["majority_f1_macro"] + 0.3
     pos = report["per_class"]["pos"]
     assert pos["tp"] + pos["fn"] == pos["support"]
     assert pos["tp"] + pos["fp"] + pos["fn"] + pos["tn"] == report["num_examples"]

@@ -59,6 +59,10 @@ class BestCallback(TrainerCallback):
         value = (metrics or {}).get(f"eval_{self.metric}")
         if not isinstance(value, int | float):
             return
+        if control.should_training_stop and state.global_step < (state.max_steps or 0):
+            # the evaluation a stop forces mid-epoch: the resumed run evaluates at the regular
+            # point, so this one must not decide the best model or the patience
+            return
         model = model or self.model
         if self._better(float(value)):
             self.best_step, self.best_value, self.bad_evals = state.global_step, float(value), 0

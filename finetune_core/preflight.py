@@ -8,11 +8,12 @@ datasets cache makes that free for the run), a Hub dataset through its card (fir
 
 from __future__ import annotations
 
-from finetune_core import freeze_plan, model, paths
+from finetune_core import freeze_plan, model
 from finetune_core.config import RunConfig
 from finetune_core.data import load as data
 from finetune_core.data import prepare
 from finetune_core.errors import DataError, HubError
+from finetune_core.host import paths
 from finetune_core.train import trackers
 
 

@@ -13,7 +13,8 @@ from fakehub_repo import RepoFile
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from finetune_core import paths, runs
+from finetune_core import runs
+from finetune_core.host import paths
 from finetune_core.jobs.manager import MANAGER
 
 HOST_TOKEN = "hf_test_token"  # the fake Hub accepts it: borrowing it would open gated repos

@@ -9,7 +9,8 @@ import hostile
 import pytest
 import tiny
 
-from finetune_core import paths, runs
+from finetune_core import runs
+from finetune_core.host import paths
 from finetune_core.ui import data_tab, train_tab
 from finetune_core.ui.form import form_keys
 

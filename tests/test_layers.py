@@ -10,32 +10,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "finetune_core"
-ENGINE = {"errors", "charts", "config", "runs", "hub/net", "model", "data", "hub", "predict"}
-ENGINE |= {"fields", "paths", "env", "config_text"}
-ENGINE |= {"export", "export_onnx", "onnx_check", "extras", "train", "preflight", "jobs"}
-ENGINE |= {"freeze_plan"}
+ENGINE = {"errors", "charts", "config", "runs", "host", "hub/net", "model", "freeze_plan"}
+ENGINE |= {"data", "hub", "predict", "export", "train", "preflight", "jobs"}
 BASE = {"errors", "config", "runs", "model"}
 ALLOWED: dict[str, set[str]] = {  # docs/architecture.md, "Import rules"
     "errors": set(),
     "charts": set(),
-    "fields": set(),
-    "config_text": {"errors"},
-    "env": {"errors"},
-    "config": {"errors", "fields", "config_text"},
+    "config": {"errors"},
     "runs": {"errors"},
-    "paths": {"errors", "runs"},
-    "hub/net": {"errors", "paths"},
+    "host": {"errors", "config", "runs"},
+    "hub/net": {"errors", "host"},
     "model": {"errors", "config", "hub/net"},
     "freeze_plan": {"errors", "config", "model", "hub/net"},
-    "data": {"errors", "config", "model", "hub/net", "paths"},
-    "hub": BASE | {"data", "hub/net", "paths"},
-    "extras": {"errors", "config"},
+    "data": {"errors", "config", "model", "hub/net", "host"},
+    "hub": BASE | {"data", "hub/net", "host"},
     "predict": BASE,
-    "onnx_check": BASE | {"data"},
-    "export_onnx": BASE | {"extras", "onnx_check"},
-    "export": BASE | {"hub", "hub/net", "export_onnx"},
-    "train": BASE | {"data", "hub", "hub/net", "export", "extras", "env", "paths", "freeze_plan"},
-    "preflight": BASE | {"data", "hub", "hub/net", "train", "extras", "paths", "freeze_plan"},
+    "export": BASE | {"data", "hub", "hub/net", "host"},
+    "train": BASE | {"data", "hub", "hub/net", "export", "host", "freeze_plan"},
+    "preflight": BASE | {"data", "hub", "hub/net", "train", "host", "freeze_plan"},
     "jobs": BASE | {"train"},
     "ui": ENGINE,
     "cli": ENGINE | {"ui"},

@@ -18,10 +18,11 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from finetune_core import export, export_onnx
+from finetune_core import export
 from finetune_core.cli.commands import main
 from finetune_core.config import RunConfig
 from finetune_core.errors import DependencyError, RunError
+from finetune_core.export import onnx as export_onnx
 from finetune_core.train import run as train
 
 TINY = {"epochs": 1, "batch_size": 8, "max_length": 16, "logging_steps": 4, "seed": 3}

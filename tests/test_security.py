@@ -89,8 +89,8 @@ def test_which_token_is_sent(monkeypatch):
 
 
 def test_the_path_policy_is_off_locally_and_confines_when_hosted(monkeypatch, tmp_path):
-    from finetune_core import paths
     from finetune_core.errors import ConfigError, DataError
+    from finetune_core.host import paths
 
     outside = tmp_path / "data.csv"
     outside.write_text("text,label\n")

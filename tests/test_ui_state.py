@@ -273,7 +273,7 @@ def test_boundary_turns_an_exception_into_the_steps_message(caplog):
 
 
 def test_a_new_config_key_without_metadata_lands_in_advanced():
-    from finetune_core.fields import ADVANCED, field_ui
+    from finetune_core.config.fields import ADVANCED, field_ui
 
     extra = dataclasses.make_dataclass("X", [("brand_new", int, dataclasses.field(default=1))])
     meta = field_ui(dataclasses.fields(extra)[0])

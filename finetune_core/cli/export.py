@@ -1,6 +1,6 @@
 """`finetune export RUN_DIR --format onnx [--quantize int8] [--max-examples N] [--json]`.
 
-Writes RUN_DIR/onnx/ (see finetune_core/export_onnx.py) and prints the parity figures: the
+Writes RUN_DIR/onnx/ (see finetune_core/export/onnx.py) and prints the parity figures: the
 float32 ONNX model against PyTorch on the evaluation set, and the int8 one beside it.
 Exit 0 when exported, 1 with one line when it cannot be (no model yet, the export extra
 missing, outputs outside the tolerance), 2 for bad usage.
@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from finetune_core.export_onnx import MAX_EXAMPLES, export_onnx
+    from finetune_core.export.onnx import MAX_EXAMPLES, export_onnx
     from finetune_core.train import device
 
     device.configure_threads()

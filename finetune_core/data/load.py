@@ -19,7 +19,7 @@ from finetune_core.data import diagnose, multilabel
 from finetune_core.data.diagnose import label_warnings
 from finetune_core.data.multilabel import is_label_list
 from finetune_core.errors import DataError, FinetuneError
-from finetune_core.paths import is_local
+from finetune_core.host.paths import is_local
 
 DATA_SUFFIXES = {
     ".csv": "csv",
@@ -138,7 +138,7 @@ def load_checked(source: str, config: str | None = None, token: str | None = Non
 
 
 def _load_local(source: str, config: str | None):
-    from finetune_core import paths
+    from finetune_core.host import paths
 
     paths.check_source(source)  # hosted: only uploads, the assets and allowed folders
     path = Path(source).expanduser()
@@ -179,7 +179,7 @@ def _load(source: str, path: str, **kwargs):
 
     import datasets
 
-    from finetune_core import paths
+    from finetune_core.host import paths
 
     # datasets logs its own error line before raising; the one sentence comes from here
     logger = logging.getLogger("datasets")

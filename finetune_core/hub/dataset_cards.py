@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core import paths
 from finetune_core.data import multilabel
 from finetune_core.data.diagnose import check_hub_id
 from finetune_core.data.load import (
@@ -33,6 +32,7 @@ from finetune_core.data.load import (
 )
 from finetune_core.data.load import summarize as summarize_local
 from finetune_core.errors import HubError
+from finetune_core.host import paths
 from finetune_core.hub.model_cards import ModelCard, card_timeout, fail, repo_info
 from finetune_core.hub.net import (
     TTLCache,

@@ -50,7 +50,7 @@ def resolve_token(token: str | None) -> str | bool | None:
     repos in search). Never logged or stored in results."""
     if token:
         return token
-    from finetune_core.paths import hosted
+    from finetune_core.host.paths import hosted
 
     if hosted():
         forbid_implicit_token()

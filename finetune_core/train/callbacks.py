@@ -24,7 +24,7 @@ SKIP_KEYS = {"total_flos", "train_runtime", "train_samples_per_second", "train_s
 def check_host_memory() -> None:
     """A configurable guard (FINETUNE_MAX_RSS_GB): fail cleanly before the host starts to swap
     or the kernel's OOM killer ends the whole dashboard."""
-    from finetune_core import env
+    from finetune_core.host import env
 
     limit = env.number("FINETUNE_MAX_RSS_GB", 0, unit="gigabytes")  # a bad value: one sentence
     if not limit:

@@ -18,8 +18,8 @@ import shlex
 import sys
 from typing import Any
 
-from finetune_core import extras
 from finetune_core.errors import ConfigError
+from finetune_core.host import extras
 from finetune_core.runs import RunDir
 
 PROJECT = "finetune-dashboard"
@@ -43,8 +43,8 @@ def check(report_to: list[str]) -> None:
 
 
 def _hosted() -> bool:
-    """The hosted mode, from its one owner (finetune_core/paths.py)."""
-    from finetune_core.paths import hosted
+    """The hosted mode, from its one owner (finetune_core/host/paths.py)."""
+    from finetune_core.host.paths import hosted
 
     return hosted()
 

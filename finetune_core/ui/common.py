@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune_core import paths, runs
+from finetune_core import runs
+from finetune_core.host import paths
 
 OK, WARN, ERROR = "ok", "warn", "error"
 LOG = logging.getLogger("finetune_core.ui")
@@ -116,7 +117,7 @@ def on(trigger: Callable, fn: Callable, inputs: Any, outputs: list, msg: Any = N
 
 
 def allowed_roots() -> list[Path]:
-    """Folders a hosted dashboard may read local data/models from (see finetune_core.paths)."""
+    """Folders a hosted dashboard may read local data/models from (see finetune_core.host.paths)."""
     return paths.allowed_roots()
 
 

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from finetune_core.config import RunConfig
-from finetune_core.fields import HIDDEN, FieldUI, field_ui
+from finetune_core.config.fields import HIDDEN, FieldUI, field_ui
 
 NONE = "(none)"  # the column pickers' "not set" choice
 COLUMN_KEYS = ("text_column", "image_column", "label_column")

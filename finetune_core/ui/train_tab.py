@@ -17,8 +17,8 @@ import gradio as gr
 
 from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig
+from finetune_core.config.fields import ADVANCED, TRAIN_STEP
 from finetune_core.errors import FinetuneError
-from finetune_core.fields import ADVANCED, TRAIN_STEP
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.train import device, phases
 from finetune_core.ui import form, freeze_tab

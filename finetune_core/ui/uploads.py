@@ -13,9 +13,9 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from finetune_core import env
 from finetune_core.errors import DataError
-from finetune_core.paths import uploads_root
+from finetune_core.host import env
+from finetune_core.host.paths import uploads_root
 
 DATA_TYPES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
 CONFIG_TYPES = (".yaml", ".yml", ".json")

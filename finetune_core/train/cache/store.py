@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from finetune_core import env  # a bad value names the variable (one sentence)
+from finetune_core.host import env  # a bad value names the variable (one sentence)
 
 ALL, FIRST, NONE = "all", "first", "none"
 

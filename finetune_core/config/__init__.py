@@ -10,10 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import math
 import re
 import shlex
-import types
 import typing
 from dataclasses import dataclass
 from functools import cache
@@ -22,10 +20,18 @@ from typing import Any
 
 import yaml
 
-from finetune_core import config_text
-from finetune_core.config_text import parse_text
-from finetune_core.errors import ConfigError
-from finetune_core.fields import (
+from finetune_core.config import text as config_text
+from finetune_core.config.choices import (
+    BEST_METRICS,
+    CLASS_WEIGHTS,
+    DEVICES,
+    FREEZE_PRESETS,
+    PROBLEM_TYPES,
+    TASKS,
+    TRACKERS,
+)
+from finetune_core.config.coerce import _check_choice, _check_range, _show, coerce
+from finetune_core.config.fields import (
     DATA_STEP,
     HEAD_STEP,
     HIDDEN,
@@ -34,17 +40,12 @@ from finetune_core.fields import (
     field_ui,
     setting,
 )
+from finetune_core.config.text import parse_text
+from finetune_core.errors import ConfigError
 
-FREEZE_PRESETS = ("auto", "backbone", "none")
-PROBLEM_TYPES = ("auto", "single_label", "multi_label")
-CLASS_WEIGHTS = ("balanced", "none")
-BEST_METRICS = ("f1_macro", "f1_micro", "accuracy", "loss")  # keep_best, early stopping
 _PT = "auto: multi-label (a sigmoid per class) when the label column holds lists"
 _CW = "balanced: each class's loss weighted by n / (classes x count); none: plain loss"
 _BEST = "f1_macro, f1_micro, accuracy or loss; empty: macro F1 (micro F1 for multi-label)"
-DEVICES = ("auto", "cpu", "cuda", "mps")
-TASKS = ("auto", "text", "image")
-TRACKERS = ("tensorboard", "trackio", "wandb", "mlflow")  # report_to
 _REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
 
@@ -296,128 +297,3 @@ def field_types() -> dict[str, Any]:
     """Each config key's declared type, resolved (`int | None`, not the string "int | None")."""
     hints = typing.get_type_hints(RunConfig)
     return {f.name: hints[f.name] for f in dataclasses.fields(RunConfig)}
-
-
-def _parts(hint: Any) -> tuple[set[Any], bool]:
-    """The non-None members of a type (`int | None` -> ({int}, True)) and whether None is one."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = set(typing.get_args(hint))
-    else:
-        args = {hint}
-    nullable = type(None) in args
-    return {typing.get_origin(a) or a for a in args - {type(None)}}, nullable
-
-
-def coerce(key: str, value: Any, hint: Any) -> Any:
-    """Turn strings from the CLI or loose YAML into the field's declared type, or explain why
-    not in one short sentence (a value is never echoed at length: it may be an alias bomb)."""
-    kinds, nullable = _parts(hint)
-    if key == "report_to":
-        return _names(key, value)
-    if key in ("model", "dataset") and (value is None or value == ""):
-        return ""  # validate() says what to put there
-    if key == "freeze" and value in FREEZE_PRESETS:
-        return value
-    if key == "class_weight" and value in CLASS_WEIGHTS:
-        return value  # "none" is a choice here, not null
-    if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
-        if nullable:
-            return None
-        if key == "freeze":
-            raise ConfigError("freeze cannot be empty; use 'auto', 'backbone', 'none' or a list.")
-        raise ConfigError(f"{key} needs a value; it cannot be null.")
-    if list in kinds:
-        if isinstance(value, list | tuple):
-            if key == "freeze":
-                return list(value)  # validate() names the non-string items
-            if not all(isinstance(v, str | int | float) for v in value):
-                raise ConfigError(f"{key} must be a list of strings.")
-            return [str(v) for v in value]
-        if isinstance(value, str):
-            if str in kinds and value in FREEZE_PRESETS:
-                return value
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if key == "freeze":
-            raise ConfigError(
-                "freeze must be 'auto', 'backbone', 'none' or a list of layer-group names."
-            )
-        raise ConfigError(f"{key} must be a list of strings, not {_show(value)}.")
-    if key == "freeze_plan":
-        if not isinstance(value, dict):
-            raise ConfigError("freeze_plan is filled in by the run; remove it from the config.")
-        return value
-    if bool in kinds:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{key} must be true or false, not {_show(value)}.")
-    if int in kinds:
-        return _as_number(key, value, int)
-    if float in kinds:
-        return _as_number(key, value, float)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(_as_number(key, value, type(value)))
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} must be a text value, not {type(value).__name__}.")
-    return value
-
-
-def _names(key: str, value: Any) -> list[str]:
-    """A list of names from a YAML list or a comma-separated string ("a,b"); null or "none"
-    is the empty list. Repeats are dropped, the order kept."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
-        return []
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key} must be a list of names, such as [tensorboard, trackio].")
-    names = [v.strip() for v in value if v.strip()]
-    return list(dict.fromkeys(names))
-
-
-def _show(value: Any) -> str:
-    """A short rendering of a user's value for a message: never a huge repr (a nested alias
-    bomb expands to billions of items; a 4,300-digit int cannot even be printed)."""
-    if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:40] + "...")
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, int):
-        return repr(value) if abs(value) < 10**30 else "a number too large"
-    if isinstance(value, float):
-        return repr(value)
-    return f"a {type(value).__name__}"
-
-
-def _as_number(key: str, value: Any, kind: type) -> Any:
-    if isinstance(value, bool):
-        raise ConfigError(f"{key} must be a number, not {_show(value)}.")
-    if isinstance(value, int) and abs(value) >= 10**30:
-        raise ConfigError(f"{key} must be a number below 10**30, not {_show(value)}.")
-    try:
-        number = float(value) if not isinstance(value, int | float) else value
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, not {_show(value)}.") from None
-    if isinstance(number, float) and not math.isfinite(number):
-        raise ConfigError(f"{key} must be a finite number, not {_show(value)}.")
-    if kind is int:
-        if float(number) != int(number):
-            raise ConfigError(f"{key} must be a whole number, not {_show(value)}.")
-        return int(number)
-    return float(number)
-
-
-def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key} must be one of {', '.join(allowed)}, not {_show(value)}.")
-
-
-def _check_range(
-    key: str, value: float, *, low: float, high: float, low_open: bool = False
-) -> None:
-    too_low = value <= low if low_open else value < low
-    if too_low or value > high:
-        bound = f"greater than {low}" if low_open else f"at least {low}"
-        shown = int(value) if isinstance(value, float) and value.is_integer() else value
-        raise ConfigError(f"{key} must be {bound} and at most {high}, not {_show(shown)}.")

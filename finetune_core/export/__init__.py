@@ -9,7 +9,7 @@ from pathlib import Path
 
 from finetune_core.config import is_repo_id
 from finetune_core.errors import HubError, RunError
-from finetune_core.export_onnx import FLOAT_FILE, OnnxExport, export_onnx
+from finetune_core.export.onnx import FLOAT_FILE, OnnxExport, export_onnx
 from finetune_core.runs import RunDir
 
 __all__ = [

@@ -26,8 +26,8 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from finetune_core import extras
 from finetune_core.errors import RunError
+from finetune_core.host import extras
 from finetune_core.runs import RunDir
 
 TOLERANCE = 1e-4  # max |logit difference| between the float ONNX model and PyTorch
@@ -113,7 +113,7 @@ def export_onnx(
     if not (run.model_dir / "config.json").exists():
         raise RunError("This run has no saved model yet; wait for it to finish or stop it.")
     extras.require_export()
-    from finetune_core.onnx_check import EvalSet, load_model
+    from finetune_core.export.onnx_check import EvalSet, load_model
 
     model, processor, task = load_model(run.model_dir)
     evalset = EvalSet.load(run, processor, task, token=token, max_examples=max_examples)
@@ -220,7 +220,7 @@ def _compare(name: str, path: Path, evalset, reference) -> Variant:
 
 
 def _save_companions(model_dir: Path, processor, folder: Path, result: OnnxExport) -> None:
-    from finetune_core.onnx_check import readme
+    from finetune_core.export.onnx_check import readme
 
     shutil.copy2(model_dir / "config.json", folder / "config.json")
     processor.save_pretrained(str(folder))

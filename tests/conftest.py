@@ -25,6 +25,7 @@ os.environ.update(
         "HF_ENDPOINT": HUB.url,
         "HF_HOME": str(_TMP / "hf-home"),
         "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",  # datasets would ping S3 on every local CSV load
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",

@@ -20,7 +20,7 @@ from pathlib import Path
 from finetune_core import runs
 from finetune_core.errors import ConfigError, DataError
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"  # finetune_core/host/ -> the repo
 NOT_HERE = "Local paths are not available on this hosted dashboard; upload the file instead."
 
 

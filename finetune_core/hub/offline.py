@@ -22,11 +22,12 @@ from typing import Any
 
 from finetune_core import model as model_mod
 from finetune_core.data.load import DATA_SUFFIXES
+from finetune_core.host.paths import ASSETS
 from finetune_core.model import BUNDLED_MODEL, bundled_model_path
 from finetune_core.runs import read_json
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_DIR = ROOT / "assets" / "demo"
+DEMO_DIR = ASSETS / "demo"
+ROOT = ASSETS.parent  # the repository (configs name the demo relative to it)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SPLIT_NAMES = {"train", "test", "validation", "valid", "val", "dev", "eval"}
 

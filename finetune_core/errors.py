@@ -68,11 +68,20 @@ class DependencyError(FinetuneError):
     """An optional feature's packages are not installed; the sentence names the extra."""
 
 
-def gated_sentence(label: str, repo_id: str) -> str:
-    """The one wording for a gated repo (model, dataset, card: all say the same)."""
+def how_to_sign_in(hosted: bool) -> str:
+    """How a person gives the dashboard their token: locally HF_TOKEN works; hosted (a
+    Space) HF_TOKEN is the host's, so a visitor signs in or pastes a token on the page."""
+    if hosted:
+        return "sign in with Hugging Face (or paste a token on the page)"
+    return "log in (or set HF_TOKEN)"
+
+
+def gated_sentence(label: str, repo_id: str, *, hosted: bool = False) -> str:
+    """The one wording for a gated repo (model, dataset, card: all say the same); `hosted`
+    comes from host/paths.hosted(), which this module may not import."""
     return (
-        f"{label} {repo_id} is gated; request access on its Hub page and log in "
-        "(or set HF_TOKEN) before using it."
+        f"{label} {repo_id} is gated; request access on its Hub page and "
+        f"{how_to_sign_in(hosted)} before using it."
     )
 
 

@@ -103,6 +103,10 @@ def load_config(source: str, token: str | None = None):
             f"{source} is not a model folder (it has no config.json); choose a folder "
             "saved with save_pretrained or a Hub id."
         )
+    if not os.path.isdir(source):
+        from finetune_core.hub.net import check_hosted_access
+
+        check_hosted_access("model", source, token)  # hosted: never a gated repo from the cache
     try:
         return AutoConfig.from_pretrained(
             source, token=token or None, trust_remote_code=remote_code_allowed()

@@ -181,6 +181,9 @@ class Handler(BaseHTTPRequestHandler):
         if rest[0] in ("preupload", "commit") and len(rest) >= 2 and method == "POST":
             rev = "/".join(rest[1:])
             return fakehub_upload.write(self, rest[0], kind, repo_id, rev, query, body, method)
+        if rest == ["auth-check"]:  # a gated repo's files need a token, so this does too
+            self._repo(kind, repo_id, file="auth-check")
+            return self._json({}, method)
         if rest == ["refs"]:
             repo = self._repo(kind, repo_id)
             main = {"name": "main", "ref": "refs/heads/main", "targetCommit": repo.sha}

@@ -23,6 +23,30 @@ def check_hub_id(source: str) -> None:
         )
 
 
+def check_hub_readme(repo_id: str, revision: str | None, token) -> None:
+    """A Hub dataset's README front matter, checked as an uploaded one is (no aliases,
+    bounded) before `datasets` parses it with a plain YAML loader: on the dataset card's path
+    and on the training path alike (a run may load a repo whose README changed since its card
+    was shown). A repo without a README has nothing to check."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from finetune_core.hub.net import endpoint
+
+    try:
+        path = hf_hub_download(
+            repo_id,
+            "README.md",
+            repo_type="dataset",
+            revision=revision,
+            token=token,
+            endpoint=endpoint(),
+        )
+    except EntryNotFoundError:
+        return
+    check_readme(Path(path).parent, name=repo_id)
+
+
 def check_rows(path: Path, split) -> None:
     """The rows read from one data file against the file itself (TSV lines, JSON shape)."""
     if path.suffix.lower() == ".tsv":

@@ -186,21 +186,11 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
 
 
 def check_hub_readme(repo_id: str, revision: str | None, token) -> None:
-    """A Hub dataset's README front matter, checked as an uploaded one is (no aliases,
-    bounded): `datasets` would expand a billion-laughs README while the page waits."""
-    from huggingface_hub import hf_hub_download
+    """A Hub dataset's README front matter, bounded and alias-free (data/diagnose.py owns
+    the check: the training path makes it too)."""
+    from finetune_core.data.diagnose import check_hub_readme as check
 
-    from finetune_core.data.diagnose import check_readme
-
-    path = hf_hub_download(
-        repo_id,
-        "README.md",
-        repo_type="dataset",
-        revision=revision,
-        token=token,
-        endpoint=endpoint(),
-    )
-    check_readme(Path(path).parent, name=repo_id)
+    check(repo_id, revision, token)
 
 
 def _count_rows(

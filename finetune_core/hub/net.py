@@ -23,6 +23,7 @@ from finetune_core.errors import (
     InvalidRepoIdError,
     RepoNotFoundError,
     gated_sentence,
+    how_to_sign_in,
     redact,
 )
 
@@ -56,6 +57,12 @@ def resolve_token(token: str | None) -> str | bool | None:
         forbid_implicit_token()
         return False
     return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
+
+
+def _hosted() -> bool:
+    from finetune_core.host.paths import hosted
+
+    return hosted()
 
 
 def forbid_implicit_token() -> None:
@@ -206,7 +213,7 @@ def _typed(exc: BaseException, kind: str, repo_id: str, action: str) -> HubError
     label = "Dataset" if kind == "dataset" else "Model"
     where = {"kind": kind, "repo_id": repo_id}
     if isinstance(exc, hf.GatedRepoError):
-        return GatedRepoError(gated_sentence(label, repo_id), **where)
+        return GatedRepoError(gated_sentence(label, repo_id, hosted=_hosted()), **where)
     if isinstance(exc, hf.RepositoryNotFoundError):
         return _missing(label, repo_id)
     if isinstance(exc, hf.RevisionNotFoundError):
@@ -221,7 +228,7 @@ def _typed(exc: BaseException, kind: str, repo_id: str, action: str) -> HubError
     if _is_dataset_not_found(exc):
         # datasets sometimes drops the Hub's error and says "gated" only in its own text
         if "gated" in str(exc).lower():
-            return GatedRepoError(gated_sentence(label, repo_id), **where)
+            return GatedRepoError(gated_sentence(label, repo_id, hosted=_hosted()), **where)
         return _missing(label, repo_id)
     reason = unreachable_reason(exc)
     if reason:
@@ -231,9 +238,12 @@ def _typed(exc: BaseException, kind: str, repo_id: str, action: str) -> HubError
     if isinstance(exc, hf.HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status == 401:
-            return HubAuthError(
-                "The Hub refused the token (HTTP 401); log in again or fix HF_TOKEN.", **where
+            fix = (
+                "sign in again or paste a new token"
+                if _hosted()
+                else "log in again or fix HF_TOKEN"
             )
+            return HubAuthError(f"The Hub refused the token (HTTP 401); {fix}.", **where)
         if status == 403:
             return HubAuthError(
                 f"{label} {repo_id} is not accessible with this token (HTTP 403); request access "
@@ -250,8 +260,8 @@ def _is_dataset_not_found(exc: BaseException) -> bool:
 
 def _missing(label: str, repo_id: str) -> RepoNotFoundError:
     return RepoNotFoundError(
-        f"{label} {repo_id} was not found on the Hub; check the id (a private repo also "
-        "needs you to log in or set HF_TOKEN).",
+        f"{label} {repo_id} was not found on the Hub; check the id, and for a private repo "
+        f"{how_to_sign_in(_hosted())}.",
         kind=label.lower(),
         repo_id=repo_id,
     )
@@ -311,3 +321,51 @@ class TTLCache:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+
+
+# ---- hosted: what a visitor may load --------------------------------------------------
+_ACCESS = TTLCache()
+
+
+def hosted_offline_refusal(kind: str, repo_id: str, reason: str | None = None) -> HubError:
+    """Hosted, the Hub unusable: the host's cache may hold gated or private repos the host
+    fetched with their token, so nothing is taken from it for a visitor."""
+    label = "Dataset" if kind == "dataset" else "Model"
+    instead = "the demo data or an upload" if kind == "dataset" else "the bundled model"
+    reason = reason or offline_reason() or "the Hub cannot be reached"
+    return HubUnavailableError(
+        f"{label} {repo_id} cannot be used now ({reason}): this hosted dashboard only loads "
+        f"what the Hub confirms you may fetch; use {instead}, or try again later.",
+        reason=reason,
+        kind=kind,
+        repo_id=repo_id,
+    )
+
+
+def check_hosted_access(kind: str, repo_id: str, token: str | None) -> None:
+    """Hosted: use a Hub repo for a visitor only once the Hub itself confirms, for the
+    visitor's own token (or none), that they may fetch it. Offline or with the Hub down,
+    transformers and datasets quietly read the host's cache instead, which may hold gated
+    or private repos the host downloaded. Locally nothing is checked."""
+    if not _hosted():
+        return
+    sent = resolve_token(token)
+    key = (kind, repo_id, token_key(sent))
+    if _ACCESS.get(key):
+        return
+    if reason := offline_reason():
+        raise hosted_offline_refusal(kind, repo_id, reason)
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint())
+    try:
+        run_with_deadline(
+            lambda: api.auth_check(repo_id, repo_type=kind, token=sent), hub_timeout()
+        )
+    except Exception as exc:
+        typed = translate(exc, kind, repo_id)
+        if isinstance(typed, HubUnavailableError):
+            mark_down(typed.reason)
+            raise hosted_offline_refusal(kind, repo_id, typed.reason) from exc
+        raise (typed or HubError(f"{kind} {repo_id}: {type(exc).__name__}")) from exc
+    _ACCESS.put(key, True)

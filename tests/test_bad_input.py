@@ -20,7 +20,11 @@ CASES = [
     ("model empty", {"model": ""}, "No model given"),
     ("model malformed id", {"model": "not a//valid id"}, "is not a valid model id"),
     ("model missing repo", {"model": "bad-org/no-such-model"}, "was not found on the Hub"),
-    ("model gated, no token", {"model": "bad-org/gated"}, "is gated; request access"),
+    (
+        "model gated, no token",
+        {"model": "bad-org/gated"},
+        "is gated; request access on its Hub page and log in (or set HF_TOKEN)",
+    ),
     ("model without weights", {"model": "bad-org/config-only"}, "has no transformers weights"),
     ("model needs remote code", {"model": "{remote}"}, "FINETUNE_ALLOW_REMOTE_CODE=1"),
     ("model task does not fit", {"model": "{vit}"}, "The dataset is text but vit cannot classify"),

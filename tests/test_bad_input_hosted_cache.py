@@ -174,3 +174,30 @@ def test_a_hub_readme_is_checked_on_the_training_path(
     assert f"{repo_id}/README.md uses a YAML anchor or alias" in str(status["error"]), status
     assert "\n" not in str(status["error"])
     assert constants.HF_HUB_DISABLE_IMPLICIT_TOKEN  # hosted all along
+
+
+def test_each_visitor_sees_and_stops_only_their_own_runs(hosted_server, visitor, uploaded):
+    """README: "Each browser (and each API client session) sees and stops only its own runs",
+    hosted: another visitor, even knowing the job id, gets nothing, and the runs table of
+    another session does not list the run."""
+    from gradio_client import Client
+
+    from finetune_core.ui import runs_tab
+
+    other = Client(hosted_server["url"], verbose=False)
+    mine = visitor.predict(
+        config(hosted_server["bert"], uploaded["good"], epochs=500), api_name="/start_run"
+    )
+    assert mine["error"] is None, mine
+    try:
+        assert other.predict(mine["job_id"], api_name="/run_status")["state"] == "unknown"
+        assert other.predict(mine["job_id"], api_name="/stop_run")["stopping"] is False
+        assert other.predict(api_name="/my_runs") == []
+        assert mine["job_id"] in {r["job_id"] for r in visitor.predict(api_name="/my_runs")}
+        listed = [v.path.name for v in runs_tab.visible_runs(f"api-{other.session_hash}")]
+        assert mine["run"] not in listed
+        owned = [v.path.name for v in runs_tab.visible_runs(f"api-{visitor.session_hash}")]
+        assert mine["run"] in owned
+    finally:
+        assert visitor.predict(mine["job_id"], api_name="/stop_run")["stopping"] is True
+    _wait_state(visitor, mine["job_id"], ("stopped", "completed", "failed"))

@@ -23,6 +23,19 @@ def check_hub_id(source: str) -> None:
         )
 
 
+def check_hub_dataset(source: str, token: str | None) -> str | bool | None:
+    """Before a Hub dataset is loaded (training, inspect): not a file format; hosted, the
+    visitor may fetch it (never the host's cache); its README is safe to parse. Returns the
+    token to send (hub/net.py's rule)."""
+    from finetune_core.hub.net import check_hosted_access, resolve_token
+
+    check_hub_id(source)
+    check_hosted_access("dataset", source, token)
+    sent = resolve_token(token)
+    check_hub_readme(source, None, sent)
+    return sent
+
+
 def check_hub_readme(repo_id: str, revision: str | None, token) -> None:
     """A Hub dataset's README front matter, checked as an uploaded one is (no aliases,
     bounded) before `datasets` parses it with a plain YAML loader: on the dataset card's path

@@ -120,13 +120,7 @@ def load_checked(source: str, config: str | None = None, token: str | None = Non
         if is_local(source):
             ds = _load_local(source, config)
         else:
-            from finetune_core.hub.net import check_hosted_access, resolve_token
-
-            diagnose.check_hub_id(source)
-            check_hosted_access("dataset", source, token)  # hosted: never the host's cache
-            sent = resolve_token(token)
-            diagnose.check_hub_readme(source, None, sent)  # before datasets parses it unbounded
-            ds = _load(source, source, name=config, token=sent)
+            ds = _load(source, source, name=config, token=diagnose.check_hub_dataset(source, token))
     except DataError:
         raise
     except Exception as exc:  # the datasets library raises many kinds; name them for people

@@ -23,7 +23,6 @@ a subprocess run and a run from last week are shown the same way.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import socket
@@ -36,6 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core.errors import RunError
+from finetune_core.jsonfiles import (  # read_json, parse_lines: also asked for from here
+    LinesTail,
+    dump_line,
+    json_default,
+    parse_lines,
+    read_json,
+    write_atomic,
+)
 
 STATES = ("queued", "running", "completed", "stopped", "failed")
 ACTIVE = ("queued", "running")
@@ -67,16 +74,6 @@ def default_run_dir(model: str, root: Path | None = None) -> Path:
         i += 1
         path = base.with_name(f"{base.name}-{i}")
     return path
-
-
-def _json_default(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else str(value)
-
-
-def _finite(record: dict) -> dict:
-    """JSON has no NaN: non-finite floats are written as strings ("nan", "inf")."""
-    bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
-    return {**record, **{k: str(record[k]) for k in bad}}
 
 
 class RunDir:
@@ -181,9 +178,7 @@ class RunDir:
 
     def write_json(self, path: Path, data: dict) -> None:
         """Atomic write: a reader never sees half a file."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_finite(data), indent=2, default=_json_default) + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, data)
 
     def write_status(self, **fields: Any) -> dict:
         status = read_json(self.status_path) or {
@@ -201,7 +196,7 @@ class RunDir:
         return status
 
     def append_metrics(self, record: dict) -> None:
-        line = json.dumps(_finite(record), default=_json_default)
+        line = dump_line(record)
         with self.metrics_path.open("a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
@@ -211,33 +206,11 @@ class RunDir:
         records = read_metrics(self.path)
         kept = [r for r in records if "event" not in r and r.get("step", 0) <= step]
         tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in kept))
+        tmp.write_text("".join(json.dumps(r, default=json_default) + "\n" for r in kept))
         os.replace(tmp, self.metrics_path)
 
 
 # ---- reading ------------------------------------------------------------------------
-def read_json(path: str | Path) -> dict | None:
-    """A JSON object from a file; None when it is missing, unreadable, torn or not an object."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def parse_lines(text: str) -> list[dict]:
-    """Parse complete JSON lines; a torn or corrupt line (a crash mid-write) is skipped."""
-    out = []
-    for line in filter(None, map(str.strip, text.splitlines())):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
-
-
 def read_metrics(path: str | Path) -> list[dict]:
     try:
         text = (Path(path) / METRICS).read_text(encoding="utf-8", errors="replace")
@@ -246,40 +219,11 @@ def read_metrics(path: str | Path) -> list[dict]:
     return parse_lines(text)
 
 
-class MetricsTail:
-    """Incremental reader: each `read()` parses only what was appended since the last one.
-
-    One reader is shared by every poll of a run (many tabs, server threads at once), so reads
-    are serialized: two threads reading the same new chunk would otherwise both append it.
-    """
+class MetricsTail(LinesTail):
+    """The incremental reader of a run's metrics.jsonl (see jsonfiles.LinesTail)."""
 
     def __init__(self, run_dir: str | Path):
-        self.path = Path(run_dir) / METRICS
-        self.offset = 0
-        self.records: list[dict] = []
-        self._lock = threading.Lock()
-
-    def read(self) -> list[dict]:
-        """The records so far (a snapshot: later reads do not change it)."""
-        with self._lock:
-            self._read_new()
-            return list(self.records)
-
-    def _read_new(self) -> None:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return
-        if size < self.offset:  # rewritten (resume truncation): start over
-            self.offset, self.records = 0, []
-        if size == self.offset:
-            return
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            chunk = f.read(size - self.offset)
-        end = chunk.rfind(b"\n") + 1  # only complete lines; a partial one waits
-        self.offset += end
-        self.records.extend(parse_lines(chunk[:end].decode("utf-8", errors="replace")))
+        super().__init__(Path(run_dir) / METRICS)
 
 
 def _process_alive(pid: int) -> bool:

@@ -1,10 +1,5 @@
-"""Datasets: load from the Hub or local files/folders, detect column roles and labels, and
-summarise them (prepare.py readies them for a run).
-
-Detection rules (documented in the README): a ClassLabel column is the label; else a column
-named like a label, else a string/int column with few distinct values. An Image column makes
-the task image classification; else the longest-text string column is the text.
-"""
+"""Datasets: load from the Hub or local files/folders and summarise them (detect.py picks
+the column roles and labels; prepare.py readies the data for a run)."""
 
 from __future__ import annotations
 
@@ -16,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from finetune_core.data import diagnose, multilabel
+from finetune_core.data.detect import (  # also imported from here by the hub's cards
+    Columns,
+    detect_columns,
+    feature_kind,
+    label_names_of,
+)
 from finetune_core.data.diagnose import label_warnings
 from finetune_core.data.multilabel import is_label_list
 from finetune_core.errors import DataError, FinetuneError
@@ -28,34 +29,7 @@ DATA_SUFFIXES = {
     ".jsonl": "json",
     ".parquet": "parquet",
 }
-LABEL_NAMES = (
-    "label",
-    "labels",
-    "class",
-    "classes",
-    "target",
-    "category",
-    "y",
-    "sentiment",
-    "intent",
-)
-TEXT_NAMES = ("text", "sentence", "content", "review", "document", "body", "question", "input")
 EVAL_SPLIT_NAMES = ("validation", "valid", "val", "dev", "test", "eval")
-MAX_CLASSES_GUESSED = 200
-
-
-@dataclass
-class Columns:
-    """Which columns play which role."""
-
-    text: str | None
-    image: str | None
-    label: str | None
-
-    @property
-    def task(self) -> str:
-        """THE text-or-image decision for data (cards and preflight ask it too)."""
-        return "image" if self.image else "text"
 
 
 @dataclass
@@ -222,120 +196,6 @@ def describe_load_error(source: str, exc: Exception) -> str:
         return f"Dataset {source} could not be downloaded: the Hub is unreachable ({name})."
     first = text.strip().splitlines()[0][:300] if text.strip() else name
     return f"Dataset {source} could not be loaded: {first}"
-
-
-# ---- detection ----------------------------------------------------------------------
-def feature_kind(feature: Any) -> str:
-    """A short name for a datasets feature: string, int, float, image, class_label, ..."""
-    import datasets
-
-    if isinstance(feature, datasets.ClassLabel):
-        return "class_label"
-    if isinstance(feature, datasets.Image):
-        return "image"
-    if isinstance(feature, datasets.Value):
-        dtype = feature.dtype
-        if "string" in dtype:
-            return "string"
-        if dtype.startswith(("int", "uint")):
-            return "int"
-        if dtype.startswith("float"):
-            return "float"
-        if dtype == "bool":
-            return "bool"
-        return dtype
-    return type(feature).__name__.lower()
-
-
-def detect_columns(
-    split,
-    *,
-    text: str | None = None,
-    image: str | None = None,
-    label: str | None = None,
-) -> Columns:
-    """Pick text/image/label columns; given names are checked, missing ones are detected."""
-    features = split.features
-    kinds = {name: feature_kind(f) for name, f in features.items()}
-    for role, name in (("text", text), ("image", image), ("label", label)):
-        if name is not None and name not in features:
-            raise DataError(
-                f"{role}_column '{name}' is not in the dataset; its columns are "
-                f"{', '.join(features)}."
-            )
-    if label is not None and label in (text, image):
-        raise DataError(
-            f"Column '{label}' cannot be both the label column and the "
-            f"{'text' if label == text else 'image'} column; pick another for one of them."
-        )
-    if image is None and text is None:
-        image = next((c for c, k in kinds.items() if k == "image"), None)
-    if label is None:
-        label = _guess_label(split, kinds, exclude={text, image})
-    if image is None and text is None:
-        candidates = [c for c, k in kinds.items() if k == "string" and c != label]
-        if candidates:
-            sample = split.select(range(min(len(split), 200)))
-            text = max(candidates, key=lambda c: _mean_len(sample[c]))
-    return Columns(text=text, image=image, label=label)
-
-
-def _guess_label(split, kinds: dict[str, str], exclude: set) -> str | None:
-    for col, kind in kinds.items():
-        if kind == "class_label" and col not in exclude:
-            return col
-    named = [c for c in kinds if c.lower() in LABEL_NAMES and c not in exclude]
-    for col in named:
-        if kinds[col] in ("string", "int", "bool") or is_label_list(split.features[col]):
-            return col
-        if kinds[col] == "float" and _whole_numbers(split, col):
-            return col  # 0.0/1.0 written by pandas or a spreadsheet
-    sample = split.select(range(min(len(split), 2000)))
-    best = None
-    for col, kind in kinds.items():
-        if col in exclude or kind not in ("string", "int", "bool"):
-            continue
-        values = [v for v in sample[col] if v is not None]
-        distinct = len(set(values))
-        if 2 <= distinct <= min(MAX_CLASSES_GUESSED, max(2, len(values) // 2)):
-            if kind == "string" and _mean_len(values) > 40:
-                continue  # long strings are text, not labels
-            if best is None or distinct < best[1]:
-                best = (col, distinct)
-    return best[0] if best else None
-
-
-def _whole_numbers(split, col: str) -> bool:
-    values = [v for v in split.select(range(min(len(split), 2000)))[col] if v is not None]
-    return bool(values) and all(float(v).is_integer() for v in values)
-
-
-def _mean_len(values: list) -> float:
-    values = [v for v in values if isinstance(v, str)]
-    return sum(map(len, values)) / len(values) if values else 0.0
-
-
-def label_names_of(ds, label: str) -> list[str]:
-    """Class names for the label column, over all splits (sorted; ints numerically)."""
-    import datasets
-
-    first = next(iter(ds.values()))
-    feature = first.features[label]
-    if isinstance(feature, datasets.ClassLabel):
-        return list(feature.names)
-    if is_label_list(feature):
-        return multilabel.names_of(ds, label)
-    values: set = set()
-    for split in ds.values():
-        values.update(v for v in split.unique(label) if v is not None)
-    return [str(v) for v in _sort_values(values)]
-
-
-def _sort_values(values: set) -> list:
-    try:
-        return sorted(values)
-    except TypeError:
-        return sorted(values, key=str)
 
 
 def summarize(

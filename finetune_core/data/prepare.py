@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_core.data import multilabel
+from finetune_core.data.detect import TEXT_NAMES
 from finetune_core.data.load import (
     EVAL_SPLIT_NAMES,
-    TEXT_NAMES,
     Columns,
     detect_columns,
     feature_kind,

@@ -68,6 +68,12 @@ class OnnxExport:
     def table(self) -> list[str]:
         """The figures as aligned text lines (the CLI prints them, the page shows them)."""
 
+        # lazy: onnx.py needs the hub for this only
+        from finetune_core.hub.model_cards import size_text
+
+        def _size(n: int) -> str:
+            return size_text(n, base=1024)  # the files' sizes, in binary steps
+
         def acc(value):
             return "n/a" if value is None else f"{value:.4f}"
 
@@ -234,11 +240,3 @@ def _weights_size(model_dir: Path) -> int:
 
 def _weights_size_of(model) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"

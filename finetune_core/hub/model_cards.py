@@ -74,9 +74,9 @@ class MemoryEstimate:
 
     def human(self) -> str:
         return (
-            f"about {_size(self.total)} (weights {_size(self.weights)}, gradients "
-            f"{_size(self.gradients)}, optimizer {_size(self.optimizer)}, activations "
-            f"{_size(self.activations)} at batch size {self.batch_size})"
+            f"about {size_text(self.total)} (weights {size_text(self.weights)}, gradients "
+            f"{size_text(self.gradients)}, optimizer {size_text(self.optimizer)}, activations "
+            f"{size_text(self.activations)} at batch size {self.batch_size})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -319,12 +319,13 @@ def _first(config: dict[str, Any], *keys: str) -> int:
     return next((config[k] for k in keys if isinstance(config.get(k), int)), 0)
 
 
-def _size(n: int) -> str:
+def size_text(n: float, *, base: int = 1000) -> str:
+    """Bytes as people read them: "512 B", "1.5 MB" (steps of `base`, up to GB)."""
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
+        if n < base or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} GB"
+        n /= base
+    return f"{n} GB"  # not reached: GB returns above
 
 
 def _front_matter(path: Path) -> dict[str, Any]:

@@ -154,7 +154,8 @@ class SearchResult:
 
 
 # ---- public API ---------------------------------------------------------------------
-def search_models(
+def search_kind(
+    kind: str,
     query: str = "",
     *,
     task: str | None = None,
@@ -164,25 +165,23 @@ def search_models(
     token: str | None = None,
     timeout: float | None = None,
 ) -> SearchResult:
-    """Transformers models matching `query`; task is text-classification,
-    image-classification or backbone (anything a classifier head can go on)."""
-    _validate("models", task, sort, limit, page)
-    return _search("models", query, task, sort, limit, page, token, timeout)
+    """Models or datasets (`kind`) matching `query`, a page of `limit` hits sorted by `sort`;
+    from local sources, with the reason, when the Hub cannot answer."""
+    _validate(kind, task, sort, limit, page)
+    return _search(kind, query, task, sort, limit, page, token, timeout)
 
 
-def search_datasets(
-    query: str = "",
-    *,
-    task: str | None = None,
-    sort: str = "downloads",
-    limit: int = 20,
-    page: int = 0,
-    token: str | None = None,
-    timeout: float | None = None,
-) -> SearchResult:
-    """Datasets matching `query`; task filters on the Hub's task_categories."""
-    _validate("datasets", task, sort, limit, page)
-    return _search("datasets", query, task, sort, limit, page, token, timeout)
+def search_models(query: str = "", **options: Any) -> SearchResult:
+    """Transformers models matching `query` (options as `search_kind`); task is
+    text-classification, image-classification or backbone (anything a classifier head can
+    go on)."""
+    return search_kind("models", query, **options)
+
+
+def search_datasets(query: str = "", **options: Any) -> SearchResult:
+    """Datasets matching `query` (options as `search_kind`); task filters on the Hub's
+    task_categories."""
+    return search_kind("datasets", query, **options)
 
 
 def clear_cache() -> None:

@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from finetune_core.errors import ConfigError
-from finetune_core.host import extras
+from finetune_core.host import extras, paths
 from finetune_core.runs import RunDir
 
 PROJECT = "finetune-dashboard"
@@ -30,7 +30,7 @@ REMOTE_ENV = ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL")  # would send trackio's 
 def check(report_to: list[str]) -> None:
     """Before any work starts: one sentence when a chosen tracker's package is missing, or when
     a hosted dashboard would log a visitor's run with the host's credentials."""
-    if report_to and _hosted():
+    if report_to and paths.hosted():
         remote = [n for n in report_to if n not in HOSTED_OK]
         if "trackio" in report_to and any(os.environ.get(v) for v in REMOTE_ENV):
             remote.append("trackio")
@@ -40,13 +40,6 @@ def check(report_to: list[str]) -> None:
                 "with the host's credentials; use tensorboard or trackio (local records)."
             )
     extras.require_trackers(report_to)
-
-
-def _hosted() -> bool:
-    """The hosted mode, from its one owner (finetune_core/host/paths.py)."""
-    from finetune_core.host.paths import hosted
-
-    return hosted()
 
 
 def training_args(report_to: list[str], run_dir: RunDir) -> dict[str, Any]:

@@ -201,7 +201,7 @@ def tokenize(data: PreparedData, tokenizer, max_length: int) -> PreparedData:
         return out
 
     def run(split, name):
-        drop = [c for c in split.column_names if c != "cache_index"]
+        drop = split.column_names
         return split.map(encode, batched=True, remove_columns=drop, desc=f"Tokenizing {name}")
 
     data.train = run(data.train, "train")
@@ -219,10 +219,7 @@ def attach_image_transform(data: PreparedData, processor) -> PreparedData:
         except Exception as exc:
             raise DataError(f"An image in column '{image}' could not be decoded ({exc}).") from exc
         out = processor(images=images, return_tensors="pt")
-        result = {"pixel_values": out["pixel_values"], "labels": batch[label]}
-        if "cache_index" in batch:
-            result["cache_index"] = batch["cache_index"]
-        return result
+        return {"pixel_values": out["pixel_values"], "labels": batch[label]}
 
     data.train = data.train.with_transform(transform)
     data.eval = data.eval.with_transform(transform)

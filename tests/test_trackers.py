@@ -13,7 +13,7 @@ import pytest
 from finetune_core import runs
 from finetune_core.cli.commands import main
 from finetune_core.config import RunConfig
-from finetune_core.errors import ConfigError, DependencyError
+from finetune_core.errors import ConfigError, DependencyError, RunError
 from finetune_core.train import run as train
 from finetune_core.train import trackers
 
@@ -163,3 +163,47 @@ def test_a_hosted_dashboard_never_logs_with_the_hosts_credentials(
         trackers.check(["trackio"])
     monkeypatch.delenv("FINETUNE_HOSTED")
     trackers.check(["trackio"])  # on one's own machine the environment is one's own
+
+
+class Crash(Exception):
+    """A failure mid-run, after a checkpoint and a few logged steps past it."""
+
+
+def test_a_resumed_run_logs_each_step_once_in_tensorboard_and_trackio(
+    tiny_bert, text_csv, tmp_path, monkeypatch
+):
+    for var in ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL", "WANDB_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    out = tmp_path / "resumed-run"
+    extra = {"report_to": "tensorboard,trackio", "logging_steps": 1, "save_steps": 4}
+    cfg = config(tiny_bert, text_csv, out, **extra)
+
+    def crash(step, max_steps, epoch):
+        if step == 7:  # logged 1..6, checkpoint at 4: steps 5 and 6 are trained again
+            raise Crash
+
+    with pytest.raises(RunError, match="Crash"):
+        train.run(cfg, on_progress=crash)
+    assert runs.last_checkpoint(out).name == "checkpoint-4"
+    assert train.run(None, resume_dir=out).state == "completed"
+
+    losses = {r["step"]: r["loss"] for r in runs.read_metrics(out) if "loss" in r}
+    assert sorted(losses) == list(range(1, max(losses) + 1)) and max(losses) > 7
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tb_steps = [e.step for e in events.Scalars("train/loss")]
+    assert tb_steps == sorted(losses)  # each step once: the pre-crash 5 and 6 are purged
+    tb_losses = {e.step: e.value for e in events.Scalars("train/loss")}
+    assert all(tb_losses[s] == pytest.approx(losses[s], rel=1e-6) for s in losses)
+
+    from trackio.sqlite_storage import SQLiteStorage
+
+    logs = SQLiteStorage.get_logs(trackers.PROJECT, out.name)
+    tk_steps = [r["train/global_step"] for r in logs if "train/loss" in r]
+    assert tk_steps == sorted(losses)  # each step once, in order
+    # trackio keeps its pre-crash 5 and 6: a resume restores the RNG, so they are the same
+    tk_losses = {r["train/global_step"]: r["train/loss"] for r in logs if "train/loss" in r}
+    assert all(tk_losses[s] == pytest.approx(losses[s], rel=1e-6) for s in losses)

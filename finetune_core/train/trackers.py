@@ -8,11 +8,15 @@ trackio, Weights & Biases or MLflow, through transformers' own integration callb
   environment says so (TRACKIO_SPACE_ID / TRACKIO_SERVER_URL); no static Space is created.
 - wandb, mlflow: configured by their own environment variables (WANDB_API_KEY, WANDB_MODE,
   MLFLOW_TRACKING_URI, ...). Tokens come only from the environment, never from a config.
+
+A resumed run logs each step once, as metrics.jsonl does: TensorBoard purges its records past
+the checkpoint (they are trained again), trackio skips the steps it already holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shlex
 import sys
@@ -58,13 +62,45 @@ def callbacks(report_to: list[str], run_dir: RunDir) -> list[Any]:
     check(report_to)
     from transformers.integrations import get_reporting_integration_callbacks
 
+    # a folder with a checkpoint is being resumed from it (a new or queued run's holds none):
+    # the steps logged after that checkpoint are trained, and logged, again
+    resumed_at = run_dir.checkpoint_step()
     made = []
     for name, cls in zip(report_to, get_reporting_integration_callbacks(report_to), strict=True):
         callback = cls()
         if name == "tensorboard":
             callback.logging_dir = str(run_dir.tensorboard_dir)
+            if resumed_at:  # TensorBoard hides the earlier records from this step on
+                writer = functools.partial(callback._SummaryWriter, purge_step=resumed_at + 1)
+                callback._SummaryWriter = writer
+        elif name == "trackio" and resumed_at:
+            callback = LogsAfter(callback, _trackio_last_step(run_dir.path.name))
         made.append(callback)
     return made
+
+
+class LogsAfter:
+    """A tracker's callback that leaves out the logs of steps it already holds (trackio
+    cannot take records back, so a resumed run's records continue after its last one)."""
+
+    def __init__(self, inner: Any, last_step: int):
+        self.inner, self.last_step = inner, last_step
+
+    def __getattr__(self, event: str) -> Any:  # every other Trainer event goes through
+        return getattr(self.inner, event)
+
+    def on_log(self, args, state, control, **kwargs):
+        if state.global_step > self.last_step:
+            return self.inner.on_log(args, state, control, **kwargs)
+        return None
+
+
+def _trackio_last_step(run_name: str) -> int:
+    """The last Trainer step trackio holds for a run (0 for none)."""
+    from trackio.sqlite_storage import SQLiteStorage
+
+    logs = SQLiteStorage.get_logs(PROJECT, run_name)
+    return max((int(r.get("train/global_step") or 0) for r in logs), default=0)
 
 
 def close(report_to: list[str]) -> None:

@@ -36,6 +36,7 @@ class ModelSummary:
     trainable_params: int
     groups: list[LayerGroup]
     frozen: list[str]
+    max_tokens: int | None = None  # the longest text input it reads (None: no limit known)
 
     @property
     def trainable_share(self) -> float:
@@ -401,4 +402,17 @@ def inspect_model(source: str, num_labels: int = 2, token: str | None = None) ->
     hf_config = load_config(source, token)
     task = infer_task(hf_config)
     model = load_model(source, num_labels, task=task, token=token, meta=True)
-    return summarize(model, source, task, [])
+    summary = summarize(model, source, task, [])
+    summary.max_tokens = max_tokens(hf_config, task)
+    return summary
+
+
+def max_tokens(hf_config, task: str) -> int | None:
+    """The most tokens a text model reads (its position embeddings); None when unknown or
+    not a text model. max_length above it fails deep in the forward pass."""
+    limit = getattr(hf_config, "max_position_embeddings", None)
+    if task != "text" or not isinstance(limit, int) or limit <= 0:
+        return None
+    if "roberta" in str(getattr(hf_config, "model_type", "")):
+        limit -= 2  # RoBERTa's positions start after the padding index
+    return limit

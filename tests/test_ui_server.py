@@ -97,3 +97,17 @@ def test_page_config_lists_the_steps(server):
     ids = {c["props"].get("elem_id") for c in config["components"]}
     for elem in ("model-id", "dataset-id", "frozen-groups", "train-btn", "loss-plot", "runs-table"):
         assert elem in ids, elem
+
+
+def test_only_the_script_api_is_public(server):
+    """Page events are private: gradio_client neither lists nor calls them; the four script
+    endpoints stay callable."""
+    client = Client(server, verbose=False)
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert named == {"/start_run", "/run_status", "/stop_run", "/my_runs"}
+    for internal in ("/use_model", "/use_data", "/upload_and_use", "/do_train"):
+        with pytest.raises(ValueError):
+            client.predict(api_name=internal)
+    assert client.predict(api_name="/my_runs") == []
+    status = client.predict("no-such-job", api_name="/run_status")
+    assert status.get("error")

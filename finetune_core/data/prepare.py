@@ -229,11 +229,11 @@ def attach_image_transform(data: PreparedData, processor) -> PreparedData:
 def check_max_length(max_length: int, hf_config, task: str, source: str) -> None:
     """max_length beyond the model's position embeddings fails deep inside the forward pass
     (a tensor size error); say so before anything runs."""
-    limit = getattr(hf_config, "max_position_embeddings", None)
-    if task != "text" or not isinstance(limit, int) or limit <= 0:
+    from finetune_core.model import max_tokens
+
+    limit = max_tokens(hf_config, task)
+    if limit is None:
         return
-    if "roberta" in str(getattr(hf_config, "model_type", "")):
-        limit -= 2  # RoBERTa's positions start after the padding index
     if max_length > limit:
         raise DataError(
             f"max_length is {max_length} but model {source} reads at most {limit} tokens; "

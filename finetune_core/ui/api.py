@@ -75,6 +75,17 @@ def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     return out
 
 
+PUBLIC = ("start_run", "run_status", "stop_run", "my_runs")
+
+
 def register() -> None:
     for fn in (start_run, run_status, stop_run, my_runs):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
+
+
+def keep_only_script_api(demo: gr.Blocks) -> None:
+    """Every page event becomes private (not in the API docs, refused by gradio_client):
+    only the script API above is an endpoint; the page itself still calls its events."""
+    for fn in demo.fns.values():
+        if fn.api_name not in PUBLIC:
+            fn.api_visibility = "private"

@@ -126,6 +126,7 @@ def build() -> gr.Blocks:
         if shared.oauth is not None:
             demo.load(_oauth_token, None, [shared.token])
         api.register()
+    api.keep_only_script_api(demo)
     return demo
 
 

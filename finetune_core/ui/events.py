@@ -35,6 +35,13 @@ def load_model(d: Draft, model_id: str, token: str | None) -> tuple[Draft, str]:
     return new, say(new.model.warn, WARN) if new.model and new.model.warn else ""
 
 
+def fit_max_length(d: Draft, value: Any, msg: str = "") -> tuple[Any, str]:
+    """The Max length field after a model load, and the load's message with the line that
+    says the field was lowered to the model's limit (when it was)."""
+    value, note = state.fit_max_length(d, value)
+    return value, " ".join(m for m in (msg, say(note, WARN)) if m)
+
+
 def load_data(d: Draft, source: str, config: str | None, token: str | None):
     """(draft, card dict or None when it failed, message)."""
     new, card, err = state.load_data(d, source, config, token)

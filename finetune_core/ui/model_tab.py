@@ -41,7 +41,8 @@ def facts(model_id: str, num_labels: int = 2, token: str | None = None):
     groups = [{"name": g.name, "kind": g.kind, "params": g.params} for g in summary.groups]
     memory = info.memory.total if info.memory else None
     warn = too_big_warning(summary.total_params, memory, None) or ""
-    return ModelFacts(model_id, card_markdown(info, summary), groups, n, warn)
+    card = card_markdown(info, summary)
+    return ModelFacts(model_id, card, groups, n, warn, summary.max_tokens)
 
 
 def public_facts(model_id: str, token: str | None = None) -> str:

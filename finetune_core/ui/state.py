@@ -28,6 +28,7 @@ class ModelFacts:
     groups: list[dict]
     num_labels: int
     warn: str = ""
+    max_tokens: int | None = None  # the longest text it reads; None: no limit known
 
     @property
     def total(self) -> int:
@@ -103,6 +104,20 @@ def _with_model(d: Draft, facts: ModelFacts) -> Draft:
         new.preset, new.note = freeze_tab.default_preset(facts.id, facts.groups)
         new.frozen = freeze_tab.preset_frozen(facts.groups, new.preset, d.last_n)
     return new
+
+
+def fit_max_length(d: Draft, value: Any) -> tuple[Any, str]:
+    """The Max length field for the loaded model: above the model's limit it becomes the
+    limit (the engine refuses more), with one line that says so; otherwise it is kept."""
+    limit = d.model.max_tokens if d.model else None
+    try:
+        current = int(float(value))
+    except (TypeError, ValueError):
+        return value, ""  # not a number: the form's own check says so at Train
+    if limit is None or current <= limit:
+        return value, ""
+    note = f"Max length set to {limit}: {d.model.id} reads at most {limit} tokens."
+    return limit, note
 
 
 def _resolve_freeze(freeze: Any, groups: list[dict]) -> list[str]:
@@ -205,7 +220,7 @@ def freeze_view(d: Draft) -> dict[str, Any]:
         "choices": freeze_tab.choices(d.groups),
         "frozen": list(d.frozen),
         "preset": d.preset,
-        "last_n_max": max(1, blocks),
+        "last_n_max": max(2, blocks),  # a slider's maximum must exceed its minimum (1)
         "last_n_visible": d.preset == LAST_N,
         "summary": freeze_tab.trainable_text(d.groups or None, d.frozen),
         "tree": freeze_tab.tree_html(d.groups or None, d.frozen),

@@ -88,26 +88,29 @@ def render_view(d: Draft) -> list[Any]:
 def wire(page: Page) -> None:
     s, m, dt, fz = page.shared, page.model, page.data, page.freeze
     view = [s.draft, *page.view(), *page.freeze_view()]
+    max_len = page.train.fields["max_length"]
 
-    # 1 · model: Use this model, Enter, or a click on a results row
-    def use_model(d, model_id, token):
+    # 1 · model: Use this model, Enter, or a click on a results row; Max length follows the
+    # model's limit (the engine refuses more)
+    def use_model(d, model_id, length, token):
         new, msg = events.load_model(d, model_id, token)
-        return [new, *render_view(new), msg]
+        length, msg = events.fit_max_length(new, length, msg)
+        return [new, *render_view(new), length, msg]
 
-    def model_row(d, rows, token, evt: gr.SelectData):
+    def model_row(d, rows, length, token, evt: gr.SelectData):
         model_id = picked(rows, evt)
         if not model_id:
-            return [gr.skip()] * (2 + len(view))
-        return [model_id, *use_model(d, model_id, token)]
+            return [gr.skip()] * (3 + len(view))
+        return [model_id, *use_model(d, model_id, length, token)]
 
-    model_in = [s.draft, m.model_id, s.token]
+    model_in = [s.draft, m.model_id, max_len, s.token]
     for trigger in (m.load.click, m.model_id.submit):
-        on(trigger, use_model, model_in, [*view, m.msg], msg=m.msg)
+        on(trigger, use_model, model_in, [*view, max_len, m.msg], msg=m.msg)
     on(
         m.search.table.select,
         model_row,
-        [s.draft, m.search.table, s.token],
-        [m.model_id, *view, m.msg],
+        [s.draft, m.search.table, max_len, s.token],
+        [m.model_id, *view, max_len, m.msg],
         msg=m.msg,
     )
 
@@ -256,8 +259,12 @@ def wire_train(page: Page, view: list, use_model, use_data) -> None:
 def _then_load(page: Page, dep, view, use_model, use_data):
     """After the form was filled: load the model and the dataset it names."""
     s, m, dt = page.shared, page.model, page.data
+    max_len = page.train.fields["max_length"]
     return dep.then(
-        use_model, [s.draft, m.model_id, s.token], [*view, m.msg], show_progress="minimal"
+        use_model,
+        [s.draft, m.model_id, max_len, s.token],
+        [*view, max_len, m.msg],
+        show_progress="minimal",
     ).then(
         use_data,
         [s.draft, dt.dataset, dt.config, s.token],

@@ -39,13 +39,18 @@ MISSING_MODEL = "state-org/missing-model"
 GATED_MODEL = "state-org/gated-bert"
 NO_WEIGHTS = "state-org/no-weights"
 NUM_TEXTS = ["", "2", "3", "5", "1", "0", "abc", "2.5", " 4 "]
-_INSPECT: dict[tuple[str, int], list] = {}
+_INSPECT: dict[tuple[str, int], object] = {}
+PAGE_MAX_LENGTH = 128  # the form's default; the tiny models read at most 64 tokens
+
+
+def engine_summary(model: str, n: int):
+    if (model, n) not in _INSPECT:
+        _INSPECT[(model, n)] = inspect_model(model, num_labels=n)
+    return _INSPECT[(model, n)]
 
 
 def engine_groups(model: str, n: int) -> list:
-    if (model, n) not in _INSPECT:
-        _INSPECT[(model, n)] = inspect_model(model, num_labels=n).groups
-    return _INSPECT[(model, n)]
+    return engine_summary(model, n).groups
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +87,7 @@ class Page(RuleBasedStateMachine):
         self.good_data: str | None = None
         self.expect_n: int | None = None
         self.view: data_tab.CardView | None = None
-        self.boxes = {"model": "", "dataset": ""}
+        self.boxes = {"model": "", "dataset": "", "max_length": PAGE_MAX_LENGTH}
 
     # ---- actions -----------------------------------------------------------------------
     @rule(i=st.integers(0, 5))
@@ -90,6 +95,13 @@ class Page(RuleBasedStateMachine):
         model = self.world["models"][i]
         self.boxes["model"] = model
         self.d, msg = events.load_model(self.d, model, None)
+        before = self.boxes["max_length"]
+        self.boxes["max_length"], msg = events.fit_max_length(self.d, before, msg)
+        limit = self.d.model.max_tokens if self.d.model else None
+        if limit is not None and before > limit:  # lowered to the limit, and said so
+            assert self.boxes["max_length"] == limit and f"Max length set to {limit}" in msg
+        else:
+            assert self.boxes["max_length"] == before and "Max length set" not in msg
         if model in (GOOD_MODEL, self.world["models"][1]):
             assert "ft-error" not in msg, msg
             self.good_model = model
@@ -107,6 +119,11 @@ class Page(RuleBasedStateMachine):
             self.expect_n = self.world["labels"][source]
         else:
             assert card is None and "ft-error" in msg
+
+    @rule(length=st.sampled_from([16, 64, 128, 512]))
+    def type_max_length(self, length):
+        """A length typed by hand stays as typed; Train then takes it or refuses it."""
+        self.boxes["max_length"] = length
 
     @rule(text=st.sampled_from(NUM_TEXTS))
     def type_classes(self, text):
@@ -148,13 +165,15 @@ class Page(RuleBasedStateMachine):
             "num_labels": "" if self.expect_n is None else str(self.expect_n),
             "epochs": 1,
             "batch_size": 8,
-            "max_length": 16,
             "max_train_samples": 8,
             "max_eval_samples": 8,
             "save_steps": 1000,
         }
         before = self.d.job_id
         _, self.d, note = events.train(self.owner, self.d, values, None)
+        limit = self.d.model.max_tokens if self.d.model else None
+        if limit is not None and self.boxes["max_length"] > limit and self.d.data:
+            assert self.d.job_id == before and f"reads at most {limit} tokens" in note
         if self.d.job_id != before:
             assert "Started" in note and self.d.run_line == "queued"
             self.trained = True
@@ -224,6 +243,7 @@ class Page(RuleBasedStateMachine):
             assert d.trainable == trainable
             assert f"{trainable:,} trainable" in line
             assert d.model.id.rsplit("/", 1)[-1] in line
+            assert d.model.max_tokens == engine_summary(d.model.id, d.num_labels or 2).max_tokens
         if d.num_labels:
             assert f"{d.num_labels} classes" in line
         assert line in wiring.summary_html(d) or "&" in line
@@ -258,6 +278,24 @@ def test_a_failed_load_keeps_the_previous_model(world):
     after, msg = events.load_model(d, GATED_MODEL, None)
     assert after == d and "gated" in msg.lower()
     assert "Public facts: task fill-mask" in msg  # what the Hub shows without access
+
+
+def test_a_model_that_reads_fewer_tokens_lowers_max_length(world):
+    """The form's default 128 on a model with 64 positions: the field becomes 64 with one
+    line, a length within the limit is kept, and Train then starts (the engine's check)."""
+    d, msg = events.load_model(Draft(), GOOD_MODEL, None)
+    assert d.model.max_tokens == 64
+    value, msg = events.fit_max_length(d, 128, msg)
+    assert value == 64 and "Max length set to 64: state-org/tiny-bert reads at most 64" in msg
+    assert events.fit_max_length(d, 32) == (32, "")
+    assert events.fit_max_length(Draft(), 4096) == (4096, "")  # no model yet: nothing to say
+
+
+def test_no_model_yet_still_renders_the_head_step():
+    """The last-N slider's maximum stays above its minimum before any model is loaded
+    (gradio refuses a slider with maximum == minimum: the upload event failed on it)."""
+    update = wiring.render_view(Draft())[4]
+    assert update["maximum"] > 1
 
 
 def test_boundary_turns_an_exception_into_the_steps_message(caplog):

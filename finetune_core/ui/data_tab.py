@@ -142,7 +142,7 @@ class DataStep:
 def card_updates(view: CardView | None) -> list[Any]:
     """Updates for `DataStep.card_outputs()`; None leaves them as they are (a failed load)."""
     if view is None:
-        return [gr.skip()] * (5 + len(COLUMN_KEYS))
+        return [gr.skip()] * (4 + len(COLUMN_KEYS))  # one per `DataStep.card_outputs()`
     return [
         view.markdown,
         gr.update(value=view.rows, headers=view.headers),

@@ -51,6 +51,7 @@ CONFIG, METRICS, STATUS, EVAL = "config.json", "metrics.jsonl", "status.json", "
 MODEL, CHECKPOINTS, STOP = "model", "checkpoints", "stop"
 ONNX, TENSORBOARD = "onnx", "tensorboard"
 ERROR_LOG, LAUNCHER_LOG = "error.log", "launcher.log"
+NOTES = "notes.json"  # the page's name and note for a run: {"name", "note", "updated"}
 # keep_best (train/best.py): the best evaluation's trainable weights and its record
 BEST, BEST_WEIGHTS, BEST_RECORD = "best", "trainable.safetensors", "best.json"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -96,6 +97,7 @@ class RunDir:
     stop_path = property(lambda self: self.path / STOP)
     error_log_path = property(lambda self: self.path / ERROR_LOG)
     launcher_log_path = property(lambda self: self.path / LAUNCHER_LOG)
+    notes_path = property(lambda self: self.path / NOTES)
 
     def check_new(self, *, resume: bool = False) -> None:
         """Refuse, creating nothing, a folder that holds files (unless resuming) or that

@@ -36,7 +36,9 @@ def server(fake_hub, tiny_bert, tmp_path_factory):
         MODEL, tiny_bert, downloads=4321, likes=7, pipeline_tag="fill-mask", tags=["bert"]
     )
     data = tmp_path_factory.mktemp("browser-dataset")
-    rows = tiny.text_rows(60, seed=3)
+    # 120 rows: with length-grouped batches (the default) 60 rows left the kept best model
+    # barely past uniform after 12 epochs
+    rows = tiny.text_rows(120, seed=3)
     tiny.write_csv(data / "data" / "train.csv", rows, rename={"text": "sentence", "label": "mood"})
     (data / "README.md").write_text("---\nlicense: mit\n---\n# moods\nTiny test dataset.\n")
     fake_hub.add_dataset(DATASET, data, downloads=99, task_categories=["text-classification"])
@@ -157,6 +159,8 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert):
     )
     # a click on a row applies it: the card follows without pressing Use this model
     card = wait_text(page, "#model-card", MODEL, "the clicked model's card")
+    # it reads at most 64 tokens: Max length (default 128) follows, with one line saying so
+    wait_text(page, "#model-msg", "Max length set to 64", "the Max length note")
     page.locator("#model-load").click()
     assert "BertFor" in card, f"the card names no architecture: {card!r}"
     assert_no_errors(page, "model tab")
@@ -217,6 +221,8 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert):
 
     # 4 · Train: a few epochs; the loss chart gains points; the run completes
     open_tab(page, "4 · Train")
+    max_length = page.locator("#max-length input").first
+    assert max_length.input_value() == "64", max_length.input_value()
     epochs = page.locator("#epochs input").first
     epochs.fill("12")
     epochs.press("Tab")
@@ -228,7 +234,7 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert):
     wait_js(page, LOSS_POINTS_JS, "the loss chart to draw a line through 2+ points")
     wait_text(page, "#train-progress", "completed", "the run to complete", timeout=LONG)
     progress = text_of(page, "#train-progress")
-    assert "step 48/48" in progress, f"unexpected progress line: {progress!r}"
+    assert "step 84/84" in progress, f"unexpected progress line: {progress!r}"
     wait_js(
         page,
         "() => document.querySelectorAll('#metrics-plot .scatterlayer .trace').length >= 1",
@@ -294,7 +300,9 @@ def test_failed_load_recovers_and_a_refresh_restores_the_form(server, page):
     box(page, "model-id").fill(MODEL)
     page.locator("#model-load").click()
     wait_text(page, "#model-card", MODEL, "the good model's card")
-    assert text_of(page, "#model-msg").strip() == ""
+    # no error; the one line says Max length followed the model's 64-token limit
+    assert text_of(page, "#model-msg").strip().endswith("reads at most 64 tokens.")
+    assert "ft-error" not in page.locator("#model-msg").inner_html()
     open_tab(page, "2 · Data")
     box(page, "dataset-id").fill(DATASET)
     page.locator("#dataset-load").click()
@@ -326,6 +334,7 @@ def test_failed_load_recovers_and_a_refresh_restores_the_form(server, page):
     assert box(page, "epochs").input_value() == "1000"
     assert box(page, "batch-size").input_value() == "2"
     assert box(page, "learning-rate").input_value() == "0.003"
+    assert box(page, "max-length").input_value() == "64"  # the run's, not the default 128
     open_tab(page, "2 · Data")
     assert box(page, "dataset-id").input_value() == DATASET
     wait_text(page, "#summary-bar", "browser-moods", "the summary bar after the refresh")

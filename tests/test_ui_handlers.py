@@ -179,13 +179,24 @@ def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
     zip_path, _ = results_tab.download(owner, job_id)
     assert "config.json" in zipfile.ZipFile(zip_path).namelist()
     rows, _ = runs_tab.table(owner)
-    assert any(r[1] == "completed" and r[2] == str(tiny_bert) for r in rows)
+    assert any(r[2] == "completed" and r[3] == str(tiny_bert) for r in rows)
     # another browser sees that a run exists, not what it trains
     others, _ = runs_tab.table("someone-else-entirely")
     assert any(r[0] == runs_tab.OTHERS for r in others)
     assert not any(str(tiny_bert) in r or str(text_csv) in r for r in others)
-    # only the owner deletes a run, and only when asked twice
+    # the owner names a run and notes it (a file in the run dir); nobody else can
     run_dir = results_tab.run_dir_of(owner, job_id)
+    assert run_dir.name in runs_tab.editable(owner)["choices"]
+    assert runs_tab.editable("someone-else-entirely")["choices"] == []
+    *_, note = runs_tab.save_notes("someone-else-entirely", run_dir.name, "mine", "")
+    assert "Pick one of your runs" in note and not (run_dir / "notes.json").exists()
+    rows, _, note = runs_tab.save_notes(owner, run_dir.name, "  first\n try ", "lr 5e-3")
+    assert "Saved" in note and any(r[0] == run_dir.name and r[1] == "first try" for r in rows)
+    assert runs_tab.notes_of(owner, run_dir.name)[:2] == ("first try", "lr 5e-3")
+    *_, note = runs_tab.save_notes(owner, run_dir.name, "x" * 81, "")
+    assert "at most 80 characters" in note
+    assert runs_tab.notes_of(owner, run_dir.name)[0] == "first try"
+    # only the owner deletes a run, and only when asked twice
     *_, note = runs_tab.delete("someone-else-entirely", [run_dir.name], True)
     assert "Not deleted" in note and run_dir.is_dir()
     *_, note = runs_tab.delete(owner, [run_dir.name], False)

@@ -11,10 +11,12 @@ from typing import Any
 import gradio as gr
 
 from finetune_core import charts, runs
+from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
+from finetune_core.ui import run_notes
 from finetune_core.ui.common import OK, hosted, message, on
 
-HEADERS = ["run", "state", "model", "dataset", "accuracy", "macro F1", "started"]
+HEADERS = ["run", "name", "state", "model", "dataset", "accuracy", "macro F1", "started"]
 METRICS = ["loss", "eval_loss", "eval_accuracy", "eval_f1_macro", "learning_rate"]
 X_AXES = ["step", "epoch", "time"]
 
@@ -42,11 +44,12 @@ def table(owner: str | None):
         if v.status.get("interrupted"):
             state = "failed (interrupted)"
         if MANAGER.is_job(v.path) and not MANAGER.owns_run(owner or "", v.path):
-            rows.append([OTHERS, state, "-", "-", "", "", ""])
+            rows.append([OTHERS, "-", state, "-", "-", "", "", ""])
             continue
         rows.append(
             [
                 v.path.name,
+                run_notes.read(v.path)["name"],
                 state,
                 str(v.config.get("model", "")),
                 str(v.config.get("dataset", "")),
@@ -59,14 +62,48 @@ def table(owner: str | None):
     return rows, gr.update(choices=names)
 
 
-def deletable(owner: str | None, view: runs.RunView) -> bool:
-    """Your own finished runs: started by this browser, or (locally) by no browser on this
-    server (the command line, an earlier server); never a queued or running one."""
-    if view.state in runs.ACTIVE:
-        return False
+def yours(owner: str | None, view: runs.RunView) -> bool:
+    """Started by this browser, or (locally) by no browser on this server (the command
+    line, an earlier server)."""
     if MANAGER.owns_run(owner or "", view.path):
         return True
     return not hosted() and not MANAGER.is_job(view.path)
+
+
+def deletable(owner: str | None, view: runs.RunView) -> bool:
+    """Your own finished runs; never a queued or running one."""
+    return view.state not in runs.ACTIVE and yours(owner, view)
+
+
+def editable(owner: str | None):
+    """The runs whose name and note this browser may edit (its own), for the picker."""
+    return gr.update(choices=[v.path.name for v in visible_runs(owner) if yours(owner, v)])
+
+
+def notes_of(owner: str | None, name: str | None) -> tuple[str, str, str]:
+    """(name, note, notice) of one of your runs, to edit."""
+    view = _own(owner, name)
+    if view is None:
+        return "", "", message("Pick one of your runs.") if name else ""
+    got = run_notes.read(view.path)
+    return got["name"], got["note"], ""
+
+
+def save_notes(owner: str | None, name: str | None, title: str, note: str):
+    """Save the picked run's name and note; (table rows, compare choices, notice)."""
+    view = _own(owner, name)
+    if view is None:
+        return (*table(owner), message("Pick one of your runs to name it."))
+    try:
+        run_notes.write(view.path, title, note)
+    except FinetuneError as exc:
+        return (*table(owner), message(str(exc)))
+    return (*table(owner), message(f"Saved the name and note of {view.path.name}.", OK))
+
+
+def _own(owner: str | None, name: str | None) -> runs.RunView | None:
+    view = next((v for v in visible_runs(owner) if v.path.name == name), None)
+    return view if view is not None and yours(owner, view) else None
 
 
 def delete(owner: str | None, chosen: list[str] | None, sure: bool):
@@ -125,6 +162,7 @@ class RunsStep:
     refresh: Any
     listing: Any
     chosen: Any
+    notes_run: Any  # the picker of the run to name
 
 
 def render(shared) -> RunsStep:
@@ -146,8 +184,24 @@ def render(shared) -> RunsStep:
         sure = gr.Checkbox(label="Yes, delete", value=False, scale=1)
         delete_btn = gr.Button("Delete the chosen runs", variant="stop", size="sm", scale=1)
     msg = gr.HTML(elem_id="runs-msg")
-    on(refresh.click, table, [shared.owner], [listing, chosen])
+    with gr.Accordion("Name or note a run", open=False):
+        with gr.Row():
+            notes_run = gr.Dropdown([], label="Your run", scale=2, elem_id="notes-run")
+            title = gr.Textbox(label="Name", max_length=run_notes.MAX_NAME, scale=2)
+            save = gr.Button("Save", size="sm", scale=1, elem_id="notes-save")
+        note = gr.Textbox(label="Note", lines=2, max_length=run_notes.MAX_NOTE)
+    on(refresh.click, table, [shared.owner], [listing, chosen]).then(
+        editable, [shared.owner], [notes_run]
+    )
+    on(notes_run.input, notes_of, [shared.owner, notes_run], [title, note, msg], msg=msg)
+    on(
+        save.click,
+        save_notes,
+        [shared.owner, notes_run, title, note],
+        [listing, chosen, msg],
+        msg=msg,
+    )
     on(delete_btn.click, delete, [shared.owner, chosen, sure], [listing, chosen, msg], msg=msg)
     for trigger in (chosen.change, key.change, x.change):
         on(trigger, overlay, [shared.owner, chosen, key, x], [plot])
-    return RunsStep(refresh, listing, chosen)
+    return RunsStep(refresh, listing, chosen, notes_run)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -265,6 +266,12 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert):
     top = next((line for line in probs.splitlines() if line.strip() in LABELS), None)
     assert top == "neg", f"top class is not 'neg': {probs!r}"
     assert_no_errors(page, "results tab")
+    # one click on Download model: the zip is made and the browser saves it
+    with page.expect_download(timeout=LONG) as download:
+        page.locator("#zip-btn").click()
+    saved = download.value
+    assert saved.suggested_filename.endswith("-model.zip"), saved.suggested_filename
+    assert "config.json" in zipfile.ZipFile(saved.path()).namelist()
 
     elapsed = time.monotonic() - start
     assert elapsed < 180, f"the browser flow took {elapsed:.0f} s"

@@ -97,7 +97,8 @@ def download(owner, job_id):
     if run_dir is None:
         return gr.update(value=None), message("Train a model first.")
     try:
-        return str(export.zip_model(run_dir)), message("The zip is ready: click to save it.", OK)
+        path = export.zip_model(run_dir)  # made now: the model as it is at this click
+        return str(path), message(f"Downloading {path.name}.", OK)
     except FinetuneError as exc:
         return gr.update(value=None), message(str(exc))
 
@@ -135,6 +136,15 @@ def push(owner, job_id, repo_id: str, private: bool, token: str | None, oauth_to
     except FinetuneError as exc:
         return message(str(exc))
     return message(f"Pushed to {url}", OK)
+
+
+# one click: after the zip is made, the browser saves the file the event returned
+SAVE_JS = """(f) => {
+  if (!f || !f.url) return;
+  const a = document.createElement('a');
+  a.href = f.url; a.download = f.orig_name || 'model.zip';
+  document.body.appendChild(a); a.click(); a.remove();
+}"""
 
 
 @dataclass
@@ -180,8 +190,9 @@ def render(shared) -> ResultsStep:
     try_msg = gr.HTML()
     gr.Markdown("#### Export")
     with gr.Row():
-        zip_btn = gr.Button("Prepare model zip", elem_id="zip-btn")
-        zip_file = gr.DownloadButton("Download model (.zip)", value=None, elem_id="zip-download")
+        zip_btn = gr.Button("Download model (.zip)", elem_id="zip-btn")
+        # the zip lands here and the browser saves it at once (SAVE_JS); the link stays
+        zip_file = gr.File(label="Model zip", visible=False, interactive=False, elem_id="zip-file")
     with gr.Row():
         repo = gr.Textbox(label="Hub repo (owner/name)", scale=3)
         private = gr.Checkbox(label="Private", value=True, scale=1)
@@ -198,7 +209,9 @@ def render(shared) -> ResultsStep:
     on(pick.input, _show, job, [*outs, pick], msg=text)
     for trigger in (try_btn.click, text_in.submit):
         on(trigger, _try, [*job, text_in, image_in], [probs, try_msg], msg=try_msg)
-    on(zip_btn.click, _download, job, [zip_file, export_msg], msg=export_msg)
+    on(zip_btn.click, _download, job, [zip_file, export_msg], msg=export_msg).then(
+        None, [zip_file], None, js=SAVE_JS
+    )
     push_inputs = [*job, repo, private, shared.token]
     onnx_inputs = [*job, onnx_int8, shared.token]
     if shared.oauth is not None:
@@ -231,7 +244,10 @@ def _try(owner, draft, pick, text, image):
 
 
 def _download(owner, draft, pick):
-    return download(owner, _job(draft, pick))
+    path, note = download(owner, _job(draft, pick))
+    if not isinstance(path, str):
+        return gr.update(value=None, visible=False), note
+    return gr.update(value=path, visible=True), note
 
 
 def _push(owner, draft, pick, repo_id, private, token, oauth_token=None):

@@ -132,3 +132,25 @@ def test_overlay_by_epoch_or_time():
     for x, expected in (("step", 10), ("epoch", 0.5), ("time", 3.0)):
         fig = charts.overlay_figure({"run": records}, key="loss", x=x)
         assert list(fig.data[0].x) == [expected] and fig.layout.xaxis.title.text == x
+
+
+def test_report_to_is_a_multi_select_of_the_trackers():
+    """Advanced's "Experiment trackers": picked from the list, not typed; the form and a
+    config agree both ways."""
+    from finetune_core.config import RunConfig
+    from finetune_core.config.choices import TRACKERS
+    from finetune_core.ui import form
+
+    box = form.widget("report_to")
+    assert box.multiselect and [c[1] for c in box.choices] == list(TRACKERS)
+    cfg = RunConfig.from_dict({"model": "m", "dataset": "d", "report_to": ["tensorboard"]})
+    values = form.to_values(cfg)
+    assert values["report_to"] == ["tensorboard"]
+    back = RunConfig.from_dict({"model": "m", "dataset": "d", **form.to_data(values)})
+    assert back.report_to == ["tensorboard"]
+    assert (
+        RunConfig.from_dict(
+            form.to_data({"report_to": []}) | {"model": "m", "dataset": "d"}
+        ).report_to
+        == []
+    )

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from finetune_core.config import RunConfig
+from finetune_core.config.choices import TRACKERS
 from finetune_core.config.fields import HIDDEN, FieldUI, field_ui
 
 NONE = "(none)"  # the column pickers' "not set" choice
@@ -20,6 +21,8 @@ COLUMN_KEYS = ("text_column", "image_column", "label_column")
 # rendered by the freezing step as one checkbox per layer group, not as a plain widget
 CUSTOM = ("freeze",)
 ROW = 4  # widgets per row in a generated group
+# list keys picked from a fixed set: a multi-select, not a comma-separated text box
+MULTI = {"report_to": TRACKERS}
 
 
 def fields() -> list[dataclasses.Field]:
@@ -64,6 +67,9 @@ def widget(key: str, **overrides: Any) -> Any:
     default = f.default if f.default is not dataclasses.MISSING else None
     if key in COLUMN_KEYS:
         kw.update(choices=[NONE], value=NONE, allow_custom_value=True)
+        return gr.Dropdown(**{**kw, **overrides})
+    if key in MULTI:
+        kw.update(choices=list(MULTI[key]), value=list(default or []), multiselect=True)
         return gr.Dropdown(**{**kw, **overrides})
     if meta.choices:
         kw.update(choices=list(meta.choices), value=default)
@@ -132,6 +138,8 @@ def to_values(cfg: RunConfig) -> dict[str, Any]:
         f = _field(key)
         if key in COLUMN_KEYS:
             out[key] = value or NONE
+        elif key in MULTI:
+            out[key] = list(value or [])
         elif field_ui(f).choices or _kind(f) != "text":
             out[key] = value
         else:

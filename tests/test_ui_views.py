@@ -154,3 +154,27 @@ def test_report_to_is_a_multi_select_of_the_trackers():
         ).report_to
         == []
     )
+
+
+def test_a_multi_label_run_shows_its_per_class_counts(tmp_path):
+    """eval.json of a multi-label run has per-class counts and no confusion matrix: the
+    results show the counts and micro F1, and draw no matrix (this used to raise)."""
+    import numpy as np
+
+    from finetune_core import runs
+    from finetune_core.train import multilabel_metrics
+    from finetune_core.ui import results_tab
+
+    run = runs.RunDir(tmp_path / "tags")
+    run.create()
+    run.write_status(state="completed")
+    labels = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    logits = np.where(labels == 1, 3.0, -3.0)
+    logits[0, 1] = 2.0  # one false positive for "b"
+    ev = multilabel_metrics.report(logits, labels, ["a", "b", "c"])
+    run.write_json(run.eval_path, ev)
+    s = results_tab.summary(run.path)
+    assert "confusion" not in s and "micro F1" in s["text"]
+    assert s["per_class_headers"][-4:] == ["true +", "false +", "false −", "true −"]
+    row_b = next(r for r in s["per_class"] if r[0] == "b")
+    assert row_b[5:] == [2, 1, 0, 1]

@@ -22,6 +22,11 @@ def run_dir_of(owner: str | None, job_id: str | None) -> Path | None:
     return Path(job.run_dir) if job else None
 
 
+PER_CLASS = ["class", "precision", "recall", "F1", "support"]
+COUNTS = ("tp", "fp", "fn", "tn")  # a multi-label run's per-class counts (eval.json)
+COUNT_NAMES = {"tp": "true +", "fp": "false +", "fn": "false −", "tn": "true −"}
+
+
 def summary(run_dir: Path | None) -> dict[str, Any]:
     """What the results section shows for a run (plain values; tests read this)."""
     if run_dir is None:
@@ -38,26 +43,35 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
             "state": state,
         }
     names = ev["label_names"]
+    multi = "confusion_matrix" not in ev  # multi-label: per-class counts instead
+    counts = COUNTS if multi else []
     per_class = [
         [n, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
+        + [c.get(k, "") for k in counts]
         for n, c in ev["per_class"].items()
     ]
     mistakes = grouped_mistakes(ev.get("most_confident_mistakes", []))
+    micro = f" · micro F1 {ev['f1_micro']:.3f}" if "f1_micro" in ev else ""
     text = (
         f"### Run {run_dir.name}: {state}\n"
-        f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}** · "
+        f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}**{micro} · "
         f"{ev['num_examples']} evaluation examples ({view.status.get('eval_source', 'eval split')})"
     )
+    if multi:
+        text += "\n\nMulti-label: accuracy counts examples whose every label is right."
     if board := trackers.tensorboard_command(run_dir):
         text += f"\n\nTensorBoard logs: `{board}`"
-    return {
+    out = {
         "text": text,
         "state": state,
-        "confusion": ev["confusion_matrix"],
         "labels": names,
         "per_class": per_class,
+        "per_class_headers": PER_CLASS + [COUNT_NAMES[k] for k in counts],
         "mistakes": mistakes,
     }
+    if not multi:
+        out["confusion"] = ev["confusion_matrix"]
+    return out
 
 
 def grouped_mistakes(items: list[dict]) -> list[list[Any]]:
@@ -78,7 +92,8 @@ def grouped_mistakes(items: list[dict]) -> list[list[Any]]:
 def show(owner, job_id):
     s = summary(run_dir_of(owner, job_id))
     fig = charts.confusion_figure(s["confusion"], s["labels"]) if "confusion" in s else None
-    return s["text"], fig, s.get("per_class", []), s.get("mistakes", [])
+    table = gr.update(value=s.get("per_class", []), headers=s.get("per_class_headers", PER_CLASS))
+    return s["text"], fig, table, s.get("mistakes", [])
 
 
 def try_model(owner, job_id, text: str, image) -> tuple[Any, str]:
@@ -167,7 +182,7 @@ def render(shared) -> ResultsStep:
     with gr.Row():
         confusion = gr.Plot(label="Confusion matrix", elem_id="confusion-plot")
         per_class = gr.Dataframe(
-            headers=["class", "precision", "recall", "F1", "support"],
+            headers=PER_CLASS,
             value=[],
             interactive=False,
             label="Per class",

@@ -368,3 +368,22 @@ def test_failed_load_recovers_and_a_refresh_restores_the_form(server, page):
     page.wait_for_timeout(1000)
     stored = page.evaluate("() => JSON.stringify(localStorage)")
     assert "hf_browser_test_token_123" not in stored, "the token is in localStorage"
+
+
+def test_an_image_dataset_previews_its_images(server, page, image_folder):
+    """An image folder: the data preview shows the images themselves beside their class."""
+    page.goto(server, wait_until="domcontentloaded")
+    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
+    open_tab(page, "2 · Data")
+    wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
+    box(page, "dataset-id").fill(str(image_folder))
+    page.locator("#dataset-load").click()
+    wait_text(page, "#dataset-card", "classes (2)", "the image folder's classes")
+    wait_js(
+        page,
+        "() => document.querySelectorAll('#dataset-preview img[src^=\"data:\"]').length >= 1",
+        "thumbnails in the data preview",
+    )
+    preview = text_of(page, "#dataset-preview")
+    assert "red" in preview or "blue" in preview, preview
+    assert_no_errors(page, "image preview")

@@ -255,6 +255,10 @@ def test_image_dataset_card_shows_thumbnails(image_folder):
     assert 1 <= len(images) <= 8
     assert {label for _, label in images} <= {"red", "blue"}
     assert max(images[0][0].size) <= 96
+    # the preview shows the images themselves (inline, built by the page) with their class
+    assert view.datatype == ["html", "str"] and len(view.rows) == len(images)
+    cell, label = view.rows[0]
+    assert cell.startswith('<img src="data:image/png;base64,') and label in {"red", "blue"}
 
 
 def test_progress_shows_what_runs_before_the_first_step():

@@ -64,6 +64,7 @@ class CardView:
     balance: Any
     thumbnails: list
     warn: str
+    datatype: str | list[str] = "str"  # "html" for the preview's image column
 
 
 def card_view(d: dict[str, Any]) -> CardView:
@@ -96,6 +97,11 @@ def card_view(d: dict[str, Any]) -> CardView:
         key: (choices, d.get(key) if d.get(key) in features else NONE) for key in COLUMN_KEYS
     }
     warn = "" if label else "No label column was detected; pick one below."
+    datatype: str | list[str] = "str"
+    if d.get("thumbnails"):  # an image dataset: the preview shows the images themselves
+        headers = [str(d.get("image_column") or "image"), str(label or "label")]
+        rows = [[thumbnail_html(img), _cell(name)] for img, name in d["thumbnails"]]
+        datatype = ["html", "str"]
     return CardView(
         markdown="\n".join(md),
         headers=headers or ["-"],
@@ -104,7 +110,22 @@ def card_view(d: dict[str, Any]) -> CardView:
         balance=charts.class_balance_figure(counts) if counts else None,
         thumbnails=d.get("thumbnails") or [],
         warn=warn,
+        datatype=datatype,
     )
+
+
+def thumbnail_html(image: Any, size: int = 64) -> str:
+    """A small image as an inline <img> (a data URI: no file is served); the page builds this
+    markup itself, so a dataset string never reaches it."""
+    import base64
+    import io
+
+    small = image.convert("RGB")
+    small.thumbnail((size, size))
+    buf = io.BytesIO()
+    small.save(buf, format="PNG")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="" style="max-height:{size}px">'
 
 
 def _cell(value: Any, names: list[str] | None = None) -> Any:
@@ -145,7 +166,7 @@ def card_updates(view: CardView | None) -> list[Any]:
         return [gr.skip()] * (4 + len(COLUMN_KEYS))  # one per `DataStep.card_outputs()`
     return [
         view.markdown,
-        gr.update(value=view.rows, headers=view.headers),
+        gr.update(value=view.rows, headers=view.headers, datatype=view.datatype),
         *[gr.update(choices=c, value=v) for c, v in view.columns.values()],
         gr.update(value=view.thumbnails or None, visible=bool(view.thumbnails)),
         view.balance,
@@ -166,7 +187,14 @@ def render(shared: Shared) -> DataStep:
     load = gr.Button("Use this dataset", variant="primary", elem_id="dataset-load")
     msg = gr.HTML(elem_id="data-msg")
     info = gr.Markdown(elem_id="dataset-card")
-    preview = gr.Dataframe(value=[], interactive=False, label="Preview", max_height=240, wrap=True)
+    preview = gr.Dataframe(
+        value=[],
+        interactive=False,
+        label="Preview",
+        max_height=240,
+        wrap=True,
+        elem_id="dataset-preview",
+    )
     with gr.Row():
         columns = {key: form.widget(key) for key in COLUMN_KEYS}
     gallery = gr.Gallery(

@@ -57,3 +57,9 @@ def test_use_model_lowers_max_length_to_the_models_limit(demo, fake_hub, tiny_be
     out = call(demo, fn, [None, "events-org/tiny-bert", 128, None])["data"]
     assert len(out) == len(fn.outputs)
     assert out[-2] == 64 and "Max length set to 64" in out[-1]
+
+
+def test_naming_without_a_run_picked_says_so(demo):
+    fn = event(demo, "save_notes")
+    out = call(demo, fn, [None, None, "name", "note"])["data"]
+    assert len(out) == len(fn.outputs) and "Pick one of your runs" in out[-1]

@@ -186,6 +186,7 @@ def render(shared) -> ResultsStep:
             value=[],
             interactive=False,
             label="Per class",
+            elem_id="per-class",
         )
     mistakes = gr.Dataframe(
         headers=["input", "true", "predicted", "confidence"],

@@ -89,7 +89,8 @@ class FinetuneTrainer(Trainer):
         # hold gradients, so zeroing them is the same thing (restored after training)
         params = self.trainable_parameters()
         self.model.zero_grad = lambda set_to_none=True: _zero(params, set_to_none)
-        self.accelerator.free_memory = _free_memory_without_gc(self.accelerator)
+        if not self.args.auto_find_batch_size:  # its retries after an OOM need the collection
+            self.accelerator.free_memory = _free_memory_without_gc(self.accelerator)
         try:
             return super().train(*args, **kwargs)
         finally:

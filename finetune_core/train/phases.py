@@ -31,6 +31,7 @@ class Phases:
     ):
         self.run_dir, self.is_main, self.on_phase = run_dir, is_main, on_phase
         self._last_write = 0.0
+        self._phase: str | None = None  # the last one written: a new phase shows at once
 
     def set(self, phase: str | None) -> None:
         """Enter a phase (None: the run is over)."""
@@ -46,6 +47,6 @@ class Phases:
         if self.on_phase and phase:
             self.on_phase(phase, done, total)
         now = time.monotonic()
-        if force or now - self._last_write >= 1.0:
-            self._last_write = now
+        if force or phase != self._phase or now - self._last_write >= 1.0:
+            self._last_write, self._phase = now, phase
             self.run_dir.write_status(phase=phase, phase_done=done, phase_total=total)

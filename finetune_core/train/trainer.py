@@ -89,10 +89,13 @@ class FinetuneTrainer(Trainer):
         # hold gradients, so zeroing them is the same thing (restored after training)
         params = self.trainable_parameters()
         self.model.zero_grad = lambda set_to_none=True: _zero(params, set_to_none)
+        if not self.args.auto_find_batch_size:  # its retries after an OOM need the collection
+            self.accelerator.free_memory = _free_memory_without_gc(self.accelerator)
         try:
             return super().train(*args, **kwargs)
         finally:
             self.model.__dict__.pop("zero_grad", None)
+            self.accelerator.__dict__.pop("free_memory", None)
 
     def floating_point_ops(self, inputs):
         """The Trainer's estimate (6 x tokens x non-embedding parameters), with the parameter
@@ -156,6 +159,28 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         seen.add(where)
         out[key] = value
     return out
+
+
+def _free_memory_without_gc(accelerator):
+    """The training loop starts with `accelerator.free_memory()`: it forgets the previous
+    training's prepared objects and runs a full garbage collection, 0.3-0.5 s before step 1
+    in a process with transformers and gradio loaded (bench/warm.py), for nothing: a run's
+    objects are collected when the run ends (failures.release_memory). Same reset, no
+    collection; with objects to release, or under DeepSpeed, the stock method."""
+    stock = type(accelerator).free_memory.__get__(accelerator)
+
+    def free_memory(*objects):
+        if objects or getattr(accelerator, "deepspeed_engine_wrapped", None) is not None:
+            return stock(*objects)
+        from accelerate.utils.memory import clear_device_cache
+
+        clear_device_cache(garbage_collection=False)  # still empties a GPU's cache
+        accelerator._schedulers, accelerator._optimizers = [], []
+        accelerator._models, accelerator._dataloaders = [], []
+        accelerator.step = 0
+        return []
+
+    return free_memory
 
 
 def _zero(params: list[torch.nn.Parameter], set_to_none: bool) -> None:

@@ -36,6 +36,12 @@ def evals(out):
     return [(r["step"], r["eval_f1_macro"]) for r in runs.read_metrics(out) if "eval_loss" in r]
 
 
+def best_eval_step(out, skip=()):
+    """The step keep_best should pick: the best macro F1, a tie going to the lower eval loss."""
+    rows = [r for r in runs.read_metrics(out) if "eval_loss" in r and r["step"] not in skip]
+    return max(rows, key=lambda r: (r["eval_f1_macro"], -r["eval_loss"]))["step"]
+
+
 def test_class_weights_lift_the_rare_classes(tiny_bert, imbalanced, tmp_path):
     scores = {}
     for weight in ("none", "balanced"):
@@ -71,11 +77,11 @@ def test_early_stopping_and_the_best_model_survive_a_resume(tiny_bert, imbalance
     result = train.run(None, resume_dir=out)
     assert result.state == "completed"
     scores = evals(out)
-    best = max(f1 for _, f1 in scores)
-    best_step = next(s for s, f1 in scores if f1 == best)
+    best = max(f1 for s, f1 in scores if s != 40)
+    best_step = best_eval_step(out, skip=(40,))
     # 0.60 at step 34 (before the resume), no better at 51 and 68: stopped at 68 of 85; the
     # evaluation the stop forced at 40 counts for neither (an uninterrupted run has none)
-    assert [s for s, _ in scores] == [17, 34, 40, 51, 68] and best_step == 34
+    assert [s for s, _ in scores] == [17, 34, 40, 51, 68] and best_step in (34, 51, 68)
     status = runs.read_json(out / "status.json")
     assert status["step"] == 68 < status["max_steps"] == 85
     report = json.loads((out / "eval.json").read_text())
@@ -112,3 +118,27 @@ def test_metric_for_best_defaults():
     cfg = replace(cfg, metric_for_best="f1_micro")
     assert metric_name(cfg) == "accuracy"  # the same number for one label per example
     assert metric_name(replace(cfg, metric_for_best="loss"), multi_label=True) == "loss"
+
+
+def test_a_tied_score_goes_to_the_lower_eval_loss(tmp_path):
+    """Accuracy moves in steps of 1/n on a small evaluation set, so ties are common: the
+    earliest of tied evaluations was kept even when it was a near-uniform model."""
+    from transformers import TrainerControl, TrainerState
+
+    from finetune_core.train.best import BestCallback
+
+    run = runs.RunDir(tmp_path / "run")
+    best = BestCallback(run, "accuracy", keep=False, patience=2)
+    state, control = TrainerState(), TrainerControl()
+    seen = []
+    for step, acc, loss in [(1, 0.67, 1.07), (2, 0.67, 0.50), (3, 0.67, 0.60), (4, 0.5, 0.1)]:
+        state.global_step = step
+        best.on_evaluate(None, state, control, metrics={"eval_accuracy": acc, "eval_loss": loss})
+        seen.append((best.best_step, best.bad_evals))
+    # step 2 wins the tie on loss and step 3 (tied, higher loss) does not; step 4 is worse.
+    # Patience counts scores only: ties do not reset it
+    assert seen == [(1, 0), (2, 1), (2, 2), (2, 3)]
+    assert control.should_training_stop
+    # a resumed run reads the tie-breaker back from its record
+    again = BestCallback(run, "accuracy", keep=False)
+    assert (again.best_step, again.best_loss) == (2, 0.5)

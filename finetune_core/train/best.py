@@ -43,16 +43,22 @@ class BestCallback(TrainerCallback):
         saved = read_json(run.best_record) or {}  # a resumed run continues its record
         self.best_step: int | None = saved.get("step")
         self.best_value: float | None = saved.get("value")
+        self.best_loss: float | None = saved.get("eval_loss")
         self.bad_evals: int = int(saved.get("bad_evals", 0))
         self.stopped_early_at: int | None = None
         self._state: dict[str, torch.Tensor] | None = None
         self.model = None
 
-    def _better(self, value: float) -> bool:
+    def _better(self, value: float, loss: float | None = None) -> bool:
+        """A better score wins; an equal score wins with a lower eval loss. Scores tie often
+        on small evaluation sets (accuracy moves in steps of 1/n), and keeping the earliest
+        of tied evaluations kept near-uniform models that had not learned yet."""
         if not math.isfinite(value):
             return False
         if self.best_value is None:
             return True
+        if value == self.best_value and self.metric != "loss":
+            return loss is not None and (self.best_loss is None or loss < self.best_loss)
         return value > self.best_value if self.higher else value < self.best_value
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
@@ -64,8 +70,13 @@ class BestCallback(TrainerCallback):
             # point, so this one must not decide the best model or the patience
             return
         model = model or self.model
-        if self._better(float(value)):
-            self.best_step, self.best_value, self.bad_evals = state.global_step, float(value), 0
+        loss = (metrics or {}).get("eval_loss")
+        loss = float(loss) if isinstance(loss, int | float) and math.isfinite(loss) else None
+        if self._better(float(value), loss):
+            # patience counts scores only: a tie won on loss keeps its weights, not the clock
+            tie = value == self.best_value
+            self.bad_evals = self.bad_evals + 1 if tie else 0
+            self.best_step, self.best_value, self.best_loss = state.global_step, float(value), loss
             if self.keep and model is not None:
                 self._state = {
                     k: v.detach().cpu().clone() for k, v in trainable_state(model).items()
@@ -73,9 +84,9 @@ class BestCallback(TrainerCallback):
                 self._save()
         else:
             self.bad_evals += 1
-            if self.patience and self.bad_evals >= self.patience:
-                self.stopped_early_at = state.global_step
-                control.should_training_stop = True
+        if self.patience and self.bad_evals >= self.patience:
+            self.stopped_early_at = state.global_step
+            control.should_training_stop = True
         self._record()
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
@@ -100,6 +111,7 @@ class BestCallback(TrainerCallback):
             record = {
                 "step": self.best_step,
                 "value": self.best_value,
+                "eval_loss": self.best_loss,
                 "metric": self.metric,
                 "bad_evals": self.bad_evals,
             }

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from finetune_core import model as model_mod
+from finetune_core.model.groups import base_prefix
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def find_cut(model, frozen: list[str]) -> tuple[Cut | None, str]:
     """(cut, reason); the cut is None when no frozen prefix can be cached."""
     groups = model_mod.layer_groups(model)
     frozen_set = set(frozen)
-    prefix = model_mod._base_prefix(model)
+    prefix = base_prefix(model)
     if prefix and all(g.name in frozen_set for g in groups if g.kind != "head"):
         return Cut((prefix,), "head only"), "head only"
     leading = 0  # how many groups, from the first, are frozen

@@ -43,6 +43,9 @@ for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "SPACE_ID", 
 import pytest  # noqa: E402
 import tiny  # noqa: E402
 
+# the browser tests' fixtures (server, page) live beside their helpers in tests/browser.py
+pytest_plugins = ["browser"]
+
 
 @pytest.fixture(scope="session")
 def fake_hub() -> FakeHub:

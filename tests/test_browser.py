@@ -9,136 +9,27 @@ it the test fails (it is not skipped), so CI cannot pass without the browser che
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 import zipfile
-from pathlib import Path
 
-import pytest
-import tiny
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ROOT = Path(__file__).resolve().parent.parent
-# The screenshot of the flow is kept out of the tree unless asked for
-# (FINETUNE_UPDATE_SCREENSHOTS=1), so running the tests leaves the checkout clean.
-SHOT_IN_TREE = os.environ.get("FINETUNE_UPDATE_SCREENSHOTS") == "1"
-SHOT = ROOT / "assets" / "browser-test.png"
-MODEL = "tests-org/browser-bert"
-DATASET = "tests-org/browser-moods"
-LABELS = ("neg", "neu", "pos")
-LONG = 60_000  # ms: model loads and training on a busy CI box
-
-
-@pytest.fixture(scope="module")
-def server(fake_hub, tiny_bert, tmp_path_factory):
-    from finetune_core.jobs.manager import MANAGER
-    from finetune_core.ui.app import serve_local
-
-    fake_hub.add_model(
-        MODEL, tiny_bert, downloads=4321, likes=7, pipeline_tag="fill-mask", tags=["bert"]
-    )
-    data = tmp_path_factory.mktemp("browser-dataset")
-    # 120 rows: with length-grouped batches (the default) 60 rows left the kept best model
-    # barely past uniform after 12 epochs
-    rows = tiny.text_rows(120, seed=3)
-    tiny.write_csv(data / "data" / "train.csv", rows, rename={"text": "sentence", "label": "mood"})
-    (data / "README.md").write_text("---\nlicense: mit\n---\n# moods\nTiny test dataset.\n")
-    fake_hub.add_dataset(DATASET, data, downloads=99, task_categories=["text-classification"])
-
-    demo, url = serve_local()
-    yield url
-    MANAGER.shutdown()
-    demo.close()
-
-
-@pytest.fixture()
-def page(tmp_path):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser test needs Debian's chromium "
-            "(run scripts/browser-deps.sh, or apt-get install -y chromium)."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        pg = context.new_page()
-        pg.js_errors = []
-        pg.on("pageerror", lambda exc: pg.js_errors.append(str(exc)))
-        try:
-            yield pg
-        finally:
-            with contextlib.suppress(Exception):  # the page as it was when something failed
-                pg.screenshot(path=str(tmp_path / "last-page.png"), full_page=True)
-            browser.close()
-
-
-def text_of(page, selector: str) -> str:
-    loc = page.locator(selector)
-    return loc.inner_text() if loc.count() else ""
-
-
-def wait_text(page, selector: str, needle: str, what: str, timeout: int = LONG) -> str:
-    """Poll the text of `selector` until it contains `needle`; fail with what was seen."""
-    deadline = time.monotonic() + timeout / 1000
-    seen = ""
-    while time.monotonic() < deadline:
-        seen = text_of(page, selector)
-        if needle in seen:
-            return seen
-        page.wait_for_timeout(250)
-    errors = " | ".join(t for t in page.locator(".ft-error").all_inner_texts() if t.strip())
-    raise AssertionError(
-        f"timed out waiting for {what}: {needle!r} not in {selector} "
-        f"(it shows {seen[:300]!r}; error boxes: {errors or 'none'})"
-    )
-
-
-def wait_js(page, js: str, what: str, arg=None, timeout: int = LONG) -> None:
-    """page.wait_for_function with a failure message that says what was awaited."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(js, arg=arg, timeout=timeout)
-    except PlaywrightTimeout:
-        raise AssertionError(f"timed out ({timeout / 1000:.0f} s) waiting for {what}") from None
-
-
-def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-
-
-def pick_row(page, table: str, repo_id: str) -> None:
-    cell = page.locator(f"{table} [role=gridcell]").filter(has_text=repo_id).first
-    cell.wait_for(timeout=LONG)
-    cell.click()
-
-
-def expected_total_params(model_dir: Path, num_labels: int) -> int:
-    from finetune_core.model import inspect_model
-
-    return inspect_model(str(model_dir), num_labels=num_labels).total_params
-
-
-def assert_no_errors(page, where: str) -> None:
-    content = page.content()
-    assert "Traceback" not in content, f"a Python traceback is on the page ({where})"
-    errors = [t for t in page.locator(".ft-error").all_inner_texts() if t.strip()]
-    assert not errors, f"error boxes are not empty ({where}): {errors}"
-    toasts = [t for t in page.locator(".toast-body.error").all_inner_texts() if t.strip()]
-    assert not toasts, f"Gradio error toasts ({where}): {toasts}"
-    assert not page.js_errors, f"JavaScript errors ({where}): {page.js_errors}"
-
-
-LOSS_POINTS_JS = """() => {
-  const paths = document.querySelectorAll('#loss-plot .scatterlayer .trace path.js-line');
-  let n = 0;
-  for (const p of paths) n = Math.max(n, ((p.getAttribute('d') || '').match(/[ML]/g) || []).length);
-  return n >= 2;
-}"""
+from browser import (
+    DATASET,
+    LABELS,
+    LONG,
+    LOSS_POINTS_JS,
+    MODEL,
+    SHOT,
+    SHOT_IN_TREE,
+    assert_no_errors,
+    assert_no_toast,
+    box,
+    expected_total_params,
+    open_tab,
+    pick_row,
+    text_of,
+    wait_js,
+    wait_text,
+)
 
 
 def test_whole_flow_in_a_browser(server, page, tiny_bert, tmp_path_factory):
@@ -281,16 +172,6 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert, tmp_path_factory):
     assert elapsed < 180, f"the browser flow took {elapsed:.0f} s"
 
 
-def box(page, elem: str):
-    return page.locator(f"#{elem} input, #{elem} textarea").first
-
-
-def assert_no_toast(page, where: str) -> None:
-    toasts = [t for t in page.locator(".toast-body.error").all_inner_texts() if t.strip()]
-    assert not toasts, f"Gradio error toasts ({where}): {toasts}"
-    assert "Traceback" not in page.content(), f"a Python traceback is on the page ({where})"
-
-
 def test_failed_load_recovers_and_a_refresh_restores_the_form(server, page):
     page.goto(server, wait_until="domcontentloaded")
     wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
@@ -372,58 +253,3 @@ def test_failed_load_recovers_and_a_refresh_restores_the_form(server, page):
     page.wait_for_timeout(1000)
     stored = page.evaluate("() => JSON.stringify(localStorage)")
     assert "hf_browser_test_token_123" not in stored, "the token is in localStorage"
-
-
-def test_an_image_dataset_previews_its_images(server, page, image_folder):
-    """An image folder: the data preview shows the images themselves beside their class."""
-    page.goto(server, wait_until="domcontentloaded")
-    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
-    open_tab(page, "2 · Data")
-    wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
-    box(page, "dataset-id").fill(str(image_folder))
-    page.locator("#dataset-load").click()
-    wait_text(page, "#dataset-card", "classes (2)", "the image folder's classes")
-    wait_js(
-        page,
-        "() => document.querySelectorAll('#dataset-preview img[src^=\"data:\"]').length >= 1",
-        "thumbnails in the data preview",
-    )
-    preview = text_of(page, "#dataset-preview")
-    assert "red" in preview or "blue" in preview, preview
-    assert_no_errors(page, "image preview")
-
-
-def test_a_multi_label_run_shows_its_per_class_counts(server, page, tmp_path):
-    """A list-of-labels dataset trains as multi-label; Results shows the per-class table with
-    its counts (eval.json has no confusion matrix) and no error."""
-    import random
-
-    rng = random.Random(0)
-    rows = []
-    for i in range(60):
-        labels = sorted(rng.sample(list(tiny.WORDS), 1 + i % 2))
-        words = [w for label in labels for w in rng.sample(tiny.WORDS[label], 2)]
-        rows.append({"text": " ".join(words), "labels": labels})
-    data = tiny.write_jsonl(tmp_path / "tags.jsonl", rows)
-    page.goto(server, wait_until="domcontentloaded")
-    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
-    box(page, "model-id").fill(MODEL)
-    page.locator("#model-load").click()
-    wait_text(page, "#model-card", MODEL, "the tiny model's card")
-    open_tab(page, "2 · Data")
-    wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
-    box(page, "dataset-id").fill(str(data))
-    page.locator("#dataset-load").click()
-    wait_text(page, "#dataset-card", "tags.jsonl", "the multi-label dataset's card")
-    open_tab(page, "4 · Train")
-    box(page, "epochs").fill("2")
-    box(page, "epochs").press("Tab")
-    page.locator("#train-btn").click()
-    wait_text(page, "#train-msg", "Started", "the run to start")
-    wait_text(page, "#train-msg", "completed", "the completed banner")
-    page.locator("#open-results").click()
-    wait_text(page, "#results-summary", "micro F1", "the multi-label results")
-    table = wait_text(page, "#per-class", "false +", "the per-class counts")
-    for name in tiny.WORDS:
-        assert name in table, table
-    assert_no_errors(page, "multi-label results")

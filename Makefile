@@ -35,6 +35,8 @@ bench: setup
 	$(PY) bench/load.py $(BENCH_ARGS)
 	$(PY) bench/longtail.py $(BENCH_ARGS)
 	$(PY) bench/quality.py $(BENCH_ARGS)
+	$(PY) bench/warm.py $(BENCH_ARGS)
+	$(PY) bench/partial_cost.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv runs .pytest_cache

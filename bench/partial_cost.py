@@ -101,7 +101,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=330)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="120 rows, one repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.repeats = 120, 1
     common.setup_env(args.threads)
     r = measure(args.rows, args.repeats, args.threads)
     r["speedup"] = common.ratio(r["uncached"], r["cached"])

@@ -105,7 +105,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="demo runs (and forward passes)")
     parser.add_argument("--threads", type=int, default=None, help="FINETUNE_NUM_THREADS")
+    parser.add_argument("--quick", action="store_true", help="one repeat (make bench's short pass)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
     common.setup_env(args.threads)
     import yaml
 

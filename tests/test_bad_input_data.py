@@ -269,6 +269,34 @@ def test_a_csv_quote_that_swallows_lines_is_named(tmp_path):
     assert code == 0 and "warning" not in out, out
 
 
+def test_a_semicolon_separated_csv_reads_as_columns(tmp_path):
+    """Excel in many locales saves CSV with `;`: it read as one column named 'text;label'."""
+    path = tmp_path / "excel.csv"
+    path.write_text(
+        "text;label\n" + "".join(f"message {i}, with a comma;{'ab'[i % 2]}\n" for i in range(20))
+    )
+    code, out = inspect(path)
+    assert code == 0 and "text: text" in out and "label: label" in out, out
+    assert "labels (2): a (10), b (10)" in out, out
+
+
+def test_a_file_without_a_header_line_is_named(tmp_path):
+    """The SMS Spam Collection ships without column names: its first message became the
+    name of the text column, one row lost without a word."""
+    lines = [
+        f"{'ham' if i % 3 else 'spam'}\tFree entry number {i} in a weekly competition"
+        for i in range(20)
+    ]
+    path = tmp_path / "SMSSpamCollection.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    code, out = inspect(path)
+    assert code == 0 and "warning: SMSSpamCollection.tsv line 1 looks like data" in out, out
+    plain = tmp_path / "named.tsv"  # a real header: no warning
+    plain.write_text("label\ttext\n" + "\n".join(lines) + "\n")
+    code, out = inspect(plain)
+    assert code == 0 and "warning" not in out, out
+
+
 BAD_IMAGES = {
     "red/truncated.png": hostile.truncated_png(),
     "blue/notes.png": b"these are my notes, not an image",

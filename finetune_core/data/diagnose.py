@@ -102,12 +102,48 @@ def check_readme(folder: Path, name: str | None = None) -> None:
         raise DataError(str(exc)) from None
 
 
+def delimiter(path: Path) -> str:
+    """The cell separator of a delimited text file: a tab for .tsv; for .csv a comma unless
+    the first line has none but has `;`, a tab or `|` (Excel writes `;` in many locales, and
+    a comma would read the whole line as one column)."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return ","
+    if "," in first:
+        return ","
+    counts = {sep: first.count(sep) for sep in (";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
 def file_warnings(source: str, ds) -> list[str]:
-    """Warnings about a local data file that loaded (rows that may have been swallowed)."""
+    """Warnings about a local data file that loaded: a first line that is data, not column
+    names (its row would be lost), and rows that an unbalanced quote may have swallowed."""
     path = Path(source).expanduser()
-    if path.is_file() and path.suffix.lower() == ".csv" and "train" in ds:
-        return swallowed_lines(path, len(ds["train"]))
-    return []
+    if not (path.is_file() and path.suffix.lower() in (".csv", ".tsv") and "train" in ds):
+        return []
+    warnings = headerless(path)
+    if path.suffix.lower() == ".csv":
+        warnings += swallowed_lines(path, len(ds["train"]))
+    return warnings
+
+
+def headerless(path: Path) -> list[str]:
+    """Column names are a word or three; a first line with a cell of five or more words is a
+    row of data (the SMS Spam Collection ships that way)."""
+    wordy = [cell for cell in _header(path) or [] if len(cell.split()) >= 5]
+    if not wordy:
+        return []
+    shown = wordy[0] if len(wordy[0]) <= 40 else wordy[0][:40] + "..."
+    return [
+        f"{path.name} line 1 looks like data, not column names ({shown!r}): it is read as "
+        "the column names, so that row is lost; add a first line with the names, such as "
+        "label and text."
+    ]
 
 
 def swallowed_lines(path: Path, rows: int) -> list[str]:
@@ -119,7 +155,7 @@ def swallowed_lines(path: Path, rows: int) -> list[str]:
     if rows + 1 >= lines or path.stat().st_size > SCAN_BYTES:
         return []
     with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, delimiter=delimiter(path))
         header = next(reader, [])
         start = reader.line_num + 1
         for row in reader:
@@ -207,7 +243,7 @@ def _header(file: Path) -> list[str] | None:
         return None
     suffix = file.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        return next(csv.reader([first], delimiter="\t" if suffix == ".tsv" else ","), None)
+        return next(csv.reader([first], delimiter=delimiter(file)), None)
     if suffix == ".jsonl":
         try:
             row = json.loads(first)

@@ -131,6 +131,8 @@ def _load_local(source: str, config: str | None):
         # tab-separated files are written without quoting: a stray `"` in a message would
         # otherwise open a quoted cell that swallows the following lines without a word
         kwargs.update(delimiter="\t", quoting=csv.QUOTE_NONE)
+    elif builder == "csv" and (sep := diagnose.delimiter(path)) != ",":
+        kwargs.update(delimiter=sep)
     ds = _load(source, builder, data_files={"train": str(path)}, **kwargs)
     diagnose.check_rows(path, ds["train"])  # no row lost or merged without a word
     return ds

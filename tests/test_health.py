@@ -10,8 +10,8 @@ from finetune_core import runs
 from finetune_core.cli import commands
 from finetune_core.config import RunConfig
 from finetune_core.train import run as train
-from finetune_core.train.evaluation import majority
-from finetune_core.train.health import Health, majority_f1_macro
+from finetune_core.train.evaluation import majority, majority_f1_macro
+from finetune_core.train.health import Health
 
 BASE = {"batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
 HEALTHY = {"freeze": "none", "learning_rate": 3e-3, "epochs": 6}

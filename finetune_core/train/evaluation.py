@@ -68,6 +68,12 @@ def majority(support: list[int]) -> tuple[float, int]:
     return (support[top] / total if total else 0.0), top
 
 
+def majority_f1_macro(share: float, num_classes: int) -> float:
+    """Macro F1 of always predicting the most frequent class (share p of the examples): that
+    class scores 2p / (1 + p), every other class 0."""
+    return 2 * share / (1 + share) / num_classes if num_classes else 0.0
+
+
 def report(
     logits: np.ndarray,
     labels: np.ndarray,
@@ -108,8 +114,7 @@ def report(
         "accuracy": result["accuracy"],
         "f1_macro": result["f1_macro"],
         "majority_baseline": baseline,
-        # macro F1 of always answering the majority class: 2p / (1 + p) for it, 0 for the rest
-        "majority_f1_macro": 2 * baseline / (1 + baseline) / n if n else 0.0,
+        "majority_f1_macro": majority_f1_macro(baseline, n),
         "majority_class": label_names[top] if label_names else None,
         "num_examples": len(labels),
         "per_class": per_class,

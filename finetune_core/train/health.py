@@ -30,12 +30,6 @@ RECENT = 3  # logged losses averaged, so one noisy batch neither fires nor hides
 MARGIN = 0.01
 
 
-def majority_f1_macro(share: float, num_classes: int) -> float:
-    """Macro F1 of always predicting the most frequent class (share p of the examples): that
-    class scores 2p / (1 + p), every other class 0."""
-    return 2 * share / (1 + share) / num_classes if num_classes else 0.0
-
-
 class Health:
     """The rules over a run's numbers; `warnings` is the list for status.json."""
 

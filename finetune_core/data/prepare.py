@@ -47,13 +47,14 @@ def encode_labels(ds, label: str):
     if isinstance(first.features[label], datasets.ClassLabel):
         return ds, names
     for split_name, split in ds.items():
-        missing = sum(1 for v in split[label] if v is None)
+        values = list(split[label])  # read the column once, not once per check
+        missing = sum(1 for v in values if v is None)
         if missing:
             raise DataError(
                 f"Label column '{label}' has {missing} empty value(s) in split "
                 f"'{split_name}'; fill them in or drop those rows."
             )
-        blank = sum(1 for v in split[label] if isinstance(v, str) and not v.strip())
+        blank = sum(1 for v in values if isinstance(v, str) and not v.strip())
         if blank:
             raise DataError(
                 f"Label column '{label}' has {blank} blank label(s) in split '{split_name}'; "

@@ -180,6 +180,8 @@ def _load(ctx: RunContext, device: str) -> Loaded:
     ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=hooks.problem_type)
     if ctx.is_main:
         ctx.run_dir.write_config(ctx.cfg.to_dict())
+        # data left out or doubtful (skipped images, near-duplicate labels): in the same write
+        data_warnings = {"warnings": list(prepared.warnings)} if prepared.warnings else {}
         ctx.run_dir.write_status(
             trainable_params=summary.trainable_params,
             total_params=summary.total_params,
@@ -189,9 +191,8 @@ def _load(ctx: RunContext, device: str) -> Loaded:
             samples_per_step=cfg.batch_size * world()[1],
             eval_rows=len(prepared.eval),
             freeze_plan=plan.to_dict(),
+            **data_warnings,
         )
-        if prepared.warnings:  # data left out or doubtful (skipped images, near-duplicate labels)
-            ctx.run_dir.write_status(warnings=list(prepared.warnings))
     return Loaded(prepared, model, list(frozen), summary, task, hooks)
 
 

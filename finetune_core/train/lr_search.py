@@ -38,7 +38,7 @@ def search(trainer, grid=GRID, max_steps: int = MAX_STEPS, on_trial=None) -> dic
     started = time.monotonic()
     model = trainer.model
     initial = {k: v.detach().clone() for k, v in trainable_state(model).items()}
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainer.trainable_parameters()  # FinetuneTrainer's list, taken once
     devices = [model.device.index or 0] if model.device.type == "cuda" else []
     trials = []
     steps = 0

@@ -201,12 +201,7 @@ def lr_figure(records: Sequence[Mapping[str, Any]], *, uirevision: str = "lr") -
 
 def lr_trials(records: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
     """(learning rate, evaluation loss) of each learning-rate search trial (train/lr_search.py)."""
-    out = []
-    for r in records:
-        rate, loss = _num(r.get("trial_learning_rate")), _num(r.get("trial_eval_loss"))
-        if rate is not None and loss is not None:
-            out.append((rate, loss))
-    return out
+    return series(records, "trial_eval_loss", x="trial_learning_rate")
 
 
 def overlay_figure(

@@ -159,22 +159,7 @@ def test_engine_config_files(tmp_path, case, text, expected):
 
 
 def form_values(config: dict) -> dict:
-    from finetune_core.ui.form import form_keys
-
-    values = {key: None for key in form_keys()}
-    values.update(
-        {
-            "validation_fraction": 0.1,
-            "logging_steps": 5,
-            "save_steps": 50,
-            "save_total_limit": 2,
-            "seed": 42,
-            "device": "auto",
-            "feature_cache": True,
-            "weight_decay": 0.0,
-            "warmup_ratio": 0.0,
-        }
-    )
+    values = tiny.form()
     frozen = config.pop("freeze", None)
     unknown = {k: v for k, v in config.items() if k not in values}
     values.update({k: v for k, v in config.items() if k in values})

@@ -12,29 +12,10 @@ import tiny
 from finetune_core import runs
 from finetune_core.host import paths
 from finetune_core.ui import data_tab, train_tab
-from finetune_core.ui.form import form_keys
 
 
 def form(model, dataset) -> dict:
-    values = {key: None for key in form_keys()}
-    values.update(
-        model=str(model),
-        dataset=str(dataset),
-        epochs=1,
-        batch_size=4,
-        max_length=16,
-        validation_fraction=0.1,
-        logging_steps=5,
-        save_steps=50,
-        save_total_limit=2,
-        seed=42,
-        device="auto",
-        feature_cache=True,
-        weight_decay=0.0,
-        warmup_ratio=0.0,
-        frozen=[],
-    )
-    return values
+    return tiny.form(model=str(model), dataset=str(dataset), epochs=1, batch_size=4, max_length=16)
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,15 @@ gloo on CPU) in a subprocess; the charts read the same run dir; Stop ends the wh
 import time
 
 import psutil
+import tiny
 
 from finetune_core import runs
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui import train_tab
-from finetune_core.ui.form import form_keys
 
 
 def test_two_process_run_from_the_page(tiny_bert, text_csv, tmp_path):
-    values = {key: None for key in form_keys()}
-    values.update(
+    values = tiny.form(
         model=str(tiny_bert),
         dataset=str(text_csv),
         epochs=50,
@@ -21,14 +20,7 @@ def test_two_process_run_from_the_page(tiny_bert, text_csv, tmp_path):
         max_length=16,
         logging_steps=1,
         save_steps=1000,
-        save_total_limit=2,
         seed=1,
-        device="auto",
-        validation_fraction=0.1,
-        feature_cache=True,
-        weight_decay=0.0,
-        warmup_ratio=0.0,
-        frozen=[],
         output_dir=None,
     )
     owner, job_id, note = train_tab.start(None, values, None, processes=2)

@@ -81,6 +81,28 @@ def make_vit(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
+def form(**values) -> dict:
+    """The page's form values (what the Train tab's handlers take) for a quick run: every
+    form field None, the usual defaults, then `values`."""
+    from finetune_core.ui.form import form_keys  # gradio only for the tests that use it
+
+    out = {key: None for key in form_keys()}
+    out.update(
+        validation_fraction=0.1,
+        logging_steps=5,
+        save_steps=50,
+        save_total_limit=2,
+        seed=42,
+        device="auto",
+        feature_cache=True,
+        weight_decay=0.0,
+        warmup_ratio=0.0,
+        frozen=[],
+    )
+    out.update(values)
+    return out
+
+
 def text_rows(n: int = 60, *, seed: int = 0, classes=("pos", "neg", "neu")) -> list[dict]:
     """Sentences whose class is given by its words, so a tiny model can learn it."""
     rng = random.Random(seed)

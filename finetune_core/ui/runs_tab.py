@@ -39,13 +39,13 @@ def table(owner: str | None):
     a run that another browser started on this server shows only its state."""
     rows, names = [], []
     for v in visible_runs(owner):
-        ev = v.eval or _last_eval(v.path)
         state = v.state
         if v.status.get("interrupted"):
             state = "failed (interrupted)"
         if MANAGER.is_job(v.path) and not MANAGER.owns_run(owner or "", v.path):
             rows.append([OTHERS, "-", state, "-", "-", "", "", ""])
             continue
+        ev = v.eval or _last_eval(v.path)  # reads the metrics: only for a row that shows them
         rows.append(
             [
                 v.path.name,

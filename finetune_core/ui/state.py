@@ -10,7 +10,6 @@ returns the draft unchanged: the previous good choice stays, with the reason.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,10 +28,6 @@ class ModelFacts:
     num_labels: int
     warn: str = ""
     max_tokens: int | None = None  # the longest text it reads; None: no limit known
-
-    @property
-    def total(self) -> int:
-        return sum(g["params"] for g in self.groups)
 
 
 @dataclass
@@ -70,9 +65,6 @@ class Draft:
             return None
         frozen = set(self.frozen)
         return sum(g["params"] for g in self.groups if g["name"] not in frozen)
-
-    def copy(self) -> Draft:
-        return dataclasses.replace(self, frozen=list(self.frozen))
 
 
 # ---- events ----------------------------------------------------------------------------

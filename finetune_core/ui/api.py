@@ -75,11 +75,12 @@ def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     return out
 
 
-PUBLIC = ("start_run", "run_status", "stop_run", "my_runs")
+SCRIPT_API = (start_run, run_status, stop_run, my_runs)
+PUBLIC = tuple(fn.__name__ for fn in SCRIPT_API)
 
 
 def register() -> None:
-    for fn in (start_run, run_status, stop_run, my_runs):
+    for fn in SCRIPT_API:
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
 
 

@@ -34,11 +34,11 @@ def visible_runs(owner: str | None) -> list[runs.RunView]:
 OTHERS = "another browser's run"
 
 
-def table(owner: str | None):
+def table(owner: str | None, views: list[runs.RunView] | None = None):
     """Rows of the runs table and the compare choices. In local mode every run is listed, but
     a run that another browser started on this server shows only its state."""
     rows, names = [], []
-    for v in visible_runs(owner):
+    for v in visible_runs(owner) if views is None else views:
         state = v.state
         if v.status.get("interrupted"):
             state = "failed (interrupted)"
@@ -75,9 +75,16 @@ def deletable(owner: str | None, view: runs.RunView) -> bool:
     return view.state not in runs.ACTIVE and yours(owner, view)
 
 
-def editable(owner: str | None):
+def editable(owner: str | None, views: list[runs.RunView] | None = None):
     """The runs whose name and note this browser may edit (its own), for the picker."""
-    return gr.update(choices=[v.path.name for v in visible_runs(owner) if yours(owner, v)])
+    views = visible_runs(owner) if views is None else views
+    return gr.update(choices=[v.path.name for v in views if yours(owner, v)])
+
+
+def listing(owner: str | None):
+    """(table rows, compare choices, notes picker) from one read of the runs folder."""
+    views = visible_runs(owner)
+    return (*table(owner, views), editable(owner, views))
 
 
 def notes_of(owner: str | None, name: str | None) -> tuple[str, str, str]:
@@ -167,7 +174,7 @@ class RunsStep:
 
 def render(shared) -> RunsStep:
     refresh = gr.Button("Refresh", size="sm", elem_id="runs-refresh")
-    listing = gr.Dataframe(
+    runs_table = gr.Dataframe(
         headers=HEADERS,
         value=[],
         interactive=False,
@@ -190,18 +197,16 @@ def render(shared) -> RunsStep:
             title = gr.Textbox(label="Name", max_length=run_notes.MAX_NAME, scale=2)
             save = gr.Button("Save", size="sm", scale=1, elem_id="notes-save")
         note = gr.Textbox(label="Note", lines=2, max_length=run_notes.MAX_NOTE)
-    on(refresh.click, table, [shared.owner], [listing, chosen]).then(
-        editable, [shared.owner], [notes_run]
-    )
+    on(refresh.click, listing, [shared.owner], [runs_table, chosen, notes_run])
     on(notes_run.input, notes_of, [shared.owner, notes_run], [title, note, msg], msg=msg)
     on(
         save.click,
         save_notes,
         [shared.owner, notes_run, title, note],
-        [listing, chosen, msg],
+        [runs_table, chosen, msg],
         msg=msg,
     )
-    on(delete_btn.click, delete, [shared.owner, chosen, sure], [listing, chosen, msg], msg=msg)
+    on(delete_btn.click, delete, [shared.owner, chosen, sure], [runs_table, chosen, msg], msg=msg)
     for trigger in (chosen.change, key.change, x.change):
         on(trigger, overlay, [shared.owner, chosen, key, x], [plot])
-    return RunsStep(refresh, listing, chosen, notes_run)
+    return RunsStep(refresh, runs_table, chosen, notes_run)

@@ -361,7 +361,7 @@ def wire_load(page: Page, view, use_model, use_data) -> None:
         msg=tr.msg,
         show_progress="hidden",  # gradio's timer text must not land in the message area
     )
-    dep.then(runs_tab.table, [s.owner], [page.runs.listing, page.runs.chosen]).then(
-        runs_tab.editable, [s.owner], [page.runs.notes_run]
+    dep.then(
+        runs_tab.listing, [s.owner], [page.runs.listing, page.runs.chosen, page.runs.notes_run]
     )
     _then_load(page, dep, view, use_model, use_data)

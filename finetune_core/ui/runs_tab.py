@@ -34,6 +34,11 @@ def visible_runs(owner: str | None) -> list[runs.RunView]:
 OTHERS = "another browser's run"
 
 
+def _another_browsers(owner: str | None, view: runs.RunView) -> bool:
+    """A run another browser started on this server: listed by its state only, never read."""
+    return MANAGER.is_job(view.path) and not MANAGER.owns_run(owner or "", view.path)
+
+
 def table(owner: str | None, views: list[runs.RunView] | None = None):
     """Rows of the runs table and the compare choices. In local mode every run is listed, but
     a run that another browser started on this server shows only its state."""
@@ -42,7 +47,7 @@ def table(owner: str | None, views: list[runs.RunView] | None = None):
         state = v.state
         if v.status.get("interrupted"):
             state = "failed (interrupted)"
-        if MANAGER.is_job(v.path) and not MANAGER.owns_run(owner or "", v.path):
+        if _another_browsers(owner, v):
             rows.append([OTHERS, "-", state, "-", "-", "", "", ""])
             continue
         ev = v.eval or _last_eval(v.path)  # reads the metrics: only for a row that shows them
@@ -155,11 +160,7 @@ def _date(iso: str | None) -> str:
 
 def overlay(owner: str | None, chosen: list[str] | None, key: str, x: str = "step"):
     """Curves of the chosen runs; another browser's runs are never read."""
-    by_name = {
-        v.path.name: v.path
-        for v in visible_runs(owner)
-        if not (MANAGER.is_job(v.path) and not MANAGER.owns_run(owner or "", v.path))
-    }
+    by_name = {v.path.name: v.path for v in visible_runs(owner) if not _another_browsers(owner, v)}
     data = {n: runs.read_metrics(by_name[n]) for n in chosen or [] if n in by_name}
     return charts.overlay_figure(data, key=key or "loss", x=x if x in X_AXES else "step")
 

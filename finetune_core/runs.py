@@ -181,7 +181,7 @@ class RunDir:
         write_atomic(path, data)
 
     def write_status(self, **fields: Any) -> dict:
-        status = read_json(self.status_path) or {
+        status = self.read_status() or {
             "state": "queued",
             "error": None,
             "step": 0,

@@ -86,11 +86,11 @@ def plan_freeze(
         last_block = max((i for i, g in enumerate(groups) if g.kind == "block"), default=-1)
         after = [g.name for g in groups[last_block + 1 :] if g.kind != "head"]
         if after and last_block >= 0 and is_sentence_embedding(source, token):
-            frozen = [n for n in names[: last_block + 1] if n not in after]
+            frozen = names[: last_block + 1]  # every group up to the last block; `after` trains
             words = ", ".join(n.rsplit(".", 1)[-1] for n in after)
             reason = POOLER_REASON.format(model=source or "the model", after=words)
         else:
-            frozen, reason = [g.name for g in groups if g.kind != "head"], HEAD_REASON
+            frozen, reason = resolve_freeze("backbone", groups), HEAD_REASON
     else:
         frozen = resolve_freeze(freeze, groups)
         reason = {

@@ -22,7 +22,6 @@ a subprocess run and a run from last week are shown the same way.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -38,7 +37,6 @@ from finetune_core.errors import RunError
 from finetune_core.jsonfiles import (  # read_json, parse_lines: also asked for from here
     LinesTail,
     dump_line,
-    json_default,
     parse_lines,
     read_json,
     write_atomic,
@@ -183,7 +181,7 @@ class RunDir:
         write_atomic(path, data)
 
     def write_status(self, **fields: Any) -> dict:
-        status = read_json(self.status_path) or {
+        status = self.read_status() or {
             "state": "queued",
             "error": None,
             "step": 0,
@@ -208,7 +206,7 @@ class RunDir:
         records = read_metrics(self.path)
         kept = [r for r in records if "event" not in r and r.get("step", 0) <= step]
         tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r, default=json_default) + "\n" for r in kept))
+        tmp.write_text("".join(dump_line(r) + "\n" for r in kept))
         os.replace(tmp, self.metrics_path)
 
 

@@ -110,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from finetune_core.train import run as train
 
     device.configure_threads()
-    _quiet_libraries()
+    quiet_libraries()
     stop = threading.Event()
     _stop_on_signals(stop)
     bar = None if args.quiet else ProgressBar()
@@ -144,8 +144,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _quiet_libraries() -> None:
-    """Our progress bar replaces the libraries' own bars and info logs."""
+def quiet_libraries() -> None:
+    """No library progress bars or info logs: our bar (train) or the figures (export) instead."""
     import datasets
     import transformers
 

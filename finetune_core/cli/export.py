@@ -39,11 +39,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from finetune_core.cli.commands import quiet_libraries
     from finetune_core.export.onnx import MAX_EXAMPLES, export_onnx
     from finetune_core.train import device
 
     device.configure_threads()
-    _quiet()
+    quiet_libraries()  # no library bars or info logs between the figures
     limit = MAX_EXAMPLES if args.max_examples is None else (args.max_examples or None)
     result = export_onnx(
         args.run_dir,
@@ -58,14 +59,3 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(result.table()))
     print(f"use it: {result.folder / 'README.md'}")
     return 0
-
-
-def _quiet() -> None:
-    """No library progress bars or info logs between the figures."""
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.logging.set_verbosity_error()

@@ -116,7 +116,7 @@ def export_onnx(
         raise RunError(f"quantize must be one of {', '.join(QUANTIZE)}, not '{quantize}'.")
     if max_examples is not None and max_examples < 1:
         raise RunError(f"max_examples must be at least 1 (or empty for all), not {max_examples}.")
-    if not (run.model_dir / "config.json").exists():
+    if not run.has_model():
         raise RunError("This run has no saved model yet; wait for it to finish or stop it.")
     extras.require_export()
     from finetune_core.export.onnx_check import EvalSet, load_model

@@ -48,9 +48,8 @@ class EvalSet:
         cls, run, processor, task: str, *, token: str | None, max_examples: int | None
     ) -> EvalSet:
         from finetune_core.data import prepare
-        from finetune_core.runs import read_json
 
-        saved = read_json(run.config_path)
+        saved = run.read_config()
         if saved is None:
             raise RunError(f"{run.path} has no config.json; it is not a run folder.")
         cfg = RunConfig.from_dict(saved)

@@ -67,15 +67,16 @@ def start_process(job) -> subprocess.Popen:
     if job.token:
         env["HF_TOKEN"] = job.token
     env.setdefault("OMP_NUM_THREADS", "1")
-    log = open(runs.RunDir(job.run_dir).launcher_log_path, "ab")  # noqa: SIM115 - the child's
-    return subprocess.Popen(
-        command(Path(job.run_dir), job.processes, job.accelerate_config),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
+    # the child gets its own copy of the log's descriptor; the server's is closed at once
+    with open(runs.RunDir(job.run_dir).launcher_log_path, "ab") as log:
+        return subprocess.Popen(
+            command(Path(job.run_dir), job.processes, job.accelerate_config),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def wait_process(job) -> str | None:

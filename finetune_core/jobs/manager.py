@@ -103,7 +103,6 @@ class JobManager:
         if accelerate_config:
             check_accelerate_config(accelerate_config)
         run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
-        run_dir.check_new()
         cfg = dataclasses.replace(cfg, output_dir=str(run_dir.path))
         run_dir.create()
         run_dir.write_config(cfg.to_dict())  # the request; the run adds what it detects
@@ -113,7 +112,7 @@ class JobManager:
             owner,
             cfg,
             run_dir.path,
-            int(processes),
+            processes,
             accelerate_config=accelerate_config,
             token=token,
         )

@@ -13,13 +13,13 @@ from finetune_core.train import run as train
 from finetune_core.train.evaluation import majority, majority_f1_macro
 from finetune_core.train.health import Health
 
-BASE = {"batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
+BASE = {"batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3, "freeze": "backbone"}
 HEALTHY = {"freeze": "none", "learning_rate": 3e-3, "epochs": 6}
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return tiny.write_csv(tmp_path_factory.mktemp("health") / "d.csv", tiny.text_rows(90))
+    return tiny.write_csv(tmp_path_factory.mktemp("health") / "d.csv", tiny.text_rows(150))
 
 
 def run(tiny_bert, data, out, **extra):

@@ -134,14 +134,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.state == "stopped":
         print(f"stopped; resume with: finetune train --resume {result.run_dir}", file=sys.stderr)
         return EXIT_STOPPED
-    metrics = result.metrics or {}
-    print(
-        f"done: accuracy {metrics.get('accuracy', float('nan')):.4f}, "
-        f"macro F1 {metrics.get('f1_macro', float('nan')):.4f}; run folder {result.run_dir}"
-    )
+    print(done_line(result.metrics or {}, result.run_dir))
     for sentence in getattr(result, "warnings", None) or []:  # training health (status.json)
         print(f"warning: {sentence}", file=sys.stderr)
     return EXIT_OK
+
+
+def done_line(metrics: dict, run_dir) -> str:
+    """The last line: the model's scores on the report split, and the quick baseline's."""
+    nan = float("nan")
+    micro = f", micro F1 {metrics['f1_micro']:.4f}" if "f1_micro" in metrics else ""
+    line = (
+        f"done: accuracy {metrics.get('accuracy', nan):.4f}, "
+        f"macro F1 {metrics.get('f1_macro', nan):.4f}{micro}"
+    )
+    if metrics.get("report_split"):
+        line += f" on {metrics['report_split']} ({metrics.get('num_examples', 0):,} rows)"
+    base = metrics.get("baseline") or {}
+    if "f1_macro" in base:
+        base_micro = f", micro F1 {base['f1_micro']:.4f}" if "f1_micro" in base else ""
+        line += f"; quick baseline ({base['name']}): macro F1 {base['f1_macro']:.4f}{base_micro}"
+    return f"{line}; run folder {run_dir}"
 
 
 def quiet_libraries() -> None:
@@ -188,6 +201,11 @@ class ProgressBar:
     def phase(self, name: str, done: int | None, total: int | None) -> None:
         """A line per phase (loading, caching, evaluating), live counts on a terminal."""
         if name == phases.TRAINING:
+            return
+        if done is None and total is None and name.startswith("freeze plan:"):  # Phases.say
+            print(
+                ("\r" if self.tty else "") + name + ("\033[K" if self.tty else ""), file=sys.stderr
+            )
             return
         count = f" {done}/{total} examples" if done is not None and total else ""
         if self.tty:

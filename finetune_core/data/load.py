@@ -29,7 +29,6 @@ DATA_SUFFIXES = {
     ".jsonl": "json",
     ".parquet": "parquet",
 }
-EVAL_SPLIT_NAMES = ("validation", "valid", "val", "dev", "test", "eval")
 
 
 @dataclass

@@ -59,7 +59,7 @@ class EvalSet:
             raise RunError(
                 f"The evaluation set, needed to check the ONNX model, could not be loaded: {exc}"
             ) from None
-        split, cols = prepared.eval_raw, prepared.columns
+        split, cols = prepared.report_raw, prepared.columns
         total = len(split)
         split = split.select(range(min(total, max_examples or total)))
         batches = []

@@ -69,6 +69,10 @@ class Health:
     def _clear(self, kind: str) -> bool:
         return self.current.pop(kind, None) is not None
 
+    def say(self, kind: str, sentence: str | None) -> bool:
+        """A warning of another part of the run (None takes it back); True when it changed."""
+        return self._clear(kind) if sentence is None else self._fire(kind, sentence)
+
     def on_loss(self, step: int, loss: float, max_steps: int | None) -> bool:
         """A training loss was logged; True when the warnings changed."""
         if not math.isfinite(loss):
@@ -126,6 +130,26 @@ class Health:
             f"'{majority}' ({baseline_f1:.3f}): try class_weight: balanced, a higher "
             "learning rate, more epochs, or training the pooler or more layers (freeze).",
         )
+
+    def on_label_counts(self, per_row: dict[str, float], num_labels: int) -> bool:
+        """Multi-label, the final evaluation: a model that answers (almost) every label, or
+        none, for most rows is not usable however its loss looks."""
+        true, predicted = per_row.get("true", 0.0), per_row.get("predicted", 0.0)
+        empty = per_row.get("rows_without_prediction", 0.0)
+        if predicted >= max(3.0, 3 * true, num_labels / 2):
+            return self._fire(
+                "flood",
+                f"The model predicts {predicted:.1f} labels per row where the data has "
+                f"{true:.1f}: almost every label for every row; use class_weight: none or a "
+                "higher threshold, or leave threshold empty to tune it per label.",
+            )
+        if empty > 0.5 and true >= 0.5:
+            return self._fire(
+                "no-label",
+                f"The model predicts no label at all for {empty:.0%} of the rows: lower the "
+                "threshold, leave it empty to tune it per label, or train longer or more layers.",
+            )
+        return self._clear("flood") | self._clear("no-label")
 
     @property
     def _guess(self) -> str:

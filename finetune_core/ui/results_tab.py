@@ -52,11 +52,13 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     ]
     mistakes = grouped_mistakes(ev.get("most_confident_mistakes", []))
     micro = f" · micro F1 {ev['f1_micro']:.3f}" if "f1_micro" in ev else ""
+    where = ev.get("report_split") or view.status.get("eval_source", "eval split")
     text = (
         f"### Run {run_dir.name}: {state}\n"
         f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}**{micro} · "
-        f"{ev['num_examples']} evaluation examples ({view.status.get('eval_source', 'eval split')})"
+        f"{ev['num_examples']} evaluation examples ({html.escape(str(where))})"
     )
+    text += baseline_line(ev)
     if multi:
         text += "\n\nMulti-label: accuracy counts examples whose every label is right."
     if board := trackers.tensorboard_command(run_dir):
@@ -72,6 +74,24 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     if not multi:
         out["confusion"] = ev["confusion_matrix"]
     return out
+
+
+def baseline_line(ev: dict[str, Any]) -> str:
+    """The quick baseline beside the model, and which split selected and which reported."""
+    lines = []
+    base = ev.get("baseline") or {}
+    if "f1_macro" in base:
+        micro = f" · micro F1 {base['f1_micro']:.3f}" if "f1_micro" in base else ""
+        lines.append(
+            f"Quick baseline ({html.escape(str(base['name']))}, {base['seconds']:.0f} s): "
+            f"accuracy {base['accuracy']:.2%} · macro F1 {base['f1_macro']:.3f}{micro}"
+        )
+    if ev.get("selection_split") and ev.get("report_split"):
+        lines.append(
+            f"Model chosen on {html.escape(str(ev['selection_split']))}; scored on "
+            f"{html.escape(str(ev['report_split']))}, which selection never saw."
+        )
+    return "".join(f"\n\n{line}" for line in lines)
 
 
 def grouped_mistakes(items: list[dict]) -> list[list[Any]]:

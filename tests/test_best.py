@@ -44,12 +44,14 @@ def best_eval_step(out, skip=()):
 
 
 def test_class_weights_lift_the_rare_classes(tiny_bert, imbalanced, tmp_path):
-    scores = {}
+    """The plain loss first learns only the majority (macro F1 0.30 at the first evaluation);
+    with class weights a rare class is already learned there (0.56)."""
+    first = {}
     for weight in ("none", "balanced"):
         out = tmp_path / weight
-        train.run(config(tiny_bert, imbalanced, out, epochs=5, class_weight=weight))
-        scores[weight] = json.loads((out / "eval.json").read_text())["f1_macro"]
-    assert scores["balanced"] > scores["none"]
+        train.run(config(tiny_bert, imbalanced, out, epochs=2, class_weight=weight))
+        first[weight] = evals(out)[0][1]
+    assert first["balanced"] > first["none"]
     status = runs.read_json(tmp_path / "balanced" / "status.json")
     assert status["class_weights"][2] < 1 < status["class_weights"][0]  # neg rare, pos common
 

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import set_seed
 
+from finetune_core import freeze_plan
 from finetune_core import model as m
 from finetune_core.config import RunConfig
-from finetune_core import freeze_plan
 from finetune_core.freeze_plan import HEAD_REASON, plan_freeze
 from finetune_core.train import budget
 from finetune_core.train import run as train
@@ -58,12 +58,15 @@ def test_explicit_settings_keep_their_meaning(sentence_bert):
 
 @pytest.mark.parametrize("which", ["plain", "sentence"])
 def test_the_page_default_is_the_engine_plan(which, tiny_bert, sentence_bert):
+    """The page sends freeze: auto by default, so the run decides as the CLI does; its boxes
+    show the shallowest plan auto may choose."""
     source = str(tiny_bert if which == "plain" else sentence_bert)
     groups = [{"name": g.name, "kind": g.kind, "params": g.params} for g in groups_of(source)]
     preset, note = freeze_tab.default_preset(source, groups)
-    engine = plan_freeze("auto", groups_of(source), source)
-    assert sorted(freeze_tab.preset_frozen(groups, preset)) == sorted(engine.frozen)
-    assert (note == engine.reason) == (which == "sentence")
+    assert preset == freeze_tab.AUTO and note == freeze_tab.AUTO_NOTE
+    shallowest = freeze_plan.candidates(groups_of(source))[0]
+    assert freeze_tab.preset_frozen(groups, preset) == list(shallowest.frozen)
+    assert freeze_tab.freeze_value(groups, "auto") == "auto"
 
 
 def test_candidates_go_from_the_head_to_everything(tiny_bert, sentence_bert):

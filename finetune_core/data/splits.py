@@ -88,5 +88,5 @@ def split_parts(ds, cfg, label: str) -> Parts:
         # the same share of the original train split as the report hold-out
         share = fraction / (1 - fraction) if report_name is None else fraction
         train, select = _hold_out(train, min(share, 0.5), cfg.seed + 1, label)
-        select_source = held
+        select_source = f"{held} for selection"
     return Parts(train, select, report, select_source, report_source)

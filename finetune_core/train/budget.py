@@ -155,7 +155,13 @@ def measure(model, dataset, collator, batch_size: int, device, seed: int) -> Cos
     return Costs(min(forward), min(step), "token" if text else "row")
 
 
+def _round(seconds: float) -> float:
+    return float(f"{seconds:.4g}")
+
+
 def _words(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds:.2g} s"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
@@ -217,10 +223,9 @@ def plan(
         [n for n in names if n not in set(frozen)],
         reason,
         name=chosen.name,
-        estimate_s=round(estimates[index], 2),
-        budget_s=round(budget, 2),
+        estimate_s=_round(estimates[index]),
+        budget_s=_round(budget),
         candidates=[
-            {"name": p.name, "estimate_s": round(t, 2)}
-            for p, t in zip(plans, estimates, strict=True)
+            {"name": p.name, "estimate_s": _round(t)} for p, t in zip(plans, estimates, strict=True)
         ],
     )

@@ -10,15 +10,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_core.data import multilabel
+from finetune_core.data import labels, multilabel
 from finetune_core.data.detect import TEXT_NAMES
 from finetune_core.data.load import (
     EVAL_SPLIT_NAMES,
     Columns,
     detect_columns,
     feature_kind,
-    label_names_of,
-    label_warnings,
     load_checked,
 )
 from finetune_core.errors import DataError
@@ -38,38 +36,32 @@ class PreparedData:
     multi_label: bool = False  # labels are multi-hot vectors (sigmoid + binary cross-entropy)
 
 
-def encode_labels(ds, label: str):
-    """Make the label column a ClassLabel (strings and plain ints alike), same in all splits."""
+def encode_labels(ds, found: labels.Survey):
+    """Make the label column a ClassLabel of the survey's class names (strings and plain ints
+    alike, names normalised), the same in all splits."""
     import datasets
 
-    names = label_names_of(ds, label)
+    label, names = found.reading.column, found.names
+    found.check_filled()
     first = next(iter(ds.values()))
-    if isinstance(first.features[label], datasets.ClassLabel):
-        return ds, names
-    for split_name, split in ds.items():
-        values = list(split[label])  # read the column once, not once per check
-        missing = sum(1 for v in values if v is None)
-        if missing:
-            raise DataError(
-                f"Label column '{label}' has {missing} empty value(s) in split "
-                f"'{split_name}'; fill them in or drop those rows."
-            )
-        blank = sum(1 for v in values if isinstance(v, str) and not v.strip())
-        if blank:
-            raise DataError(
-                f"Label column '{label}' has {blank} blank label(s) in split '{split_name}'; "
-                "a class needs a name: fill them in or drop those rows."
-            )
+    feature = first.features[label]
     index = {name: i for i, name in enumerate(names)}
-    class_label = datasets.ClassLabel(names=names)
+    if isinstance(feature, datasets.ClassLabel):
+        if list(feature.names) == names:
+            return ds
+        # normalising merged or renamed some of its names: renumber the rows
+        new = [index.get(labels.name(n), -1) for n in feature.names]
 
-    def to_index(batch: dict) -> dict:
-        return {label: [index[str(v)] for v in batch[label]]}
+        def to_index(batch: dict) -> dict:
+            return {label: [new[v] if 0 <= v < len(new) else v for v in batch[label]]}
+    else:
+
+        def to_index(batch: dict) -> dict:
+            return {label: [index[labels.name(v)] for v in batch[label]]}
 
     features = first.features.copy()
-    features[label] = class_label
-    ds = ds.map(to_index, batched=True, features=features, desc="Encoding labels")
-    return ds, names
+    features[label] = datasets.ClassLabel(names=names)
+    return ds.map(to_index, batched=True, features=features, desc="Encoding labels")
 
 
 def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
@@ -123,13 +115,14 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     import datasets
 
     ds = datasets.DatasetDict(keep)
-    problem = multilabel.resolve(
-        getattr(cfg, "problem_type", "auto"), train.features[cols.label], cols.label
+    found = labels.survey(
+        ds, cols.label, getattr(cfg, "problem_type", "auto"), split=cfg.train_split
     )
+    problem, names = found.reading.problem_type, found.names
     if problem == multilabel.MULTI:
-        ds, names = multilabel.encode(ds, cols.label)
+        ds = multilabel.encode(ds, cols.label, names, found.reading.labels)
     else:
-        ds, names = encode_labels(ds, cols.label)
+        ds = encode_labels(ds, found)
     if len(names) < 2:
         raise DataError(
             f"Label column '{cols.label}' has only one class ({names[0] if names else 'none'}); "
@@ -152,7 +145,7 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     if cols.text:
         for name, split in (("train", train), ("evaluation", evals)):
             _check_text(split, cols.text, name)
-    warnings += label_warnings(names, cols.label)
+    warnings += found.sentences  # how the labels were read, merged spellings
     multi = problem == multilabel.MULTI
     return PreparedData(train, evals, evals, cols, names, source, warnings, multi_label=multi)
 

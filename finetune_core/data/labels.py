@@ -296,6 +296,37 @@ def _missing(cells: Counter, reading: Reading) -> tuple[int, int]:
     return empty, blank
 
 
+# ---- encoding ------------------------------------------------------------------------
+def encode(ds, found: Survey):
+    """The label column as the Trainer takes it, the same classes in every split: multi-hot
+    vectors (multi-label) or a ClassLabel of the survey's names (strings and ints alike)."""
+    import datasets
+
+    label, names = found.reading.column, found.names
+    if found.reading.problem_type == MULTI:
+        return multilabel.encode(ds, label, names, found.reading.labels)
+    found.check_filled()
+    first = next(iter(ds.values()))
+    feature = first.features[label]
+    index = {n: i for i, n in enumerate(names)}
+    if isinstance(feature, datasets.ClassLabel):
+        if list(feature.names) == names:
+            return ds
+        # normalising merged or renamed some of its names: renumber the rows
+        new = [index.get(name(n), -1) for n in feature.names]
+
+        def to_index(batch: dict) -> dict:
+            return {label: [new[v] if 0 <= v < len(new) else v for v in batch[label]]}
+    else:
+
+        def to_index(batch: dict) -> dict:
+            return {label: [index[name(v)] for v in batch[label]]}
+
+    features = first.features.copy()
+    features[label] = datasets.ClassLabel(names=names)
+    return ds.map(to_index, batched=True, features=features, desc="Encoding labels")
+
+
 # ---- warnings ------------------------------------------------------------------------
 def merged_warnings(spellings: dict[str, set[str]]) -> list[str]:
     """One sentence per class that more than one spelling was merged into."""

@@ -36,34 +36,6 @@ class PreparedData:
     multi_label: bool = False  # labels are multi-hot vectors (sigmoid + binary cross-entropy)
 
 
-def encode_labels(ds, found: labels.Survey):
-    """Make the label column a ClassLabel of the survey's class names (strings and plain ints
-    alike, names normalised), the same in all splits."""
-    import datasets
-
-    label, names = found.reading.column, found.names
-    found.check_filled()
-    first = next(iter(ds.values()))
-    feature = first.features[label]
-    index = {name: i for i, name in enumerate(names)}
-    if isinstance(feature, datasets.ClassLabel):
-        if list(feature.names) == names:
-            return ds
-        # normalising merged or renamed some of its names: renumber the rows
-        new = [index.get(labels.name(n), -1) for n in feature.names]
-
-        def to_index(batch: dict) -> dict:
-            return {label: [new[v] if 0 <= v < len(new) else v for v in batch[label]]}
-    else:
-
-        def to_index(batch: dict) -> dict:
-            return {label: [index[labels.name(v)] for v in batch[label]]}
-
-    features = first.features.copy()
-    features[label] = datasets.ClassLabel(names=names)
-    return ds.map(to_index, batched=True, features=features, desc="Encoding labels")
-
-
 def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     """Load (unless `ds` is given), detect, validate and split the data for `cfg`."""
     warnings: list[str] = []
@@ -118,11 +90,7 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     found = labels.survey(
         ds, cols.label, getattr(cfg, "problem_type", "auto"), split=cfg.train_split
     )
-    problem, names = found.reading.problem_type, found.names
-    if problem == multilabel.MULTI:
-        ds = multilabel.encode(ds, cols.label, names, found.reading.labels)
-    else:
-        ds = encode_labels(ds, found)
+    ds, names, problem = labels.encode(ds, found), found.names, found.reading.problem_type
     if len(names) < 2:
         raise DataError(
             f"Label column '{cols.label}' has only one class ({names[0] if names else 'none'}); "

@@ -170,6 +170,24 @@ def test_class_labels_and_ints_keep_their_order():
     assert found.names == ["zeta", "alpha"] and found.counts == {"zeta": 1, "alpha": 2}
     ints = survey([10, 2, 1, 2])
     assert ints.names == ["1", "2", "10"] and ints.note is None
+    encoded = labels.encode(
+        datasets.DatasetDict({"train": datasets.Dataset.from_dict({"labels": [10, 2, 1]})}), ints
+    )
+    assert encoded["train"]["labels"] == [2, 1, 0]
+
+
+def test_class_label_names_that_meet_are_renumbered():
+    feature = datasets.ClassLabel(names=["zeta", "alpha ", "alpha", CAFE_NFD])
+    rows = datasets.Dataset.from_dict(
+        {"labels": [0, 1, 2, 3, -1]}, features=datasets.Features(labels=feature)
+    )
+    ds = datasets.DatasetDict({"train": rows})
+    found = labels.survey(ds, "labels")
+    assert found.names == ["zeta", "alpha", CAFE]
+    assert "'alpha' and 'alpha ' (spaces)" in found.warnings[0]
+    encoded = labels.encode(ds, found)["train"]
+    assert encoded.features["labels"].names == ["zeta", "alpha", CAFE]
+    assert encoded["labels"] == [0, 1, 1, 2, -1]  # -1: datasets' "no label", left as it is
 
 
 def test_the_decision_reads_only_the_first_rows_and_the_classes_every_row():

@@ -293,7 +293,11 @@ def _print_dataset(summary, as_json: bool) -> int:
     counts = d["class_counts"]
     labels = [f"{n} ({counts[n]})" if n in counts else n for n in d["label_names"]]
     multi = ", multi-label" if d.get("problem_type") == "multi_label" else ""
+    if d.get("label_delimiter"):
+        multi += f", joined by '{d['label_delimiter']}'"
     print(f"labels ({d['num_labels']}{multi}): " + ", ".join(labels))
+    if d.get("label_note"):
+        print(f"note: {d['label_note']}")
     for warning in d.get("warnings") or []:
         print(f"warning: {warning}")
     return EXIT_OK

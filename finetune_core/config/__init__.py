@@ -43,7 +43,10 @@ from finetune_core.config.fields import (
 from finetune_core.config.text import parse_text
 from finetune_core.errors import ConfigError
 
-_PT = "auto: multi-label (a sigmoid per class) when the label column holds lists"
+_PT = (
+    "auto: multi-label (a sigmoid per class) when the label column holds lists, or labels "
+    "joined by ',', ';' or '|'"
+)
 _CW = "balanced: each class's loss weighted by n / (classes x count); none: plain loss"
 _BEST = "f1_macro, f1_micro, accuracy or loss; empty: macro F1 (micro F1 for multi-label)"
 _REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"

@@ -1,5 +1,5 @@
-"""Column roles of a dataset: which column is the text, the image and the label, the
-label's class names, and a short name for each feature's type (load.py reads the data).
+"""Column roles of a dataset: which column is the text, the image and the label, and a short
+name for each feature's type (load.py reads the data).
 
 Detection rules (documented in the README): a ClassLabel column is the label; else a column
 named like a label, else a string/int column with few distinct values. An Image column makes
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_core.data import multilabel
 from finetune_core.data.multilabel import is_label_list
 from finetune_core.errors import DataError
 
@@ -132,26 +131,3 @@ def _whole_numbers(split, col: str) -> bool:
 def _mean_len(values: list) -> float:
     values = [v for v in values if isinstance(v, str)]
     return sum(map(len, values)) / len(values) if values else 0.0
-
-
-def label_names_of(ds, label: str) -> list[str]:
-    """Class names for the label column, over all splits (sorted; ints numerically)."""
-    import datasets
-
-    first = next(iter(ds.values()))
-    feature = first.features[label]
-    if isinstance(feature, datasets.ClassLabel):
-        return list(feature.names)
-    if is_label_list(feature):
-        return multilabel.names_of(ds, label)
-    values: set = set()
-    for split in ds.values():
-        values.update(v for v in split.unique(label) if v is not None)
-    return [str(v) for v in _sort_values(values)]
-
-
-def _sort_values(values: set) -> list:
-    try:
-        return sorted(values)
-    except TypeError:
-        return sorted(values, key=str)

@@ -9,14 +9,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_core.data import multilabel, splits
+from finetune_core.data import labels, multilabel, splits
 from finetune_core.data.detect import TEXT_NAMES
 from finetune_core.data.load import (
     Columns,
     detect_columns,
     feature_kind,
-    label_names_of,
-    label_warnings,
     load_checked,
 )
 from finetune_core.errors import DataError
@@ -38,40 +36,6 @@ class PreparedData:
     report_source: str  # "test" (a split name) or "held out 10% of train"
     warnings: list[str] = field(default_factory=list)  # sentences for status.json
     multi_label: bool = False  # labels are multi-hot vectors (sigmoid + binary cross-entropy)
-
-
-def encode_labels(ds, label: str):
-    """Make the label column a ClassLabel (strings and plain ints alike), same in all splits."""
-    import datasets
-
-    names = label_names_of(ds, label)
-    first = next(iter(ds.values()))
-    if isinstance(first.features[label], datasets.ClassLabel):
-        return ds, names
-    for split_name, split in ds.items():
-        values = list(split[label])  # read the column once, not once per check
-        missing = sum(1 for v in values if v is None)
-        if missing:
-            raise DataError(
-                f"Label column '{label}' has {missing} empty value(s) in split "
-                f"'{split_name}'; fill them in or drop those rows."
-            )
-        blank = sum(1 for v in values if isinstance(v, str) and not v.strip())
-        if blank:
-            raise DataError(
-                f"Label column '{label}' has {blank} blank label(s) in split '{split_name}'; "
-                "a class needs a name: fill them in or drop those rows."
-            )
-    index = {name: i for i, name in enumerate(names)}
-    class_label = datasets.ClassLabel(names=names)
-
-    def to_index(batch: dict) -> dict:
-        return {label: [index[str(v)] for v in batch[label]]}
-
-    features = first.features.copy()
-    features[label] = class_label
-    ds = ds.map(to_index, batched=True, features=features, desc="Encoding labels")
-    return ds, names
 
 
 def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
@@ -125,13 +89,10 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     import datasets
 
     ds = datasets.DatasetDict(keep)
-    problem = multilabel.resolve(
-        getattr(cfg, "problem_type", "auto"), train.features[cols.label], cols.label
+    found = labels.survey(
+        ds, cols.label, getattr(cfg, "problem_type", "auto"), split=cfg.train_split
     )
-    if problem == multilabel.MULTI:
-        ds, names = multilabel.encode(ds, cols.label)
-    else:
-        ds, names = encode_labels(ds, cols.label)
+    ds, names, problem = labels.encode(ds, found), found.names, found.reading.problem_type
     if len(names) < 2:
         raise DataError(
             f"Label column '{cols.label}' has only one class ({names[0] if names else 'none'}); "
@@ -158,7 +119,7 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     if cols.text:
         for name, split in (("train", train), ("selection", select), ("report", report)):
             _check_text(split, cols.text, name)
-    warnings += label_warnings(names, cols.label)
+    warnings += found.sentences  # how the labels were read, merged spellings
     return PreparedData(
         train,
         select,

@@ -23,7 +23,7 @@ def varied_rows(n: int, *, seed: int) -> list[dict]:
     rng = random.Random(seed)
     rows = tiny.text_rows(n, seed=seed)
     for row in rows:
-        extra = rng.choice([0, 0, 1, 4, 12, 40])
+        extra = rng.choice([0, 0, 1, 4, 12, 60])
         row["text"] += "".join(" " + rng.choice(tiny.WORDS["neu"]) for _ in range(extra))
     return rows
 

@@ -148,7 +148,7 @@ def test_a_tsv_output_and_extra_columns_in_the_input(run, tmp_path):
     assert len(lines) == 7
 
 
-def test_order_is_kept_with_rows_of_very_different_lengths(run):
+def test_order_is_kept_with_rows_of_very_different_lengths(run, tmp_path):
     """Each record is that row's own prediction, whatever the chunk and batch around it:
     rows alternate between 3 words and past max_length, shuffled, in chunks of 7."""
     rng = random.Random(5)
@@ -157,7 +157,7 @@ def test_order_is_kept_with_rows_of_very_different_lengths(run):
         if i % 2:
             row["text"] = " ".join(rng.choice(tiny.WORDS["neu"]) for _ in range(80)) + " good"
     rng.shuffle(rows)
-    source = write_input(data_dir(run).parent / "order.jsonl", rows)
+    source = write_input(tmp_path / "order.jsonl", rows)
     out = source.with_name("order-out.jsonl")
     seen = []
     result = predict_file(run, source, out, lambda d, t: seen.append((d, t)), chunk=7, batch_size=3)

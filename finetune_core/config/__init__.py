@@ -92,7 +92,7 @@ class RunConfig:
     num_labels: int | None = setting(None, "Classes (new head)", HEAD_STEP, low=2, high=100_000)
     freeze: str | list[str] = setting("auto", "Frozen layer groups", HEAD_STEP)
     time_budget: float | None = setting(
-        None, "Time budget (s)", HEAD_STEP, _BUDGET, low=0, high=10**7, low_open=True
+        None, "Time budget (s)", help=_BUDGET, low=0, high=10**7, low_open=True
     )
     task: str = setting("auto", "Task", help="auto: from the model and the data", choices=TASKS)
     epochs: float = setting(3.0, "Epochs", TRAIN_STEP, low=0, high=1000, low_open=True)

@@ -292,6 +292,9 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
+ENDED = ("stopped", "failed", "interrupted")  # no time left to show
+
+
 def progress(status: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Where a run stands: step, max_steps, fraction, epoch, steps_per_sec, eta_seconds and
     elapsed_seconds (None where unknown), from status.json and the metrics records.
@@ -323,7 +326,7 @@ def progress(status: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) ->
     eta, state = None, status.get("state")
     if state == "completed":
         eta = 0.0
-    elif state not in ("stopped", "failed") and rate and max_steps and step is not None:
+    elif state not in ENDED and rate and max_steps and step is not None:
         eta = max(max_steps - step, 0.0) / rate
     return {
         "state": state,

@@ -4,6 +4,7 @@ progress line, the summary bar, and messages in the page's words."""
 from finetune_core.config import RunConfig
 from finetune_core.errors import ConfigError
 from finetune_core.hub.search import DatasetHit, ModelHit
+from finetune_core.runs import RunStatus
 from finetune_core.ui import data_tab, search_panel, state, train_tab, wiring
 from finetune_core.ui.state import DataFacts, Draft, ModelFacts
 
@@ -43,8 +44,8 @@ def test_search_rows_mark_gated_repos_and_missing_counts():
 
 def test_progress_step_and_epoch_come_from_the_same_record():
     records = [{"step": 1, "epoch": 0.04, "time": 1.0, "loss": 1.0}]
-    status = {"state": "running", "step": 2, "max_steps": 125}
-    p = {**train_tab.charts.progress(status, records), **train_tab._last_step(records)}
+    status = RunStatus(state="running", step=2, max_steps=125)
+    p = {**train_tab.charts.progress(status.to_dict(), records), **train_tab._last_step(records)}
     html = train_tab.progress_html(p, None, status)
     assert "step 2/125 · epoch 0.08" in html
 
@@ -85,8 +86,8 @@ def test_range_messages_print_whole_numbers_and_page_words():
 def test_training_health_warnings_and_run_dates():
     from finetune_core.ui import runs_tab
 
-    status = {"state": "running", "step": 3, "max_steps": 9, "warnings": ["The loss is flat."]}
-    html = train_tab.progress_html(train_tab.charts.progress(status, []), None, status)
+    status = RunStatus(state="running", step=3, max_steps=9, warnings=["The loss is flat."])
+    html = train_tab.progress_html(train_tab.charts.progress(status.to_dict(), []), None, status)
     assert "ft-warn" in html and "The loss is flat." in html
     assert runs_tab._date("2026-12-01T15:03:09+00:00") == "2026-12-01 15:03 UTC"
     assert runs_tab._date(None) == ""
@@ -120,9 +121,13 @@ def test_a_stopped_run_shows_its_last_evaluation(tmp_path):
 
     run = runs.RunDir(tmp_path / "run")
     run.create()
-    run.append_metrics({"step": 5, "epoch": 1.0, "eval_accuracy": 0.75, "eval_f1_macro": 0.5})
-    run.append_metrics({"step": 6, "epoch": 1.2, "loss": 0.3})
-    assert runs_tab._last_eval(tmp_path / "run") == {"accuracy": 0.75, "f1_macro": 0.5}
+    run.append_line(run.metrics_path, {"step": 5, "epoch": 1.0, "eval_accuracy": 0.75})
+    run.append_line(run.metrics_path, {"step": 6, "epoch": 1.2, "loss": 0.3})
+    records = runs.read_metrics(run.path)
+    assert runs.records.last_eval(records) == {"accuracy": 0.75}
+    run.write_json(run.status_path, {"state": "stopped", "started": "2026-01-01T00:00:00Z"})
+    rows, _ = runs_tab.table(None, [runs.read_run(run.path, metrics=False)])
+    assert rows[0][5] == "0.750"  # what the Runs table shows for it
 
 
 def test_overlay_by_epoch_or_time():
@@ -167,7 +172,7 @@ def test_a_multi_label_run_shows_its_per_class_counts(tmp_path):
 
     run = runs.RunDir(tmp_path / "tags")
     run.create()
-    run.write_status(state="completed")
+    run.write_json(run.status_path, {"state": "completed"})
     labels = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
     logits = np.where(labels == 1, 3.0, -3.0)
     logits[0, 1] = 2.0  # one false positive for "b"

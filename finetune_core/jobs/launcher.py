@@ -1,6 +1,6 @@
 """Multi-process jobs: `accelerate launch ... -m finetune_core train --start RUN_DIR`.
 
-The job's run dir already holds the requested config and status "queued", so the subprocess
+The job's run dir already holds the request and status "queued", so the subprocess
 starts that run (a start, not a resume: it refuses a folder that is not queued) and writes the
 same files a thread run writes; the dashboard cannot tell the two apart. The child's main
 process records its own pid in status.json, so liveness watches the trainer, not the
@@ -95,11 +95,13 @@ def wait_process(job) -> str | None:
                     kill_tree(proc)
                     code = proc.wait()
                 break
-    rd = runs.RunDir(job.run_dir)
-    status = rd.read_status()  # as written: the child is gone, so liveness would say failed
-    if status.get("state") in runs.ACTIVE:
-        rd.write_status(state="failed", error=f"the training processes exited with code {code}")
-    return status.get("error") if code else None
+    writer = runs.RunWriter(job.run_dir)
+    status = writer.read()  # as written: the child is gone, so liveness would say interrupted
+    if status.active:  # it died without a word: the final status and the end line, together
+        error = f"the training processes exited with code {code} at {status.reached()}"
+        writer.finish("failed", error)
+        return error
+    return status.error if code else None
 
 
 def kill_tree(proc: subprocess.Popen) -> None:

@@ -3,7 +3,7 @@
 A job runs `train.run` in a daemon thread (one device), or `finetune train --start` as a
 subprocess (several processes through `accelerate launch`, see jobs/launcher.py). Starting
 checks everything first and creates nothing on a refusal; then it returns at once: the run dir
-is created with status "queued" (and the requested config) so every page shows it at once.
+is created with status "queued" (and the request) so every page shows it at once.
 At most `max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait in
 order. Every lookup checks the owner, so one browser session can never see, stop or download
 another's job, even with a guessed id (ids are random 128-bit values anyway).
@@ -105,8 +105,7 @@ class JobManager:
         run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
         cfg = dataclasses.replace(cfg, output_dir=str(run_dir.path))
         run_dir.create()
-        run_dir.write_config(cfg.to_dict())  # the request; the run adds what it detects
-        run_dir.write_status(state="queued", error=None, step=0, max_steps=None)
+        runs.RunWriter(run_dir).queue(cfg.to_dict())  # the request; config.json: resolved
         job = Job(
             secrets.token_hex(16),
             owner,
@@ -225,10 +224,7 @@ class JobManager:
 
     def _cancel_queued(self, job: Job, reason: str | None) -> None:
         job.state = "finished"
-        state = "failed" if reason else "stopped"
-        rd = runs.RunDir(job.run_dir)
-        rd.write_status(state=state, error=reason)
-        rd.append_metrics({"event": "end", "state": state})
+        runs.RunWriter(job.run_dir).finish("failed" if reason else "stopped", reason)
 
     # ---- stopping -----------------------------------------------------------------
     def stop(self, job_id: str, owner: str) -> bool:

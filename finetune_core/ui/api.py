@@ -50,10 +50,10 @@ def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
     records = runs.tail(job.run_dir)  # only the new lines, shared by all polls
     points = charts.loss_points(records)  # the loss chart's point count, no figure built
     return {
-        "state": status.get("state"),
-        "error": status.get("error"),
-        "step": status.get("step"),
-        "max_steps": status.get("max_steps"),
+        "state": status.state,
+        "error": status.error,
+        "step": status.step,
+        "max_steps": status.max_steps,
         "queue_position": MANAGER.queue_position(job),
         "loss_points": points,
         "eval": runs.RunDir(job.run_dir).read_eval() is not None,
@@ -70,8 +70,8 @@ def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     """This client's runs: id, run folder name and state."""
     out = []
     for job in MANAGER.jobs_of(_owner(request)):
-        status = runs.read_status(job.run_dir)  # a dead run reads as failed, as everywhere
-        out.append({"job_id": job.id, "run": Path(job.run_dir).name, "state": status.get("state")})
+        status = runs.read_status(job.run_dir)  # a dead run reads as interrupted, as everywhere
+        out.append({"job_id": job.id, "run": Path(job.run_dir).name, "state": status.state})
     return out
 
 

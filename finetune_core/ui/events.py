@@ -99,7 +99,8 @@ def train(
 
 def run_line(p: dict[str, Any], eval_: dict | None) -> str:
     """Where the followed run stands, for the summary bar."""
-    st = (p.get("status") or {}).get("state") or "queued"
+    status = p.get("status")
+    st = status.state if status is not None else "queued"
     if st == "completed":
         acc = (eval_ or {}).get("accuracy")
         return f"done: accuracy {acc:.0%}" if isinstance(acc, int | float) else "done"
@@ -129,9 +130,9 @@ def reattach(stored_owner: str | None) -> tuple[str, Draft, RunConfig | None, st
     if job is None:
         return owner, Draft(), None, ""
     try:
-        cfg = RunConfig.from_dict(runs.read_run(job.run_dir, metrics=False).config or {})
+        cfg = RunConfig.from_dict(runs.read_run(job.run_dir, metrics=False).request or {})
     except FinetuneError:
-        cfg = job.config  # the folder's config is not written yet (a queued job)
+        cfg = job.config  # the folder's request is unreadable: what this server was asked
     d = Draft(
         num_labels=cfg.num_labels,
         pending_freeze=cfg.freeze,

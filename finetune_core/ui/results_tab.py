@@ -37,7 +37,7 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     ev = view.eval
     state = view.state
     if not ev:
-        why = f" ({view.status.get('error')})" if view.status.get("error") else ""
+        why = f" ({view.status.error})" if view.status.error else ""
         return {
             "text": f"Run **{run_dir.name}** is {state}{why}; results appear when it completes.",
             "state": state,
@@ -55,7 +55,7 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     text = (
         f"### Run {run_dir.name}: {state}\n"
         f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}**{micro} · "
-        f"{ev['num_examples']} evaluation examples ({view.status.get('eval_source', 'eval split')})"
+        f"{ev['num_examples']} evaluation examples ({view.status.eval_source or 'eval split'})"
     )
     if multi:
         text += "\n\nMulti-label: accuracy counts examples whose every label is right."

@@ -13,6 +13,7 @@ import gradio as gr
 from finetune_core import charts, runs
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
+from finetune_core.runs import records
 from finetune_core.ui import run_notes
 from finetune_core.ui.common import OK, hosted, message, on
 
@@ -45,12 +46,10 @@ def table(owner: str | None, views: list[runs.RunView] | None = None):
     rows, names = [], []
     for v in visible_runs(owner) if views is None else views:
         state = v.state
-        if v.status.get("interrupted"):
-            state = "failed (interrupted)"
         if _another_browsers(owner, v):
             rows.append([OTHERS, "-", state, "-", "-", "", "", ""])
             continue
-        ev = v.eval or _last_eval(v.path)  # reads the metrics: only for a row that shows them
+        ev = v.eval or records.last_eval(runs.read_metrics(v.path))  # only a row that shows it
         rows.append(
             [
                 v.path.name,
@@ -60,7 +59,7 @@ def table(owner: str | None, views: list[runs.RunView] | None = None):
                 str(v.config.get("dataset", "")),
                 f"{ev['accuracy']:.3f}" if "accuracy" in ev else "",
                 f"{ev['f1_macro']:.3f}" if "f1_macro" in ev else "",
-                _date(v.status.get("started")),
+                _date(v.status.started),
             ]
         )
         names.append(v.path.name)
@@ -77,7 +76,7 @@ def yours(owner: str | None, view: runs.RunView) -> bool:
 
 def deletable(owner: str | None, view: runs.RunView) -> bool:
     """Your own finished runs; never a queued or running one."""
-    return view.state not in runs.ACTIVE and yours(owner, view)
+    return not view.status.active and yours(owner, view)
 
 
 def editable(owner: str | None, views: list[runs.RunView] | None = None):
@@ -137,15 +136,6 @@ def delete(owner: str | None, chosen: list[str] | None, sure: bool):
     if kept:
         note += message(f"Not deleted (running, or not yours): {', '.join(kept)}.")
     return (*table(owner), note)
-
-
-def _last_eval(path: Path) -> dict:
-    """A run without eval.json (stopped, failed) still shows its last logged evaluation."""
-    for r in reversed(runs.read_metrics(path)):
-        if "eval_accuracy" in r:
-            ev = {"accuracy": r["eval_accuracy"], "f1_macro": r.get("eval_f1_macro")}
-            return {k: v for k, v in ev.items() if isinstance(v, int | float)}
-    return {}
 
 
 def _date(iso: str | None) -> str:

@@ -20,7 +20,8 @@ from finetune_core.config import RunConfig
 from finetune_core.config.fields import ADVANCED, TRAIN_STEP
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
-from finetune_core.train import device, phases
+from finetune_core.runs import phases, records
+from finetune_core.train import device
 from finetune_core.ui import form, freeze_tab
 from finetune_core.ui.common import OK, WARN, Shared, check_local_path, ensure_owner, message
 
@@ -129,63 +130,60 @@ def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> d
     out: dict[str, Any] = {"status": status, "records": len(records), "run_dir": key}
     if len(records) != seen:
         out["figures"] = shared_figures(key, records, bool(log_scale))
-    out["progress"] = {**charts.progress(status, records), **_last_step(records)}
+    out["progress"] = {**charts.progress(status.to_dict(), records), **_last_step(records)}
     out["queue"] = MANAGER.queue_position(job)
     out["log"] = log_lines(records)
-    out["active"] = job.state != "finished" or status.get("state") in runs.ACTIVE
+    out["active"] = job.state != "finished" or status.active
     return out
 
 
-def _last_step(records: list[dict]) -> dict[str, Any]:
+def _last_step(rows: list[dict]) -> dict[str, Any]:
     """The step and epoch of the same (latest) training record."""
-    for r in reversed(records):
-        step, epoch = r.get("step"), r.get("epoch")
-        if "event" not in r and isinstance(step, int | float) and isinstance(epoch, int | float):
-            return {"record_step": step, "record_epoch": epoch} if step > 0 else {}
-    return {}
+    last = records.last_step(rows)
+    return {"record_step": last[0], "record_epoch": last[1]} if last else {}
 
 
-def log_lines(records: list[dict], n: int = 12) -> str:
+def log_lines(rows: list[dict], n: int = 12) -> str:
     lines = []
-    for r in records[-n:]:
-        if "event" in r:
-            lines.append(f"end: {r.get('state')} {r.get('error') or ''}".strip())
-            continue
-        parts = [f"step {r.get('step')}", f"epoch {r.get('epoch', 0):.2f}"]
-        parts += [
-            f"{k} {v:.4g}"
-            for k, v in r.items()
-            if k not in ("step", "epoch", "time") and isinstance(v, int | float)
-        ]
-        lines.append("  ".join(parts))
+    for r in map(records.parse, rows[-n:]):
+        if isinstance(r, records.End):
+            lines.append(f"end: {r.state} {r.error or ''}".strip())
+        elif isinstance(r, records.Trial):
+            lines.append(f"learning rate {r.learning_rate:g}: eval loss {r.eval_loss:.4g}")
+        elif isinstance(r, records.Log):
+            parts = [f"step {r.step}", f"epoch {r.epoch:.2f}"]
+            parts += [
+                f"{k} {v:.4g}"
+                for k, v in r.values.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            ]
+            lines.append("  ".join(parts))
     return "\n".join(lines)
 
 
-def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) -> str:
-    state = status.get("state", "?")
+def progress_html(p: dict[str, Any], queue: int | None, status: runs.RunStatus) -> str:
+    state = status.state
     if queue:
         return (
             f'<div class="ft-progress">Queued: position {queue}; '
             "it starts when the device is free</div>"
         )
-    phase = status.get("phase")
+    phase = status.phase
     if state == "running" and phase and phase != phases.TRAINING:
-        return _phase_html(phase, status.get("phase_done"), status.get("phase_total"))
+        return _phase_html(phase, status.phase_done, status.phase_total)
     frac = p.get("fraction") or 0.0
     step, epoch = p.get("step") or 0, p.get("epoch") or 0.0
     at, at_epoch = p.get("record_step"), p.get("record_epoch")
     if at and at_epoch is not None and step:  # the epoch at the step shown, from the metrics
         epoch = at_epoch * step / at
     rate = p.get("steps_per_sec")
-    bs = status.get("samples_per_step")
+    bs = status.samples_per_step
     speed = f"{rate * bs:.1f} samples/s" if rate and bs else f"{rate:.2f} steps/s" if rate else "–"
     err = (
-        f"<div class='ft-msg ft-error'>✗ {html.escape(status['error'])}</div>"
-        if status.get("error")
-        else ""
+        f"<div class='ft-msg ft-error'>✗ {html.escape(status.error)}</div>" if status.error else ""
     )
     # training health ("the loss stays flat", ...): whatever the engine reports, with its advice
-    err += "".join(message(str(w), WARN) for w in status.get("warnings") or [])
+    err += "".join(message(str(w), WARN) for w in status.warnings)
     return (
         f'<div class="ft-progress"><div class="ft-bar"><div style="width:{frac:.1%}"></div></div>'
         f"<b>{html.escape(state)}</b> · step {step}/{p.get('max_steps') or '?'} · "

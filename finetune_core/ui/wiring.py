@@ -297,7 +297,7 @@ def wire_poll(page: Page) -> None:
         figs = p.get("figures")
         plots = [figs["loss"], figs["metrics"], figs["lr"]] if figs else [gr.skip()] * 3
         done = not p["active"]
-        st = p["status"].get("state") or ""
+        st = p["status"].state
         eval_ = runs.read_run(p["run_dir"], metrics=False).eval if done else None
         line = events.run_line(p, eval_)
         changed = line != d.run_line

@@ -344,6 +344,12 @@ def _last(records: Sequence[Mapping[str, Any]], key: str) -> float | None:
     return next((v for r in reversed(records) if (v := _num(r.get(key))) is not None), None)
 
 
+def seconds_between(start: Any, end: Any) -> float | None:
+    """Seconds from one ISO 8601 time to another (status.json's), None when either is missing."""
+    a, b = _parse_time(start), _parse_time(end)
+    return (b - a).total_seconds() if a and b else None
+
+
 def format_eta(seconds: float | None) -> str:
     """Short human duration: "45s", "1m 05s", "2h 03m", "1d 04h"; "–" when unknown."""
     value = _num(seconds)

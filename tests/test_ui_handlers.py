@@ -137,7 +137,11 @@ def test_config_upload_fills_the_form(tmp_path):
     assert cfg is None and "Unknown config key 'nonsense_key'" in err
 
 
-def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
+def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv, monkeypatch):
+    """Hosted for strangers: each browser sees only its own runs. Locally one person uses the
+    dashboard, so every tab sees every run."""
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")
+    monkeypatch.setenv("FINETUNE_ALLOWED_PATHS", f"{tiny_bert}:{text_csv.parent}")
     values = form(
         model=str(tiny_bert),
         dataset=str(text_csv),
@@ -180,10 +184,16 @@ def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
     assert "config.json" in zipfile.ZipFile(zip_path).namelist()
     rows, _ = runs_tab.table(owner)
     assert any(r[2] == "completed" and r[3] == str(tiny_bert) for r in rows)
-    # another browser sees that a run exists, not what it trains
+    # another browser does not see it at all
     others, _ = runs_tab.table("someone-else-entirely")
-    assert any(r[0] == runs_tab.OTHERS for r in others)
     assert not any(str(tiny_bert) in r or str(text_csv) in r for r in others)
+    run_name = results_tab.run_dir_of(owner, job_id).name
+    assert all(r[0] != run_name for r in others)
+    with monkeypatch.context() as local:  # not hosted: the single user owns every run
+        local.delenv("FINETUNE_HOSTED")
+        assert train_tab.poll("someone-else-entirely", job_id, False, -1)["status"].state
+        rows, _ = runs_tab.table("someone-else-entirely")
+        assert any(r[0] == run_name and r[3] == str(tiny_bert) for r in rows)
     # the owner names a run and notes it (a file in the run dir); nobody else can
     run_dir = results_tab.run_dir_of(owner, job_id)
     assert run_dir.name in runs_tab.editable(owner)["choices"]

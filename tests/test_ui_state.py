@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
@@ -28,7 +29,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from finetune_core.jobs.manager import MANAGER
 from finetune_core.model import inspect_model
 from finetune_core.ui import data_tab, events, state, wiring
 from finetune_core.ui.freeze_tab import CUSTOM, PRESETS
@@ -177,7 +177,7 @@ class Page(RuleBasedStateMachine):
         if self.d.job_id != before:
             assert "Started" in note and self.d.run_line == "queued"
             self.trained = True
-            MANAGER.stop(self.d.job_id, self.owner)  # keep the machine fast
+            events.MANAGER.stop(self.d.job_id, self.owner)  # keep the machine fast
         else:
             assert "ft-error" in note and "Traceback" not in note
 
@@ -190,7 +190,7 @@ class Page(RuleBasedStateMachine):
     def reattach(self):
         """A refresh: the draft comes back from the job, then the page loads its model and
         its dataset (as wiring does after the page-load event)."""
-        _, d, cfg, _ = events.reattach(self.owner)
+        d, cfg, _ = events.reattach(self.owner)
         if cfg is None:
             assert d == Draft()
             self.fresh()
@@ -217,11 +217,10 @@ class Page(RuleBasedStateMachine):
     def choices_hold_their_values(self):
         if not hasattr(self, "d"):
             return
-        view = wiring.render_view(self.d)
-        boxes = view[7]
-        names = [value for _, value in boxes["choices"]]
-        assert set(boxes["value"]) <= set(names)
-        assert view[3] in [*PRESETS, CUSTOM]
+        view = state.freeze_view(self.d)
+        names = [value for _, value in view["choices"]]
+        assert set(view["frozen"]) <= set(names)
+        assert view["preset"] in [*PRESETS, CUSTOM]
         if self.view:
             for choices, value in self.view.columns.values():
                 assert value in choices
@@ -249,7 +248,20 @@ class Page(RuleBasedStateMachine):
         assert line in wiring.summary_html(d) or "&" in line
 
 
-def test_random_page_sessions(world):
+@pytest.fixture()
+def manager(monkeypatch):
+    """A registry of this test's own (a server of its own): on a dashboard that is not hosted
+    the single user owns every run, so the shared one would hold other tests' runs too."""
+    from finetune_core.jobs.manager import JobManager
+    from finetune_core.ui import results_tab, runs_tab, train_tab
+
+    fresh = JobManager(max_concurrent=1)
+    for module in (events, train_tab, results_tab, runs_tab):
+        monkeypatch.setattr(module, "MANAGER", fresh)
+    return fresh
+
+
+def test_random_page_sessions(world, manager):
     Page.world = world
     started = time.monotonic()
     run_state_machine_as_test(
@@ -263,9 +275,9 @@ def test_random_page_sessions(world):
             suppress_health_check=list(HealthCheck),
         ),
     )
-    jobs = MANAGER.jobs_of(Page.owner)
+    jobs = manager.jobs_of(Page.owner)
     for job in jobs:
-        MANAGER.stop(job.id, Page.owner)
+        manager.stop(job.id, Page.owner)
     assert jobs, "no sequence reached a started run: the machine tests too little"
     assert time.monotonic() - started < 60, "the stateful test must stay under a minute"
 
@@ -294,7 +306,15 @@ def test_a_model_that_reads_fewer_tokens_lowers_max_length(world):
 def test_no_model_yet_still_renders_the_head_step():
     """The last-N slider's maximum stays above its minimum before any model is loaded
     (gradio refuses a slider with maximum == minimum: the upload event failed on it)."""
-    update = wiring.render_view(Draft())[4]
+    names = ("num_labels", "preset", "last_n", "note", "summary", "frozen", "tree")
+    freeze = SimpleNamespace(**{n: n for n in names})
+    page = SimpleNamespace(
+        freeze=freeze,
+        shared=SimpleNamespace(draft="draft"),
+        summary="bar",
+        model=SimpleNamespace(card="card"),
+    )
+    update = wiring.render_view(page, Draft())["last_n"]
     assert update["maximum"] > 1
 
 

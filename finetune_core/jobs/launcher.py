@@ -49,15 +49,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def command(run_dir: Path, processes: int, accelerate_config: str | None = None) -> list[str]:
-    """The launcher line; several processes use DDP (gloo on CPU, NCCL on GPUs)."""
+def command(
+    run_dir: Path, processes: int, accelerate_config: str | None = None, resume: bool = False
+) -> list[str]:
+    """The launcher line; several processes use DDP (gloo on CPU, NCCL on GPUs). A resumed
+    job continues its run (`--resume`), a new one starts the run it queued (`--start`)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     if accelerate_config:
         cmd += ["--config_file", accelerate_config]
     else:
         cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no"]
     cmd += ["--num_processes", str(processes), "--main_process_port", str(free_port())]
-    cmd += ["-m", "finetune_core", "train", "--start", str(run_dir), "--quiet"]
+    cmd += ["-m", "finetune_core", "train", "--resume" if resume else "--start", str(run_dir)]
+    cmd += ["--quiet"]
     return cmd
 
 
@@ -70,7 +74,7 @@ def start_process(job) -> subprocess.Popen:
     # the child gets its own copy of the log's descriptor; the server's is closed at once
     with open(runs.RunDir(job.run_dir).launcher_log_path, "ab") as log:
         return subprocess.Popen(
-            command(Path(job.run_dir), job.processes, job.accelerate_config),
+            command(Path(job.run_dir), job.processes, job.accelerate_config, job.resume),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

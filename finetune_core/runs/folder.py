@@ -168,8 +168,10 @@ class RunDir:
 
 
 def request_stop(path: str | Path) -> None:
-    """Ask a run (thread or any process of a distributed run) to stop after this step."""
-    Path(path, STOP).write_text(str(time.time()))
+    """Ask a run (thread or any process of a distributed run) to stop after this step; a
+    folder that is gone has nothing to stop."""
+    if Path(path).is_dir():
+        Path(path, STOP).write_text(str(time.time()))
 
 
 def checkpoint_name(step: int) -> str:

@@ -256,10 +256,10 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
             "(the last good checkpoint is kept)."
         )
     state = "stopped" if callback.stopped else "completed"
-    metrics = None
-    if state == "completed":
-        writer.phase(phases.EVALUATING)
-        metrics = _final_eval(trainer, prepared, writer, loaded.hooks)
+    # a stopped run is evaluated too (the kept model: keep_best's best weights are back), so
+    # Results, the Runs list and the downloaded model show the same numbers for it
+    writer.phase(phases.EVALUATING)
+    metrics = _final_eval(trainer, prepared, writer, loaded.hooks)
     writer.phase(phases.SAVING)
     if writer.main:
         trainer.save_model(str(run_dir.model_dir))

@@ -86,9 +86,10 @@ class Shared:
     oauth: Any = None  # gr.LoginButton on a Space with OAuth, else None
 
 
-def guarded(fn: Callable, outputs: int, msg_at: int | None) -> Callable:
-    """The boundary around a handler: any exception becomes the step's message (output
-    `msg_at`) with every other output left as it was; the traceback goes to the server log."""
+def guarded(fn: Callable, outputs: int, msg_at: int | None, msg: Any = None) -> Callable:
+    """The boundary around a handler: any exception becomes the step's message (the output
+    `msg`, at `msg_at`) with every other output left as it was; the traceback goes to the
+    server log."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -98,12 +99,15 @@ def guarded(fn: Callable, outputs: int, msg_at: int | None) -> Callable:
             import gradio as gr
 
             LOG.exception("page handler %s failed", getattr(fn, "__name__", fn))
+            sentence = message(
+                f"Something went wrong in this step ({type(exc).__name__}); the details "
+                "are in the server log. Try again, or reload the page."
+            )
+            if msg is not None:
+                return {msg: sentence}
             out: list[Any] = [gr.skip()] * outputs
             if msg_at is not None:
-                out[msg_at] = message(
-                    f"Something went wrong in this step ({type(exc).__name__}); the details "
-                    "are in the server log. Try again, or reload the page."
-                )
+                out[msg_at] = sentence
             return out[0] if outputs == 1 else tuple(out)
 
     return run
@@ -113,7 +117,9 @@ def on(trigger: Callable, fn: Callable, inputs: Any, outputs: list, msg: Any = N
     """`trigger(fn, inputs, outputs)` behind the boundary; `msg` is the output that shows
     this step's messages (it must be one of `outputs`)."""
     at = next((i for i, o in enumerate(outputs) if o is msg), None) if msg is not None else None
-    return trigger(guarded(fn, len(outputs), at), inputs, outputs, **kw)
+    if msg is not None and at is None:
+        raise ValueError("the message output must be one of the outputs")
+    return trigger(guarded(fn, len(outputs), at, msg), inputs, outputs, **kw)
 
 
 def allowed_roots() -> list[Path]:

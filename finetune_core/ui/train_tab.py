@@ -113,9 +113,47 @@ def start(
 
 
 def stop(owner: str | None, job_id: str | None) -> str:
-    if not job_id or not MANAGER.stop(job_id, owner or ""):
+    job = MANAGER.get(job_id, owner or "") if job_id else None
+    if job is None:
         return message("No running job of yours to stop.")
-    return message("Stopping after the current step; the model so far will be saved.", OK)
+    if not MANAGER.stop(job.id, owner or ""):
+        state = runs.read_status(job.run_dir).state
+        name = Path(job.run_dir).name
+        return message(f"Run {name} already ended ({state}); there is nothing to stop.", WARN)
+    return message(
+        "Stopping after the current step; the model so far will be saved and evaluated.", OK
+    )
+
+
+def resolved_markdown(view: runs.RunView | None) -> str:
+    """What the followed run decided, read-only beside the form (which keeps what was asked):
+    config.json's resolved values and the plan the run chose."""
+    if view is None:
+        return ""
+    if not view.resolved:
+        return f"*Run {view.path.name}: its resolved values appear once it has loaded its data.*"
+    c = view.config
+    search = view.status.learning_rate_search or {}
+    how = " (picked by the learning-rate search)" if search.get("chosen") else ""
+    lr = c.get("learning_rate")
+    plan = c.get("freeze_plan") or {}
+    labels = [str(n) for n in c.get("label_names") or []]
+    shown = ", ".join(labels[:12]) + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
+    lines = [
+        f"**Resolved by run {view.path.name}** (read-only; the form keeps what you asked)",
+        f"- learning rate: **{lr:g}**{how}" if isinstance(lr, int | float) else "",
+        f"- task: {c.get('task') or '?'} · columns: "
+        + ", ".join(
+            f"{k.removesuffix('_column')} '{c[k]}'"
+            for k in ("text_column", "image_column", "label_column")
+            if c.get(k)
+        ),
+        f"- {c.get('num_labels') or len(labels)} classes: {shown}" if labels else "",
+        f"- trains: {', '.join(plan.get('trainable') or []) or '?'} ({plan.get('reason')})"
+        if plan
+        else "",
+    ]
+    return "\n".join(html.escape(line, quote=False) for line in lines if line)
 
 
 def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> dict[str, Any]:
@@ -170,7 +208,7 @@ def progress_html(p: dict[str, Any], queue: int | None, status: runs.RunStatus) 
         )
     phase = status.phase
     if state == "running" and phase and phase != phases.TRAINING:
-        return _phase_html(phase, status.phase_done, status.phase_total)
+        return _phase_html(status)
     frac = p.get("fraction") or 0.0
     step, epoch = p.get("step") or 0, p.get("epoch") or 0.0
     at, at_epoch = p.get("record_step"), p.get("record_epoch")
@@ -193,14 +231,20 @@ def progress_html(p: dict[str, Any], queue: int | None, status: runs.RunStatus) 
     )
 
 
-def _phase_html(phase: str, done: int | None, total: int | None) -> str:
-    """Loading, caching, final evaluation: what runs before and after the training steps."""
+def _phase_html(status: runs.RunStatus) -> str:
+    """Loading, caching, final evaluation: what runs before and after the training steps, with
+    the time left of a counted pass (examples done since the phase began, over its time)."""
+    phase, done, total = status.phase or "", status.phase_done, status.phase_total
     counting = isinstance(done, int) and isinstance(total, int) and total > 0
     frac = done / total if counting else 0.0
     count = f": {done:,} of {total:,} examples" if counting else "…"
+    left = ""
+    spent = charts.seconds_between(status.phase_started, status.updated)
+    if counting and done and spent and done < total:
+        left = f" · time left {charts.format_eta((total - done) * spent / done)}"
     return (
         f'<div class="ft-progress"><div class="ft-bar"><div style="width:{frac:.1%}"></div></div>'
-        f"<b>running</b> · {html.escape(phase)}{count}</div>"
+        f"<b>running</b> · {html.escape(phase)}{count}{left}</div>"
     )
 
 
@@ -226,6 +270,9 @@ class TrainStep:
     stop: Any
     msg: Any
     open_results: Any
+    resume: Any  # shown for a stopped, failed or interrupted run
+    more: Any  # "Train more": shown for a completed run
+    resolved: Any  # the followed run's resolved values, read-only
     progress: Any
     loss_plot: Any
     metric_plot: Any
@@ -265,7 +312,15 @@ def render(shared: Shared) -> TrainStep:
         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", scale=2)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
     train_msg = gr.HTML(elem_id="train-msg")
-    open_results = gr.Button("See the results", visible=False, elem_id="open-results")
+    with gr.Row():
+        open_results = gr.Button("See the results", visible=False, elem_id="open-results")
+        resume_btn = gr.Button(
+            "Resume from the last checkpoint", visible=False, elem_id="resume-btn"
+        )
+        more_btn = gr.Button(
+            "Train more (Epochs above, from its weights)", visible=False, elem_id="more-btn"
+        )
+    resolved = gr.Markdown(elem_id="resolved")
     prog = gr.HTML(elem_id="train-progress")
     with gr.Row():
         loss_plot = gr.Plot(elem_id="loss-plot", label="Loss")
@@ -288,6 +343,9 @@ def render(shared: Shared) -> TrainStep:
         stop_btn,
         train_msg,
         open_results,
+        resume_btn,
+        more_btn,
+        resolved,
         prog,
         loss_plot,
         metric_plot,

@@ -114,9 +114,12 @@ def visitor(browser, url: str):
 
 
 def sign_in(page) -> None:
+    """gradio's local sign-in (FINETUNE_LOCAL_LOGIN=1): the machine's HF_TOKEN user."""
     page.get_by_text("Hugging Face account").click()
-    page.get_by_role("button", name="Sign in with Hugging Face").click()
-    page.wait_for_load_state("domcontentloaded")
+    with page.expect_navigation(timeout=LONG):
+        page.get_by_role("button", name="Sign in with Hugging Face").click()
+    page.get_by_text("Hugging Face account").click()
+    page.get_by_role("button", name="Logout (test-user)").wait_for(timeout=LONG)
     wait_text(page, "#model-card", "architecture", "the page after signing in")
 
 

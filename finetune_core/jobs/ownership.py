@@ -22,6 +22,7 @@ from finetune_core import runs
 from finetune_core.host import paths
 
 _SALT = "finetune-dashboard owner v1\0"
+SIGNED_IN = "hf:"  # the prefix of a signed-in visitor's key (a Hub username follows)
 
 
 def digest(owner: str) -> str:
@@ -31,7 +32,7 @@ def digest(owner: str) -> str:
 
 def signed_in(username: str) -> str:
     """The owner key of a visitor signed in with Hugging Face."""
-    return f"hf:{username}"
+    return f"{SIGNED_IN}{username}"
 
 
 def single_user() -> bool:

@@ -58,7 +58,7 @@ def build() -> gr.Blocks:
             browser_owner=gr.BrowserState(
                 None, storage_key="finetune-owner", secret=browser_secret()
             ),
-            draft=gr.State(Draft()),
+            draft=gr.State(Draft(session="")),  # each page load gets its own (wiring_run)
             token=gr.State(None),
         )
         gr.Markdown(

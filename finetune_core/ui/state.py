@@ -11,7 +11,7 @@ returns the draft unchanged: the previous good choice stays, with the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from finetune_core.errors import FinetuneError, GatedRepoError
 from finetune_core.ui import freeze_tab
@@ -44,8 +44,16 @@ class DataFacts:
     labels_complete: bool = True  # False: label names seen in sampled rows only
 
 
+def _session() -> str:
+    import secrets
+
+    return secrets.token_hex(8)
+
+
 @dataclass
 class Draft:
+    SERIAL: ClassVar[bool] = True  # one change at a time per page session (common.serial)
+
     model: ModelFacts | None = None
     data: DataFacts | None = None
     num_labels: int | None = None  # the new head's classes; None: from the data (unknown yet)
@@ -61,6 +69,7 @@ class Draft:
     run_accuracy: float | None = None  # its final evaluation's accuracy, once it has one
     run_model: str | None = None  # the model and dataset the followed run trains on: a
     run_data: str | None = None  # finished run's state shows only while they are chosen
+    session: str = field(default_factory=_session, compare=False, repr=False)  # a page load
 
     @property
     def groups(self) -> list[dict]:

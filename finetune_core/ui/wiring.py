@@ -67,7 +67,7 @@ def summary_html(d: Draft) -> str:
     marks = " ".join(f"{MARK[v]} {k}" for k, v in state.marks(d).items())
     why = state.problems(d) if not state.shown_run_state(d) else []
     reason = (
-        f'<span class="ft-why"> · {html.escape(why[0], quote=False)}</span>'
+        f'<span class="ft-why"> · {html.escape(form.page_words(why[0]), quote=False)}</span>'
         if why and (d.model or d.data)
         else ""
     )

@@ -150,6 +150,7 @@ def wire_poll(page: Page) -> None:
         tick,
         [s.owner, s.draft, tr.log_scale, page.seen, page.shown],
         outputs,
+        busy=lambda *args: {page.seen: gr.skip()},  # a load is changing the draft: next tick
         concurrency_limit=None,
         show_progress="hidden",
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 import common
 import server
 
-DONE = ("completed", "failed", "stopped")
+DONE = ("completed", "failed", "stopped", "interrupted")
 
 
 def forward_pass(model, batches) -> float:
@@ -80,7 +80,7 @@ def demo_run(session: server.Session, out: Path) -> dict:
         status = session.call("/run_status", answer["job_id"])
         now = time.perf_counter() - pressed
         run_dir = run_dir or _run_dir(answer["job_id"])
-        phase = runs.read_status(run_dir).get("phase") if run_dir else None
+        phase = runs.read_status(run_dir).phase if run_dir else None
         if phase and phase not in phases:
             phases[phase] = now
         if marks["first_point_s"] is None and (status.get("loss_points") or 0) > 0:

@@ -292,6 +292,9 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
+ENDED = ("stopped", "failed", "interrupted")  # no time left to show
+
+
 def progress(status: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Where a run stands: step, max_steps, fraction, epoch, steps_per_sec, eta_seconds and
     elapsed_seconds (None where unknown), from status.json and the metrics records.
@@ -323,7 +326,7 @@ def progress(status: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) ->
     eta, state = None, status.get("state")
     if state == "completed":
         eta = 0.0
-    elif state not in ("stopped", "failed") and rate and max_steps and step is not None:
+    elif state not in ENDED and rate and max_steps and step is not None:
         eta = max(max_steps - step, 0.0) / rate
     return {
         "state": state,
@@ -339,6 +342,12 @@ def progress(status: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) ->
 
 def _last(records: Sequence[Mapping[str, Any]], key: str) -> float | None:
     return next((v for r in reversed(records) if (v := _num(r.get(key))) is not None), None)
+
+
+def seconds_between(start: Any, end: Any) -> float | None:
+    """Seconds from one ISO 8601 time to another (status.json's), None when either is missing."""
+    a, b = _parse_time(start), _parse_time(end)
+    return (b - a).total_seconds() if a and b else None
 
 
 def format_eta(seconds: float | None) -> str:

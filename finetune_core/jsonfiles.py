@@ -1,6 +1,6 @@
 """JSON files that survive a crash: atomic writes (a reader never sees half a file), JSON
 lines read with a torn or corrupt line skipped, and an incremental reader of a growing
-JSON-lines file. runs.py builds the run directory on these; it alone spells the file names.
+JSON-lines file. runs/ builds the run directory on these; it alone spells the file names.
 """
 
 from __future__ import annotations

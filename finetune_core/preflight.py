@@ -41,6 +41,17 @@ def check(
     freeze_plan.plan_freeze(cfg.freeze, model.layer_groups(meta), cfg.model, token)
 
 
+def class_count_problem(num_labels: int | None, label: str | None, classes: int) -> str | None:
+    """The sentence for a class count the data does not have (the page's summary bar asks
+    too, so it never says "ready" for a run this refuses); None when it fits or is unknown."""
+    if num_labels is None or not classes or num_labels == classes:
+        return None
+    return (
+        f"num_labels is {num_labels} but label column '{label}' has {classes} classes; "
+        f"set num_labels to {classes} or leave it empty."
+    )
+
+
 def _hub_dataset(cfg: RunConfig, token: str | None) -> tuple[str | None, int]:
     from finetune_core import hub
 
@@ -64,10 +75,8 @@ def _hub_dataset(cfg: RunConfig, token: str | None) -> tuple[str | None, int]:
             f"{', '.join(card.features)})."
         )
     n = len(card.label_names)
-    if cfg.num_labels is not None and card.labels_complete and n and cfg.num_labels != n:
-        raise DataError(
-            f"num_labels is {cfg.num_labels} but label column '{label}' has {n} classes; "
-            f"set num_labels to {n} or leave it empty."
-        )
+    wrong = class_count_problem(cfg.num_labels, label, n) if card.labels_complete else None
+    if wrong:
+        raise DataError(wrong)
     image = cfg.image_column or card.image_column
     return data.Columns(text=None, image=image, label=label).task, n

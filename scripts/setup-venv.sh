@@ -11,7 +11,8 @@ stamp=.venv/.installed-$(cat pyproject.toml scripts/setup-venv.sh | sha1sum | cu
 [ -f "$stamp" ] && exit 0
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
+# not quiet: on a fresh clone this takes a minute or more, and a silent terminal looks stuck
+pip=(.venv/bin/python -m pip install --disable-pip-version-check --progress-bar on)
 [ -n "${TORCH_INDEX_URL:-}" ] && pip+=(--extra-index-url "$TORCH_INDEX_URL")
 
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
@@ -23,7 +24,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   echo "setup: installing $spec"
   "${pip[@]}" "$spec"
 fi
-echo "setup: installing finetune-dashboard[$EXTRAS]"
+echo "setup: installing finetune-dashboard[$EXTRAS] and its packages (a minute or two the first time)"
 "${pip[@]}" -e ".[$EXTRAS]"
 rm -f .venv/.installed-*
 touch "$stamp"

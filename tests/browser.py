@@ -26,9 +26,28 @@ LABELS = ("neg", "neu", "pos")
 LONG = 60_000  # ms: model loads and training on a busy CI box
 
 
+@contextlib.contextmanager
+def own_registry(runs_dir: Path):
+    """A dashboard of its own: its own runs folder and job registry, as a server process has.
+    Not hosted, the single user owns every run in the folder and the page follows the latest:
+    a registry shared with other tests' servers would hand this page their runs."""
+    import sys
+
+    import finetune_core.ui.app  # noqa: F401  (every page module is loaded now)
+    from finetune_core.jobs.manager import JobManager
+
+    fresh = JobManager()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FINETUNE_RUNS_DIR", str(runs_dir))
+        for name, module in list(sys.modules.items()):
+            if name.startswith("finetune_core.ui") and hasattr(module, "MANAGER"):
+                mp.setattr(module, "MANAGER", fresh)
+        yield fresh
+    fresh.shutdown()
+
+
 @pytest.fixture(scope="module")
 def server(fake_hub, tiny_bert, tmp_path_factory):
-    from finetune_core.jobs.manager import MANAGER
     from finetune_core.ui.app import serve_local
 
     fake_hub.add_model(
@@ -44,12 +63,17 @@ def server(fake_hub, tiny_bert, tmp_path_factory):
 
     demo, url = serve_local()
     yield url
-    MANAGER.shutdown()
     demo.close()
 
 
 @pytest.fixture()
 def page(tmp_path):
+    """A Chromium page on a dashboard whose runs folder and registry are this test's own."""
+    with own_registry(tmp_path / "runs"):
+        yield from _page(tmp_path)
+
+
+def _page(tmp_path):
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"{CHROMIUM} is missing: the browser test needs Debian's chromium "

@@ -201,6 +201,7 @@ class Handler(BaseHTTPRequestHandler):
                 "id": "0" * 24,
                 "name": fakehub_upload.USER,
                 "fullname": "Test User",
+                "avatarUrl": "/avatars/test-user.svg",  # gradio's local sign-in reads it
                 "orgs": [],
                 "auth": {
                     "type": "access_token",

@@ -266,6 +266,7 @@ def test_train_yaml_config_with_flag_override_downloads_through_the_fake_hub(bat
         "loading the model...",
         "preparing the data...",
         "computing the frozen layers once (feature cache)...",
+        "trying learning rates...",
         "final evaluation...",
         "saving the model...",
     ], result.stderr
@@ -299,7 +300,7 @@ def check_failed_run(out: Path, message: str, leaves_run_dir: bool) -> None:
     assert leaves_run_dir, f"{out} was created for a rejected config"
     view = runs.read_run(out)
     assert view.state == "failed", view.status
-    assert message in view.status["error"]
+    assert message in view.status.error
     end = view.metrics[-1]
     assert end["event"] == "end" and end["state"] == "failed"
 

@@ -200,7 +200,7 @@ def test_job_subprocess_stop_ends_every_process_then_resume_completes(tiny_bert,
 
     view = runs.read_run(out)
     assert view.state == "stopped", (view.status, log[-3000:])
-    stopped_at = view.status["step"]
+    stopped_at = view.status.step
     assert 0 < stopped_at < STEPS_PER_EPOCH * epochs
     checkpoint = runs.last_checkpoint(out)
     assert checkpoint is not None and checkpoint.name == f"checkpoint-{stopped_at}"

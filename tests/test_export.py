@@ -17,7 +17,7 @@ from huggingface_hub.errors import RepositoryNotFoundError
 from finetune_core import export
 from finetune_core.config import RunConfig
 from finetune_core.errors import ConfigError, HubError, RunError
-from finetune_core.runs import RunDir, last_checkpoint
+from finetune_core.runs import RunDir, RunWriter, last_checkpoint
 from finetune_core.train import checkpoint_push
 from finetune_core.train import run as train
 
@@ -191,7 +191,7 @@ def test_a_failed_upload_is_reported_and_training_goes_on(tiny_bert, text_csv, t
 def test_one_upload_at_a_time_and_the_newest_supersedes(tmp_path, monkeypatch):
     run = RunDir(tmp_path / "run")
     run.create()
-    pusher = checkpoint_push.CheckpointPusher(run, "fx/unit", "hf_unit_token")
+    pusher = checkpoint_push.CheckpointPusher(RunWriter(run), "fx/unit", "hf_unit_token")
     started, release, uploaded = threading.Event(), threading.Event(), []
 
     def slow_upload(step, staged):

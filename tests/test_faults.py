@@ -1,6 +1,7 @@
 """Faults lose nothing: divergence, memory guard, torn metrics, unwritable run dir, tokens."""
 
 import json
+import socket
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
 
     from finetune_core.train.callbacks import RunDirCallback
 
-    cb = RunDirCallback(runs.RunDir(tmp_path))
+    cb = RunDirCallback(runs.RunWriter(tmp_path))
     state = SimpleNamespace(global_step=7, epoch=0.5)
     control = SimpleNamespace(should_training_stop=False, should_save=True)
     cb.on_log(None, state, control, logs={"loss": 0.7})
@@ -71,8 +72,8 @@ def test_host_memory_guard_fails_cleanly_and_the_next_run_works(
 
 def test_torn_metrics_line_is_skipped(tmp_path):
     rd = runs.RunDir(tmp_path)
-    rd.append_metrics({"step": 1, "loss": 1.0})
-    rd.append_metrics({"step": 2, "loss": 0.9})
+    rd.append_line(rd.metrics_path, {"step": 1, "loss": 1.0})
+    rd.append_line(rd.metrics_path, {"step": 2, "loss": 0.9})
     with rd.metrics_path.open("a") as f:
         f.write('{"step": 3, "lo')  # the process died mid-write
     assert [r["step"] for r in runs.read_metrics(tmp_path)] == [1, 2]
@@ -92,9 +93,10 @@ def test_unwritable_output_dir_is_a_clear_failure(tiny_bert, text_csv, tmp_path)
 
 def test_a_dead_run_is_reported_interrupted(tmp_path):
     rd = runs.RunDir(tmp_path)
-    rd.write_status(state="running", pid=2**22 + 12345)  # no such process
+    status = runs.RunStatus(state="running", step=7, max_steps=20, pid=2**22 + 12345)
+    rd.write_json(rd.status_path, status.with_(host=socket.gethostname()).to_dict())
     view = runs.read_run(tmp_path)
-    assert view.state == "failed" and "interrupted" in view.status["error"]
+    assert view.state == "interrupted" and "interrupted at step 7 of 20" in view.status.error
 
 
 def test_no_file_a_run_writes_contains_the_token(tiny_bert, text_csv, tmp_path, monkeypatch):

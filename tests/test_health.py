@@ -113,10 +113,11 @@ def test_majority_baseline_numbers():
 
 def test_the_page_shows_the_warnings():
     from finetune_core import charts
+    from finetune_core.runs import RunStatus
     from finetune_core.ui import train_tab
 
-    status = {"state": "completed", "step": 9, "max_steps": 9, "warnings": ["loss <flat>: try x"]}
-    html = train_tab.progress_html(charts.progress(status, []), None, status)
+    status = RunStatus("completed", step=9, max_steps=9, warnings=["loss <flat>: try x"])
+    html = train_tab.progress_html(charts.progress(status.to_dict(), []), None, status)
     assert "ft-warn" in html and "loss &lt;flat&gt;: try x" in html
 
 

@@ -74,8 +74,8 @@ def test_an_accelerate_config_is_accepted(tiny_bert, text_csv, tmp_path):
         )
         assert manager.queue_position(job) == 1
         status = runs.read_status(job.run_dir)
-        assert status["state"] == "queued"
-        assert runs.RunDir(job.run_dir).read_config()["output_dir"] == str(tmp_path / "b")
+        assert status.state == "queued"
+        assert runs.RunDir(job.run_dir).read_request()["output_dir"] == str(tmp_path / "b")
         manager.stop(job.id, "owner")
     finally:
         manager.stop(blocker.id, "owner")
@@ -87,8 +87,8 @@ def queued_dir(cfg, path):
     by another process (the dashboard) whose pid is not the trainer's."""
     rd = runs.RunDir(path)
     rd.create()
-    rd.write_config(cfg.to_dict())
-    rd.write_status(state="queued", pid=DEAD_PID)
+    runs.RunWriter(rd).queue(cfg.to_dict())
+    rd.write_json(rd.status_path, {**rd.read_status(), "pid": DEAD_PID, "process_started": None})
     return rd
 
 
@@ -104,14 +104,14 @@ def test_the_trainer_records_its_own_pid(tiny_bert, text_csv, tmp_path):
         release_memory=False,
     )
     assert result.state == "completed"
-    assert seen and all(s["pid"] == os.getpid() and s["state"] == "running" for s in seen)
+    assert seen and all(s.pid == os.getpid() and s.state == "running" for s in seen)
     assert rd.read_status()["pid"] == os.getpid()
 
 
 def test_a_queued_run_is_started_and_only_a_queued_run(tiny_bert, text_csv, tmp_path):
     cfg = config(tiny_bert, "no-such-org/no-such-data", tmp_path / "q", epochs=1)
     rd = queued_dir(cfg, tmp_path / "q")
-    rd.write_status(state="completed")
+    rd.write_json(rd.status_path, {**rd.read_status(), "state": "completed"})
     with pytest.raises(RunError, match="is not a queued run"):
         train.run(cfg, run_dir=rd, release_memory=False)
     assert rd.read_status()["state"] == "completed"  # refused before it wrote anything

@@ -13,7 +13,7 @@ from finetune_core import model as m
 from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import DataError, FinetuneError
-from finetune_core.train import phases
+from finetune_core.runs import phases
 from finetune_core.train import run as train
 
 # the head only unless a test says otherwise (auto would time a few steps and train it whole)
@@ -214,6 +214,7 @@ def test_phases_reach_the_callback_and_status_and_a_stop_ends_the_cache_pass(
         phases.LOADING_MODEL,
         phases.PREPARING,
         phases.CACHING,
+        phases.SEARCHING_LR,  # learning_rate null, the cache on: a few trials on the cache
         phases.TRAINING,
         phases.EVALUATING,
         phases.BASELINE,

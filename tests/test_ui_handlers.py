@@ -137,7 +137,11 @@ def test_config_upload_fills_the_form(tmp_path):
     assert cfg is None and "Unknown config key 'nonsense_key'" in err
 
 
-def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
+def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv, monkeypatch):
+    """Hosted for strangers: each browser sees only its own runs. Locally one person uses the
+    dashboard, so every tab sees every run."""
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")
+    monkeypatch.setenv("FINETUNE_ALLOWED_PATHS", f"{tiny_bert}:{text_csv.parent}")
     values = form(
         model=str(tiny_bert),
         dataset=str(text_csv),
@@ -160,7 +164,7 @@ def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
             break
         assert __import__("time").monotonic() < deadline, "run did not finish"
         __import__("time").sleep(0.5)
-    assert p["status"]["state"] == "completed" and "figures" in p
+    assert p["status"].state == "completed" and "figures" in p
     assert train_tab.poll(owner, job_id, False, p["records"]).get("figures") is None  # unchanged
     html = train_tab.progress_html(p["progress"], None, p["status"])
     assert "completed" in html and "100.0%" in html
@@ -180,10 +184,16 @@ def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv):
     assert "config.json" in zipfile.ZipFile(zip_path).namelist()
     rows, _ = runs_tab.table(owner)
     assert any(r[2] == "completed" and r[3] == str(tiny_bert) for r in rows)
-    # another browser sees that a run exists, not what it trains
+    # another browser does not see it at all
     others, _ = runs_tab.table("someone-else-entirely")
-    assert any(r[0] == runs_tab.OTHERS for r in others)
     assert not any(str(tiny_bert) in r or str(text_csv) in r for r in others)
+    run_name = results_tab.run_dir_of(owner, job_id).name
+    assert all(r[0] != run_name for r in others)
+    with monkeypatch.context() as local:  # not hosted: the single user owns every run
+        local.delenv("FINETUNE_HOSTED")
+        assert train_tab.poll("someone-else-entirely", job_id, False, -1)["status"].state
+        rows, _ = runs_tab.table("someone-else-entirely")
+        assert any(r[0] == run_name and r[3] == str(tiny_bert) for r in rows)
     # the owner names a run and notes it (a file in the run dir); nobody else can
     run_dir = results_tab.run_dir_of(owner, job_id)
     assert run_dir.name in runs_tab.editable(owner)["choices"]
@@ -263,17 +273,19 @@ def test_image_dataset_card_shows_thumbnails(image_folder):
 
 def test_progress_shows_what_runs_before_the_first_step():
     from finetune_core import charts
-    from finetune_core.train import phases
+    from finetune_core.runs import RunStatus, phases
 
-    status = {"state": "running", "step": 0, "phase": phases.CACHING}
-    status.update(phase_done=1200, phase_total=4000)
-    html = train_tab.progress_html(charts.progress(status, []), None, status)
+    def shown(status: RunStatus) -> str:
+        return train_tab.progress_html(charts.progress(status.to_dict(), []), None, status)
+
+    status = RunStatus(state="running", step=0, phase=phases.CACHING)
+    status = status.with_(phase_done=1200, phase_total=4000)
+    html = shown(status)
     assert f"{phases.CACHING}: 1,200 of 4,000 examples" in html and "width:30.0%" in html
-    status.update(phase=phases.LOADING_MODEL, phase_done=None, phase_total=None)
-    html = train_tab.progress_html(charts.progress(status, []), None, status)
-    assert "running</b> · loading the model…" in html
-    status["phase"] = phases.TRAINING
-    assert "step 0/?" in train_tab.progress_html(charts.progress(status, []), None, status)
-    status.update(state="failed", phase=phases.LOADING_MODEL, error="Model x was not found.")
-    html = train_tab.progress_html(charts.progress(status, []), None, status)
+    status = status.with_(phase=phases.LOADING_MODEL, phase_done=None, phase_total=None)
+    assert "running</b> · loading the model…" in shown(status)
+    assert "step 0/?" in shown(status.with_(phase=phases.TRAINING))
+    failed = {"state": "failed", "error": "Model x was not found."}
+    status = status.with_(phase=phases.LOADING_MODEL, **failed)
+    html = shown(status)
     assert "loading the model" not in html and "Model x was not found." in html

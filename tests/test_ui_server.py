@@ -41,7 +41,11 @@ def wait_for(fn, what: str, timeout: float = 90.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_start_watch_stop_and_isolation(server, text_csv):
+def test_start_watch_stop_and_isolation(server, text_csv, monkeypatch):
+    """Hosted for strangers, two clients never see each other's runs; locally (one person)
+    every client sees every run."""
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")
+    monkeypatch.setenv("FINETUNE_ALLOWED_PATHS", str(text_csv.parent))
     alice, bob = Client(server, verbose=False), Client(server, verbose=False)
     config = CONFIG.format(dataset=text_csv)
 
@@ -68,6 +72,10 @@ def test_start_watch_stop_and_isolation(server, text_csv):
     assert bob.predict(a["job_id"], api_name="/stop_run")["stopping"] is False
     assert [r["job_id"] for r in alice.predict(api_name="/my_runs")] == [a["job_id"]]
     assert [r["job_id"] for r in bob.predict(api_name="/my_runs")] == [b["job_id"]]
+    with monkeypatch.context() as local:
+        local.delenv("FINETUNE_HOSTED")
+        assert bob.predict(a["job_id"], api_name="/run_status")["state"] == "running"
+        assert {a["job_id"], b["job_id"]} <= {r["job_id"] for r in bob.predict(api_name="/my_runs")}
 
     assert alice.predict(a["job_id"], api_name="/stop_run")["stopping"] is True
     final = wait_for(
@@ -99,15 +107,23 @@ def test_page_config_lists_the_steps(server):
         assert elem in ids, elem
 
 
-def test_only_the_script_api_is_public(server):
-    """Page events are private: gradio_client neither lists nor calls them; the four script
+def test_only_the_script_api_is_public(server, monkeypatch):
+    """Page events are private: gradio_client neither lists nor calls them; the six script
     endpoints stay callable."""
     client = Client(server, verbose=False)
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert named == {"/start_run", "/run_status", "/stop_run", "/my_runs"}
+    assert named == {
+        "/start_run",
+        "/run_status",
+        "/stop_run",
+        "/my_runs",
+        "/resume_run",
+        "/train_more",
+    }
     for internal in ("/use_model", "/use_data", "/upload_and_use", "/do_train"):
         with pytest.raises(ValueError):
             client.predict(api_name=internal)
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")  # hosted: a new client has no runs of its own
     assert client.predict(api_name="/my_runs") == []
     status = client.predict("no-such-job", api_name="/run_status")
     assert status.get("error")

@@ -52,16 +52,15 @@ def test_reset_without_collection_matches_the_stock_reset():
 
 
 def test_a_new_phase_shows_at_once_then_counts_are_throttled(tmp_path):
-    from finetune_core.runs import RunDir
-    from finetune_core.train import phases
+    from finetune_core.runs import RunDir, RunWriter, phases
 
     run_dir = RunDir(tmp_path / "run")
     run_dir.path.mkdir()
-    p = phases.Phases(run_dir, is_main=True)
-    p.set(phases.PREPARING)
-    p.count(phases.CACHING, 0, 100)  # within a second of the last write: still shown
+    p = RunWriter(run_dir)
+    p.phase(phases.PREPARING)
+    p.phase(phases.CACHING, 0, 100)  # within a second of the last write: still shown
     assert run_dir.read_status()["phase"] == phases.CACHING
-    p.count(phases.CACHING, 10, 100)
+    p.phase(phases.CACHING, 10, 100)
     assert run_dir.read_status()["phase_done"] == 0  # counts stay at most one write a second
-    p.count(phases.CACHING, 100, 100)
+    p.phase(phases.CACHING, 100, 100)
     assert run_dir.read_status()["phase_done"] == 100  # the last count always

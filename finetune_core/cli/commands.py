@@ -25,8 +25,7 @@ import time
 from finetune_core.cli import search as search_cli
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RepoNotFoundError, RunError
-from finetune_core.runs import RunDir
-from finetune_core.train import phases
+from finetune_core.runs import RunDir, on_main_process, phases
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 
@@ -105,9 +104,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = None
     elif args.start:
         run_dir = RunDir(args.start)
-        saved = run_dir.read_config()
+        saved = run_dir.read_request()
         if saved is None:
-            raise RunError(f"{args.start} has no config.json; it is not a queued run.")
+            raise RunError(f"{args.start} has no request.json; it is not a queued run.")
         cfg = RunConfig.from_dict(saved)
     elif args.config:
         cfg = RunConfig.load(args.config).with_overrides(overrides)
@@ -136,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if bar:
         bar.close()
-    if not _is_main():
+    if not on_main_process():
         return EXIT_OK if result.state == "completed" else EXIT_STOPPED
     if result.state == "stopped":
         print(f"stopped; resume with: finetune train --resume {result.run_dir}", file=sys.stderr)
@@ -173,10 +172,6 @@ def quiet_libraries() -> None:
     datasets.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     transformers.logging.set_verbosity_error()
-
-
-def _is_main() -> bool:
-    return int(os.environ.get("RANK", 0)) == 0
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -224,7 +219,7 @@ class ProgressBar:
         self.last_phase = name
 
     def __call__(self, step: int, max_steps: int, epoch: float | None) -> None:
-        if not _is_main() or not max_steps:
+        if not on_main_process() or not max_steps:
             return
         steps = self.unit == "it"
         if self.first_step is None:  # rows: the first call (0 done) is the start

@@ -1,6 +1,6 @@
 """Multi-process jobs: `accelerate launch ... -m finetune_core train --start RUN_DIR`.
 
-The job's run dir already holds the requested config and status "queued", so the subprocess
+The job's run dir already holds the request and status "queued", so the subprocess
 starts that run (a start, not a resume: it refuses a folder that is not queued) and writes the
 same files a thread run writes; the dashboard cannot tell the two apart. The child's main
 process records its own pid in status.json, so liveness watches the trainer, not the
@@ -49,15 +49,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def command(run_dir: Path, processes: int, accelerate_config: str | None = None) -> list[str]:
-    """The launcher line; several processes use DDP (gloo on CPU, NCCL on GPUs)."""
+def command(
+    run_dir: Path, processes: int, accelerate_config: str | None = None, resume: bool = False
+) -> list[str]:
+    """The launcher line; several processes use DDP (gloo on CPU, NCCL on GPUs). A resumed
+    job continues its run (`--resume`), a new one starts the run it queued (`--start`)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     if accelerate_config:
         cmd += ["--config_file", accelerate_config]
     else:
         cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no"]
     cmd += ["--num_processes", str(processes), "--main_process_port", str(free_port())]
-    cmd += ["-m", "finetune_core", "train", "--start", str(run_dir), "--quiet"]
+    cmd += ["-m", "finetune_core", "train", "--resume" if resume else "--start", str(run_dir)]
+    cmd += ["--quiet"]
     return cmd
 
 
@@ -70,7 +74,7 @@ def start_process(job) -> subprocess.Popen:
     # the child gets its own copy of the log's descriptor; the server's is closed at once
     with open(runs.RunDir(job.run_dir).launcher_log_path, "ab") as log:
         return subprocess.Popen(
-            command(Path(job.run_dir), job.processes, job.accelerate_config),
+            command(Path(job.run_dir), job.processes, job.accelerate_config, job.resume),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -95,11 +99,13 @@ def wait_process(job) -> str | None:
                     kill_tree(proc)
                     code = proc.wait()
                 break
-    rd = runs.RunDir(job.run_dir)
-    status = rd.read_status()  # as written: the child is gone, so liveness would say failed
-    if status.get("state") in runs.ACTIVE:
-        rd.write_status(state="failed", error=f"the training processes exited with code {code}")
-    return status.get("error") if code else None
+    writer = runs.RunWriter(job.run_dir)
+    status = writer.read()  # as written: the child is gone, so liveness would say interrupted
+    if status.active:  # it died without a word: the final status and the end line, together
+        error = f"the training processes exited with code {code} at {status.reached()}"
+        writer.finish("failed", error)
+        return error
+    return status.error if code else None
 
 
 def kill_tree(proc: subprocess.Popen) -> None:

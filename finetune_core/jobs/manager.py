@@ -3,10 +3,12 @@
 A job runs `train.run` in a daemon thread (one device), or `finetune train --start` as a
 subprocess (several processes through `accelerate launch`, see jobs/launcher.py). Starting
 checks everything first and creates nothing on a refusal; then it returns at once: the run dir
-is created with status "queued" (and the requested config) so every page shows it at once.
+is created with status "queued" (and the request) so every page shows it at once.
 At most `max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait in
 order. Every lookup checks the owner, so one browser session can never see, stop or download
-another's job, even with a guessed id (ids are random 128-bit values anyway).
+another's job, even with a guessed id (ids are random 128-bit values anyway). Ownership is
+kept in the run folder as a hash (jobs/ownership.py), so jobs.restore rebuilds the registry
+from the runs folder when the server starts; jobs/continuing.py resumes and trains more.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
+from finetune_core.jobs import ownership
 from finetune_core.jobs.launcher import check_accelerate_config
 
 
@@ -41,6 +44,11 @@ class Job:
     thread: threading.Thread | None = None
     process: subprocess.Popen | None = None
     token: str | None = field(default=None, repr=False)
+    resume: bool = False  # continue the run in run_dir from its last checkpoint
+    owner_digest: str = ""  # the owner as the run folder keeps it (ownership.digest)
+
+    def __post_init__(self) -> None:
+        self.owner_digest = self.owner_digest or ownership.digest(self.owner)
 
 
 def _check_processes(processes: object) -> int:
@@ -105,8 +113,7 @@ class JobManager:
         run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
         cfg = dataclasses.replace(cfg, output_dir=str(run_dir.path))
         run_dir.create()
-        run_dir.write_config(cfg.to_dict())  # the request; the run adds what it detects
-        run_dir.write_status(state="queued", error=None, step=0, max_steps=None)
+        runs.RunWriter(run_dir).queue(cfg.to_dict())  # the request; config.json: resolved
         job = Job(
             secrets.token_hex(16),
             owner,
@@ -116,11 +123,30 @@ class JobManager:
             accelerate_config=accelerate_config,
             token=token,
         )
-        with self._lock:
-            self._jobs[job.id] = job
-            self._seen[owner] = time.time()
-        self._schedule()
+        ownership.record(run_dir.path, job.owner_digest, job.id)
+        self.enqueue(job)
         return job
+
+    def enqueue(self, job: Job, *, replacing: Job | None = None) -> None:
+        """Queue a job (a start, or a resume that takes `replacing`'s place)."""
+        with self._lock:
+            if replacing is not None:
+                self._jobs.pop(replacing.id, None)
+            self._jobs[job.id] = job
+            self._seen[job.owner] = time.time()
+        self._schedule()
+
+    def adopt(self, job: Job) -> bool:
+        """Add a job rebuilt from its run folder (jobs/restore.py); False when known."""
+        with self._lock:
+            if job.id in self._jobs or Path(job.run_dir).resolve() in self.run_dirs():
+                return False
+            self._jobs[job.id] = job
+            return True
+
+    def run_dirs(self) -> set[Path]:
+        with self._lock:
+            return {Path(j.run_dir).resolve() for j in self._jobs.values()}
 
     def _schedule(self) -> None:
         with self._lock:
@@ -153,10 +179,11 @@ class JobManager:
         try:
             device.configure_threads(leave_free=1)  # keep a core for the web server
             train.run(
-                job.config,
+                None if job.resume else job.config,
                 stop_event=job.stop_event,
                 token=job.token,
-                run_dir=runs.RunDir(job.run_dir),
+                resume_dir=job.run_dir if job.resume else None,
+                run_dir=None if job.resume else runs.RunDir(job.run_dir),
             )
         except FinetuneError as exc:
             job.error = str(exc)
@@ -183,23 +210,16 @@ class JobManager:
     def get(self, job_id: str, owner: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id or "")
-            return job if job and secrets.compare_digest(job.owner, owner or "") else None
+            return job if job and ownership.matches(owner, job.owner_digest) else None
 
     def jobs_of(self, owner: str) -> list[Job]:
         with self._lock:
             self._seen[owner] = time.time()
-            return [j for j in self._jobs.values() if j.owner == owner]
+            return [j for j in self._jobs.values() if ownership.matches(owner, j.owner_digest)]
 
     def owns_run(self, owner: str, run_dir: str | Path) -> bool:
         target = Path(run_dir).resolve()
         return any(j.run_dir.resolve() == target for j in self.jobs_of(owner))
-
-    def is_job(self, run_dir: str | Path) -> bool:
-        """Whether a run dir belongs to a job of this server (of any owner); the page marks
-        other owners' runs without showing their details."""
-        target = Path(run_dir).resolve()
-        with self._lock:
-            return any(j.run_dir.resolve() == target for j in self._jobs.values())
 
     def queue_position(self, job: Job) -> int | None:
         """1 for the next job to start; None when not waiting."""
@@ -225,10 +245,7 @@ class JobManager:
 
     def _cancel_queued(self, job: Job, reason: str | None) -> None:
         job.state = "finished"
-        state = "failed" if reason else "stopped"
-        rd = runs.RunDir(job.run_dir)
-        rd.write_status(state=state, error=reason)
-        rd.append_metrics({"event": "end", "state": state})
+        runs.RunWriter(job.run_dir).finish("failed" if reason else "stopped", reason)
 
     # ---- stopping -----------------------------------------------------------------
     def stop(self, job_id: str, owner: str) -> bool:
@@ -241,9 +258,12 @@ class JobManager:
             if job.state == "queued":
                 self._cancel_queued(job, None)
                 return True
+        if job.state == "finished" and not (
+            Path(job.run_dir).is_dir() and runs.read_status(job.run_dir).active
+        ):
+            return False  # over already (or deleted): nothing to stop
         job.stop_event.set()
-        if job.state == "running":
-            runs.request_stop(job.run_dir)
+        runs.request_stop(job.run_dir)  # every process of the run (or an earlier server's)
         return True
 
     def shutdown(self, timeout: float = 30.0) -> None:

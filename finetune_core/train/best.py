@@ -15,7 +15,7 @@ import math
 import torch
 from transformers import TrainerCallback
 
-from finetune_core.runs import RunDir, read_json
+from finetune_core.runs import RunDir, on_main_process, read_json
 from finetune_core.train.trainer import trainable_state
 
 
@@ -35,10 +35,9 @@ class BestCallback(TrainerCallback):
         *,
         keep: bool = True,
         patience: int | None = None,
-        is_main: bool = True,
     ):
         self.run, self.metric, self.keep, self.patience = run, metric, keep, patience
-        self.is_main = is_main
+        self.writes = on_main_process()  # every process keeps the best in memory; one writes
         self.higher = metric != "loss"
         saved = read_json(run.best_record) or {}  # a resumed run continues its record
         self.best_step: int | None = saved.get("step")
@@ -96,7 +95,7 @@ class BestCallback(TrainerCallback):
             self.restore(model, state.global_step)
 
     def _save(self) -> None:
-        if not self.is_main or self._state is None:
+        if not self.writes or self._state is None:
             return
         from safetensors.torch import save_file
 
@@ -106,7 +105,7 @@ class BestCallback(TrainerCallback):
         tmp.replace(self.run.best_weights)
 
     def _record(self) -> None:
-        if self.is_main:
+        if self.writes:
             self.run.best_dir.mkdir(parents=True, exist_ok=True)
             record = {
                 "step": self.best_step,

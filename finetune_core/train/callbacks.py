@@ -16,7 +16,8 @@ import time
 
 from transformers import TrainerCallback
 
-from finetune_core.runs import RunDir
+from finetune_core.runs import RunWriter
+from finetune_core.runs.records import Log
 
 SKIP_KEYS = {"total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second"}
 
@@ -43,35 +44,30 @@ def check_host_memory() -> None:
 class RunDirCallback(TrainerCallback):
     def __init__(
         self,
-        run: RunDir,
+        writer: RunWriter,
         *,
         stop_event: threading.Event | None = None,
         time_offset: float = 0.0,
         on_progress=None,
-        is_main: bool = True,
     ):
-        self.run = run
+        self.writer = writer
+        self.run = writer.run
         self.stop_event = stop_event
         self.start = time.monotonic() - time_offset
         self.on_progress = on_progress
-        self.is_main = is_main
         self.stopped = False
         self.diverged_at: int | None = None
         self.diverged_value: float | None = None
-        self._last_status = 0.0
 
     def elapsed(self) -> float:
         return round(time.monotonic() - self.start, 3)
 
     # ---- Trainer events -------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
-        if self.is_main:
-            self.run.write_status(
-                state="running", max_steps=state.max_steps, step=state.global_step
-            )
+        self.writer.progress(state.global_step, max_steps=state.max_steps, force=True)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.on_progress and self.is_main:
+        if self.on_progress and self.writer.main:
             self.on_progress(state.global_step, state.max_steps, state.epoch)
         check_host_memory()
         if self._stop_requested(args.device):
@@ -82,10 +78,9 @@ class RunDirCallback(TrainerCallback):
             # the Trainer checkpoints the last step; a completed run is saved to model/ and
             # is never resumed, so that write (weights + optimizer state) is wasted time
             control.should_save = False
-        now = time.monotonic()
-        if self.is_main and (now - self._last_status >= 1.0 or control.should_training_stop):
-            self._last_status = now
-            self.run.write_status(step=state.global_step, epoch=round(state.epoch or 0, 4))
+        self.writer.progress(
+            state.global_step, epoch=state.epoch or 0, force=control.should_training_stop
+        )
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})
@@ -98,18 +93,12 @@ class RunDirCallback(TrainerCallback):
             self.diverged_at, self.diverged_value = state.global_step, bad[0]
             control.should_training_stop = True
             control.should_save = False  # keep the last good checkpoint, not a NaN one
-        if not self.is_main:
-            return
-        record = {"step": state.global_step, "epoch": round(state.epoch or 0, 4)}
-        record["time"] = self.elapsed()
-        record.update({k: v for k, v in logs.items() if k not in SKIP_KEYS})
-        if "epoch" in logs:
-            record["epoch"] = round(logs["epoch"], 4)
-        self.run.append_metrics(record)
+        epoch = logs["epoch"] if isinstance(logs.get("epoch"), int | float) else state.epoch
+        values = {k: v for k, v in logs.items() if k not in SKIP_KEYS}
+        self.writer.log(Log(state.global_step, round(epoch or 0, 4), self.elapsed(), values))
 
     def on_save(self, args, state, control, **kwargs):
-        if self.is_main:
-            self.run.write_status(step=state.global_step, last_checkpoint=state.global_step)
+        self.writer.progress(state.global_step, checkpoint=True)
 
     # ---- stop -----------------------------------------------------------------------
     def _stop_requested(self, device) -> bool:

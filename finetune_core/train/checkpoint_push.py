@@ -29,9 +29,9 @@ from transformers import TrainerCallback
 from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import HubError
-from finetune_core.runs import RunDir
+from finetune_core.runs import RunWriter
 
-RUN_FILES = (runs.CONFIG, runs.METRICS, runs.STATUS)
+RUN_FILES = (runs.REQUEST, runs.CONFIG, runs.METRICS, runs.STATUS)
 STAGING = ".hub-push"
 NEEDS_TOKEN = (
     "Pushing checkpoints to the Hub needs your Hugging Face token with write access; "
@@ -39,14 +39,12 @@ NEEDS_TOKEN = (
 )
 
 
-def for_run(
-    cfg: RunConfig, run_dir: RunDir, token: str | None, is_main: bool = True
-) -> CheckpointPusher | None:
+def for_run(cfg: RunConfig, writer: RunWriter, token: str | None) -> CheckpointPusher | None:
     """The callback for a run that asks for it, else None; refuses at once without a token, so
     the run fails before data and model are loaded, not at its first checkpoint."""
     if not cfg.push_checkpoints_to:
         return None
-    return CheckpointPusher(run_dir, cfg.push_checkpoints_to, token, is_main=is_main)
+    return CheckpointPusher(writer, cfg.push_checkpoints_to, token)
 
 
 class CheckpointPusher(TrainerCallback):
@@ -54,16 +52,15 @@ class CheckpointPusher(TrainerCallback):
 
     def __init__(
         self,
-        run_dir: RunDir,
+        writer: RunWriter,
         repo_id: str,
         token: str | None,
         *,
-        is_main: bool = True,
         wait_s: float | None = None,
     ) -> None:
         if not token:
             raise HubError(NEEDS_TOKEN)
-        self.run_dir, self.repo_id, self.is_main = run_dir, repo_id, is_main
+        self.writer, self.run_dir, self.repo_id = writer, writer.run, repo_id
         self.wait_s = (
             wait_s if wait_s is not None else float(os.environ.get("FINETUNE_PUSH_WAIT_S", 600))
         )
@@ -80,18 +77,18 @@ class CheckpointPusher(TrainerCallback):
 
     # ---- Trainer events (training thread) ------------------------------------------------
     def on_save(self, args, state, control, **kwargs):
-        if self.is_main:
+        if self.writer.main:  # only the main process stages and uploads
             checkpoint = Path(args.output_dir) / runs.checkpoint_name(state.global_step)
             if checkpoint.is_dir():
                 self.submit(state.global_step, checkpoint)
             self._report()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.is_main:
+        if self.writer.main:
             self._report()
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.is_main:
+        if self.writer.main:
             self.close()
 
     # ---- queue ---------------------------------------------------------------------------
@@ -186,7 +183,7 @@ class CheckpointPusher(TrainerCallback):
             now = (self.pushed_step, self.error)
         if final or now != self._reported:
             self._reported = now
-            self.run_dir.write_status(pushed_checkpoint=now[0], push_error=now[1])
+            self.writer.note(pushed_checkpoint=now[0], push_error=now[1])
 
 
 def _link_or_copy(source: str, dest: str) -> None:

@@ -1,13 +1,12 @@
-"""What a failed run leaves behind: one sentence for the user, the traceback in error.log,
-status "failed", tokens scrubbed from all of it, and memory handed back for the next run."""
+"""What a failed run leaves behind: one sentence for the user (the writer puts it in
+status.json and the end line, the traceback in error.log, tokens scrubbed), and memory handed
+back for the next run."""
 
 from __future__ import annotations
 
 import gc
-import traceback
 
-from finetune_core.errors import FinetuneError, redact
-from finetune_core.runs import RunDir
+from finetune_core.errors import FinetuneError
 
 
 def failure_message(exc: BaseException) -> str:
@@ -23,16 +22,6 @@ def failure_message(exc: BaseException) -> str:
         return "Interrupted by the user; resume the run to go on."
     first = text.strip().splitlines()[0][:300] if text.strip() else ""
     return f"Unexpected error ({type(exc).__name__}: {first}); see error.log in the run folder."
-
-
-def record_failure(run_dir: RunDir, message: str, exc: BaseException, token: str | None) -> None:
-    try:
-        with run_dir.error_log_path.open("a", encoding="utf-8") as f:
-            f.write(redact("".join(traceback.format_exception(exc)), token))
-        run_dir.write_status(state="failed", error=message)
-        run_dir.append_metrics({"event": "end", "state": "failed", "error": message})
-    except OSError:
-        pass  # the run dir itself may be the problem (disk full, removed)
 
 
 def release_memory() -> None:

@@ -26,7 +26,7 @@ import math
 
 from transformers import TrainerCallback
 
-from finetune_core.runs import RunDir
+from finetune_core.runs import RunWriter
 
 FLAT_TOLERANCE = 0.10
 RECENT = 3  # logged losses averaged, so one noisy batch neither fires nor hides a rule
@@ -172,8 +172,8 @@ class Health:
 class HealthCallback(TrainerCallback):
     """Feeds Health from the Trainer's logs and writes `warnings` into status.json."""
 
-    def __init__(self, run: RunDir, health: Health, *, is_main: bool = True):
-        self.run, self.health, self.is_main = run, health, is_main
+    def __init__(self, writer: RunWriter, health: Health):
+        self.writer, self.health = writer, health
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -191,5 +191,4 @@ class HealthCallback(TrainerCallback):
             self.write()
 
     def write(self) -> None:
-        if self.is_main:
-            self.run.write_status(warnings=list(self.health.warnings))
+        self.writer.note(warnings=list(self.health.warnings))

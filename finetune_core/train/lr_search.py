@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from finetune_core.runs import phases
+from finetune_core.runs.records import Trial
 from finetune_core.train.trainer import trainable_state
 
 GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # around the head-only default of 1e-3
@@ -101,36 +103,25 @@ def _evaluate(trainer) -> float:
     return total / n if n else float("inf")
 
 
-def run_for(cfg, trainer, attachment, run_dir, is_main: bool, hooks):
+def run_for(cfg, trainer, attachment, writer, hooks):
     """The run's search, when learning_rate was null (hooks.search_lr): on the cached features
     (the cache's attachment is on), or skipped with the reason. Returns the config with the
-    chosen rate (also in the Trainer's arguments and config.json)."""
+    chosen rate (also in the Trainer's arguments; run.py writes config.json once after)."""
     if not hooks.search_lr:
         return cfg
     if not getattr(attachment, "on", False):
-        if is_main:
-            reason = "the feature cache is off, so each trial would cost a full training pass"
-            run_dir.write_status(learning_rate_search=skipped(reason))
+        reason = "the feature cache is off, so each trial would cost a full training pass"
+        writer.note(learning_rate_search=skipped(reason))
         return cfg
 
     def record(i: int, trial: dict) -> None:
-        if is_main:
-            run_dir.append_metrics(
-                {
-                    "step": 0,
-                    "epoch": 0,
-                    "lr_trial": i,
-                    "trial_learning_rate": trial["learning_rate"],
-                    "trial_eval_loss": trial["eval_loss"],
-                    "trial_train_loss": trial["train_loss"],
-                }
-            )
+        lr, losses = trial["learning_rate"], (trial["eval_loss"], trial["train_loss"])
+        writer.log(Trial(i, lr, *losses))
 
+    writer.phase(phases.SEARCHING_LR)
     result = search(trainer, on_trial=record)
     if result["chosen"] is not None:
         cfg = dataclasses.replace(cfg, learning_rate=result["chosen"])
         trainer.args.learning_rate = result["chosen"]
-    if is_main:
-        run_dir.write_status(learning_rate_search=result)
-        run_dir.write_config(cfg.to_dict())
+    writer.note(learning_rate_search=result)
     return cfg

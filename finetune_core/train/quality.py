@@ -1,7 +1,7 @@
 """Issue 14's part of a run, in one place so train/run.py only calls it: training health,
 class weights, keep_best and early stopping.
 
-    hooks = quality.for_run(cfg, run_dir, prepared, is_main)
+    hooks = quality.for_run(cfg, writer, prepared)
     Trainer(..., compute_metrics=hooks.compute_metrics, callbacks=[..., *hooks.callbacks],
             **hooks.trainer_kwargs)       # the best weights come back at the end of training
     result = hooks.report(logits, labels, label_names)   # eval.json, with best_step
@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_core.runs import RunDir, read_json
+from finetune_core.runs import RunWriter
 from finetune_core.train import baseline, evaluation, multilabel_metrics, thresholds
 from finetune_core.train.best import BestCallback, metric_name
 from finetune_core.train.health import Health, HealthCallback
@@ -101,19 +101,18 @@ class QualityHooks:
         return self.after_final_eval(result)
 
 
-def for_run(cfg, run_dir: RunDir, prepared, is_main: bool) -> QualityHooks:
+def for_run(cfg, writer: RunWriter, prepared) -> QualityHooks:
     """Call before preprocessing (the class weights read the raw label column), with the config
     as asked (a null learning rate may be searched)."""
-    previous = (read_json(run_dir.status_path) or {}).get("warnings") or []
+    previous = writer.read().warnings
     # the data's own warnings (skipped images, near-duplicate labels) stay in the same list
     previous = list(dict.fromkeys([*previous, *getattr(prepared, "warnings", [])]))
     multi = bool(getattr(prepared, "multi_label", False))
     best = BestCallback(
-        run_dir,
+        writer.run,
         metric_name(cfg, multi),
         keep=cfg.keep_best,
         patience=cfg.early_stopping_patience,
-        is_main=is_main,
     )
     kwargs: dict[str, Any] = {}
     if cfg.class_weight == "balanced":
@@ -126,8 +125,7 @@ def for_run(cfg, run_dir: RunDir, prepared, is_main: bool) -> QualityHooks:
         # equal weights change nothing: keep the model's own loss (bit for bit as before)
         if max(weights) - min(weights) > 1e-6 or (multi and max(weights) != 1.0):
             kwargs["compute_loss_func"] = loss(weights)
-            if is_main:
-                run_dir.write_status(class_weights=[round(w, 4) for w in weights])
+            writer.note(class_weights=[round(w, 4) for w in weights])
     priors = None
     if not multi and "compute_loss_func" not in kwargs:  # the plain loss: guessing = priors
         counts = Counter(prepared.train[prepared.columns.label])
@@ -135,6 +133,6 @@ def for_run(cfg, run_dir: RunDir, prepared, is_main: bool) -> QualityHooks:
         priors = [counts[k] / total for k in range(len(prepared.label_names))]
         priors = priors if max(priors) - min(priors) > 1e-9 else None  # balanced: ln(classes)
     health = Health(prepared.label_names, previous, multi_label=multi, priors=priors)
-    callback = HealthCallback(run_dir, health, is_main=is_main)
+    callback = HealthCallback(writer, health)
     search = cfg.learning_rate is None  # a resumed run has the rate it chose in its config
     return QualityHooks(health, callback, best, kwargs, multi, cfg.threshold, search)

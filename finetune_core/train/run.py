@@ -5,8 +5,9 @@
     accelerate launch --multi_gpu --num_processes 2 -m finetune_core train --config run.yaml
 
 Flow: data (load, detect columns, encode labels, eval split) -> model with a new N-class head
--> freeze plan -> transformers.Trainer with RunDirCallback -> eval.json and model/. Only the
-main process writes the run dir. Failures leave status "failed" with one sentence.
+-> freeze plan -> transformers.Trainer with RunDirCallback -> eval.json and model/. Every
+write goes through the run's RunWriter (a no-op off the main process), which also ends the run:
+its final status and the end line together. Failures leave status "failed" with one sentence.
 """
 
 from __future__ import annotations
@@ -25,21 +26,20 @@ from finetune_core.config import ResolvedRun, RunConfig, learning_rate_for
 from finetune_core.data import prepare
 from finetune_core.errors import FinetuneError, RunError, redact
 from finetune_core.hub.net import resolve_token
-from finetune_core.runs import RunDir, read_metrics
+from finetune_core.runs import RunDir, RunWriter, phases, read_metrics, records
 from finetune_core.train import (
-    baseline,
     budget,
     checkpoint_push,
     failures,
+    final,
     lr_search,
     quality,
     trackers,
 )
 from finetune_core.train import device as device_mod
-from finetune_core.train import phases as phases_mod
 from finetune_core.train.cache import attach as feature_cache
 from finetune_core.train.callbacks import RunDirCallback
-from finetune_core.train.failures import failure_message, record_failure
+from finetune_core.train.failures import failure_message
 from finetune_core.train.model_card import write_model_card
 from finetune_core.train.setup import (
     agree,
@@ -69,16 +69,15 @@ class RunContext:
     detected its columns, labels and learning rate."""
 
     cfg: RunConfig
-    run_dir: RunDir
-    phases: phases_mod.Phases
+    writer: RunWriter
     token: str | None = None
     resume: bool = False
     stop_event: threading.Event | None = None
     on_progress: Callable[[int, int, float | None], None] | None = None
 
     @property
-    def is_main(self) -> bool:
-        return self.phases.is_main
+    def run_dir(self) -> RunDir:
+        return self.writer.run
 
     def check_stop(self) -> None:
         if (self.stop_event and self.stop_event.is_set()) or self.run_dir.stop_requested():
@@ -112,7 +111,7 @@ def run(
 
     run_dir: a folder a job created with status "queued" (jobs/); the run starts there.
     on_progress(step, max_steps, epoch) after each optimizer step; on_phase(name, done, total)
-    as the run moves through loading, caching, training, evaluation and saving (phases.py).
+    as the run moves through loading, caching, training, evaluation and saving (runs/phases.py).
 
     release_memory: collect the run's objects (and empty the CUDA cache) when it ends, so a
     long-lived process such as the dashboard gets the memory back for its next run. A process
@@ -120,35 +119,30 @@ def run(
     with transformers loaded (measured in bench/overhead.py) and frees nothing useful there.
     """
     init_distributed()
-    is_main = world()[0] == 0
     resume = resume_dir is not None
     if resume:
         cfg, run_dir = resume_config(Path(resume_dir))
+        writer = RunWriter(run_dir, on_phase=on_phase)
     elif run_dir is not None:
         run_dir = prepare_run_dir(cfg, False, queued=run_dir)
+        writer = RunWriter(run_dir, on_phase=on_phase)
     else:
         run_dir = prepare_run_dir(cfg, False)
         cfg = replace(cfg, output_dir=str(run_dir.path))
-        if is_main:  # the request, so a run that fails while loading can still be resumed
-            run_dir.write_config(cfg.to_dict())
-    if is_main:
-        run_dir.clear_stop()
-        run_dir.mark_running(step=run_dir.checkpoint_step())
+        writer = RunWriter(run_dir, on_phase=on_phase)
+        writer.queue(cfg.to_dict())  # the request: a run that fails while loading can resume
+    writer.start(step=run_dir.checkpoint_step())
     trainer = None
-    phases = phases_mod.Phases(run_dir, is_main, on_phase)
-    ctx = RunContext(cfg, run_dir, phases, token, resume, stop_event, on_progress)
+    ctx = RunContext(cfg, writer, token, resume, stop_event, on_progress)
     try:
         trainer, result = _train(ctx)
         return result
     except Stopped:
-        if is_main:
-            run_dir.write_status(state="stopped", error=None, phase=None)
-            run_dir.append_metrics({"event": "end", "state": "stopped"})
+        writer.finish("stopped")
         return RunResult(run_dir.path, "stopped")
     except BaseException as exc:
         message = redact(failure_message(exc), token)
-        if is_main:
-            record_failure(run_dir, message, exc, token)
+        writer.fail(message, exc, token)
         exc.__traceback__ = None  # drop the frames that hold the model, so memory is freed
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -156,6 +150,7 @@ def run(
             raise exc if str(exc) == message else type(exc)(message) from None
         raise RunError(message) from None
     finally:
+        writer.close()
         del trainer
         if release_memory:
             failures.release_memory()
@@ -167,10 +162,10 @@ def _load(ctx: RunContext, device: str) -> Loaded:
 
     cfg = ctx.cfg
     set_seed(cfg.seed)
-    ctx.phases.set(phases_mod.LOADING_DATA)
+    ctx.writer.phase(phases.LOADING_DATA)
     prepared = prepare.prepare(cfg, token=ctx.token)
     ctx.check_stop()
-    ctx.phases.set(phases_mod.LOADING_MODEL)
+    ctx.writer.phase(phases.LOADING_MODEL)
     hf_config = model_mod.load_config(cfg.model, ctx.token)
     task = model_mod.infer_task(hf_config, prepared.columns.task)
     prepare.check_max_length(cfg.max_length, hf_config, task, cfg.model)
@@ -182,7 +177,7 @@ def _load(ctx: RunContext, device: str) -> Loaded:
         label_names=prepared.label_names,
         token=ctx.token,
     )
-    hooks = quality.for_run(cfg, ctx.run_dir, prepared, ctx.is_main)  # before: lr null?
+    hooks = quality.for_run(cfg, ctx.writer, prepared)  # before: lr null?
     model.config.problem_type = f"{hooks.problem_type}_classification"  # pipelines read it
     return Loaded(prepared, model, [], None, task, hooks)
 
@@ -194,7 +189,7 @@ def _plan(ctx: RunContext, loaded: Loaded, collator, device: str) -> None:
     groups = model_mod.layer_groups(model)
     plan = None
     if cfg.freeze == "auto" and not cfg.freeze_plan:
-        ctx.phases.set(phases_mod.PLANNING)
+        ctx.writer.phase(phases.PLANNING)
         plan = budget.plan(
             model,
             groups,
@@ -210,7 +205,7 @@ def _plan(ctx: RunContext, loaded: Loaded, collator, device: str) -> None:
         )
     plan = agree(plan) or freeze_plan.plan_for_run(cfg, groups, ctx.token)
     if cfg.freeze == "auto":
-        ctx.phases.say(f"freeze plan: {plan.reason}")
+        ctx.writer.say(f"freeze plan: {plan.reason}")
     model_mod.apply_freeze(model, plan.frozen)
     summary = model_mod.summarize(model, cfg.model, loaded.task, plan.frozen)
     loaded.frozen, loaded.summary = list(plan.frozen), summary
@@ -219,23 +214,21 @@ def _plan(ctx: RunContext, loaded: Loaded, collator, device: str) -> None:
     )  # a search costs seconds for a head, a few epochs' worth for transformer blocks
     ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, plan.frozen, groups))
     ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=loaded.hooks.problem_type)
-    if ctx.is_main:
-        ctx.run_dir.write_config(ctx.cfg.to_dict())
-        # data left out or doubtful (skipped images, near-duplicate labels): in the same write
-        data_warnings = {"warnings": list(prepared.warnings)} if prepared.warnings else {}
-        ctx.run_dir.write_status(
-            trainable_params=summary.trainable_params,
-            total_params=summary.total_params,
-            device=device,
-            eval_source=prepared.eval_source,
-            report_source=prepared.report_source,
-            train_rows=len(prepared.train),
-            samples_per_step=cfg.batch_size * world()[1],
-            eval_rows=len(prepared.eval),
-            report_rows=len(prepared.report),
-            freeze_plan=plan.to_dict(),
-            **data_warnings,
-        )
+    # data left out or doubtful (skipped images, near-duplicate labels): in the same write
+    data_warnings = {"warnings": list(prepared.warnings)} if prepared.warnings else {}
+    ctx.writer.note(
+        trainable_params=summary.trainable_params,
+        total_params=summary.total_params,
+        device=device,
+        eval_source=prepared.eval_source,
+        report_source=prepared.report_source,
+        train_rows=len(prepared.train),
+        samples_per_step=cfg.batch_size * world()[1],
+        eval_rows=len(prepared.eval),
+        report_rows=len(prepared.report),
+        freeze_plan=plan.to_dict(),
+        **data_warnings,
+    )
 
 
 def _train(ctx: RunContext):
@@ -243,14 +236,14 @@ def _train(ctx: RunContext):
 
     from finetune_core.train.trainer import FinetuneTrainer
 
-    cfg, run_dir, is_main = ctx.cfg, ctx.run_dir, ctx.is_main
-    pusher = checkpoint_push.for_run(cfg, run_dir, ctx.token, is_main)  # no token: refused now
+    cfg, run_dir, writer = ctx.cfg, ctx.run_dir, ctx.writer
+    pusher = checkpoint_push.for_run(cfg, writer, ctx.token)  # no token: refused now
     trackers.check(cfg.report_to)  # a chosen tracker that is not installed: refused now
     device = device_mod.pick_device(cfg.device)
     loaded = _load(ctx, device)
     prepared, task, hooks = loaded.prepared, loaded.task, loaded.hooks
     ctx.check_stop()
-    ctx.phases.set(phases_mod.PREPARING)
+    writer.phase(phases.PREPARING)
     processor, collator = _preprocess(cfg, prepared, task, device, ctx.token)
     ctx.check_stop()
     _plan(ctx, loaded, collator, device)
@@ -258,11 +251,10 @@ def _train(ctx: RunContext):
     ctx.check_stop()
 
     callback = RunDirCallback(
-        run_dir,
+        writer,
         stop_event=ctx.stop_event,
-        time_offset=_last_time(run_dir),
+        time_offset=records.elapsed(read_metrics(run_dir.path)),
         on_progress=ctx.on_progress,
-        is_main=is_main,
     )
     trainer = FinetuneTrainer(
         model=loaded.model,
@@ -278,8 +270,8 @@ def _train(ctx: RunContext):
         **hooks.trainer_kwargs,
     )
     checkpoint = run_dir.last_checkpoint() if ctx.resume else None
-    if checkpoint and is_main:
-        run_dir.truncate_metrics_after(run_dir.checkpoint_step(checkpoint))
+    if checkpoint:
+        writer.resume_from(run_dir.checkpoint_step(checkpoint))
     trainer.remove_callback(PrinterCallback)  # our callback reports; no dict dumps on stdout
     try:
         with feature_cache.attached(
@@ -287,12 +279,15 @@ def _train(ctx: RunContext):
             cfg,
             loaded.frozen,
             world_size=world()[1],
-            phases=ctx.phases,
+            writer=writer,
             check_stop=ctx.check_stop,
             extra={"report": prepared.report},
         ) as attachment:
-            ctx.cfg = lr_search.run_for(ctx.cfg, trainer, attachment, run_dir, is_main, hooks)
-            ctx.phases.set(phases_mod.TRAINING)
+            ctx.cfg = lr_search.run_for(ctx.cfg, trainer, attachment, writer, hooks)
+            # config.json, once: the plan (timed before the Trainer) and the learning rate
+            # (the rule, or the search on the cached features) are decided
+            writer.resolved(ctx.cfg.to_dict())
+            writer.phase(phases.TRAINING)
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
             return _finish(ctx, trainer, callback, loaded, attachment)
     finally:
@@ -300,7 +295,7 @@ def _train(ctx: RunContext):
 
 
 def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded, attachment):
-    run_dir, phases, is_main, prepared = ctx.run_dir, ctx.phases, ctx.is_main, loaded.prepared
+    run_dir, writer, prepared = ctx.run_dir, ctx.writer, loaded.prepared
 
     if callback.diverged_at is not None:
         raise RunError(
@@ -309,19 +304,18 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded, 
             "(the last good checkpoint is kept)."
         )
     state = "stopped" if callback.stopped else "completed"
-    metrics = None
-    if state == "completed":
-        phases.set(phases_mod.EVALUATING)
-        report_rows = attachment.rows("report", prepared.report)
-        metrics = _final_eval(trainer, prepared, report_rows, ctx, loaded.hooks)
-    phases.set(phases_mod.SAVING)
-    if is_main:
+    # a stopped run is evaluated too (the kept model: keep_best's best weights are back), so
+    # Results, the Runs list and the downloaded model show the same numbers for it
+    writer.phase(phases.EVALUATING)
+    report_rows = attachment.rows("report", prepared.report)
+    metrics = final.evaluate(trainer, prepared, report_rows, writer, loaded.hooks, ctx.cfg.seed)
+    writer.phase(phases.SAVING)
+    if writer.main:
         trainer.save_model(str(run_dir.model_dir))
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
         card = {"eval_split": prepared.report_source, "token": ctx.token}  # token: license lookup
         write_model_card(run_dir.model_dir, ctx.cfg, loaded.summary, metrics, state, **card)
-        run_dir.write_status(state=state, error=None, step=trainer.state.global_step, phase=None)
-        run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
+    writer.finish(state, step=trainer.state.global_step, seconds=callback.elapsed())
     return trainer, RunResult(run_dir.path, state, metrics, warnings=loaded.hooks.warnings)
 
 
@@ -424,77 +418,3 @@ def _loader_workers(device: str, task: str) -> int:
     if device != "cuda" or task != model_mod.IMAGE:
         return 0
     return min(4, max(0, (os.cpu_count() or 1) // 2))
-
-
-def _final_eval(trainer, prepared, report_rows, ctx: RunContext, hooks) -> dict:
-    """The kept model on the selection split (logged, when the last epoch's evaluation was of
-    other weights) and on the report split (eval.json): data/splits.py keeps them apart. The
-    quick baseline is fitted on the same rows and reported beside it."""
-    run_dir, is_main = ctx.run_dir, ctx.is_main
-    last = [r for r in read_metrics(run_dir.path) if "eval_loss" in r] if is_main else []
-    stale = not last or last[-1].get("step") != trainer.state.global_step
-    selection = None
-    if stale or hooks.multi_label:  # multi-label: the thresholds are tuned on these
-        out = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
-        if stale:
-            trainer.log({k: v for k, v in out.metrics.items() if k.startswith("eval_")})
-        selection = (_logits(out), out.label_ids)
-    output = trainer.predict(report_rows, metric_key_prefix="report")
-    examples = prepared.report_raw[prepared.columns.text] if prepared.columns.text else None
-    result = hooks.report(
-        _logits(output),
-        output.label_ids,
-        prepared.label_names,
-        examples=examples,
-        selection=selection,
-    )
-    if hooks.thresholds is not None:  # saved with the model: every prediction applies them
-        names = prepared.label_names
-        trainer.model.config.label_thresholds = dict(zip(names, hooks.thresholds, strict=True))
-    result["selection_split"] = prepared.eval_source
-    result["report_split"] = prepared.report_source
-    if is_main:
-        ctx.phases.set(phases_mod.BASELINE)
-        result["baseline"] = quick_baseline(prepared, ctx.cfg.seed)
-        if hooks.on_baseline(result, result["baseline"]):
-            hooks.health_callback.write()
-    if is_main:
-        run_dir.write_json(run_dir.eval_path, result)
-    keys = ("accuracy", "f1_macro", "f1_micro", "report_split", "num_examples", "baseline")
-    return {k: result[k] for k in keys if k in result}
-
-
-def quick_baseline(prepared, seed: int) -> dict[str, Any]:
-    """eval.json's `baseline` (train/baseline.py), or why there is none: a baseline that
-    cannot be fitted (one class in the training rows, no words) never fails the run."""
-    cols = prepared.columns
-    column = cols.image if cols.task == model_mod.IMAGE else cols.text
-
-    def part(split) -> tuple[list, list]:
-        return list(split[column]), list(split[cols.label])
-
-    task = "image" if cols.task == model_mod.IMAGE else "text"
-    try:
-        return baseline.fit(
-            task,
-            part(prepared.train_raw),
-            part(prepared.eval_raw),
-            part(prepared.report_raw),
-            num_labels=len(prepared.label_names),
-            multi_label=prepared.multi_label,
-            seed=seed,
-        )
-    except Exception as exc:  # the yardstick is optional; the run's own result stands
-        name = baseline.IMAGE_NAME if task == "image" else baseline.TEXT_NAME
-        return {"name": name, "skipped": str(exc).splitlines()[0][:200] if str(exc) else repr(exc)}
-
-
-def _logits(output):
-    return output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-
-
-def _last_time(run_dir: RunDir) -> float:
-    times = [
-        r["time"] for r in read_metrics(run_dir.path) if isinstance(r.get("time"), int | float)
-    ]
-    return max(times) if times else 0.0

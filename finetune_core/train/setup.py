@@ -1,8 +1,8 @@
 """Where a run runs: its processes (one, or several under torchrun / accelerate launch) and
 its folder (new, queued by a job, or resumed).
 
-Only the main process (rank 0) writes the run dir; decisions it makes (the folder, a refusal)
-reach every process through `agree`, so all of them act on the same answer.
+Only the main process (rank 0) writes the run dir (runs.RunWriter); decisions it makes (the
+folder, a refusal) reach every process through `agree`, so all of them act on the same answer.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
-from finetune_core.runs import RunDir, default_run_dir
+from finetune_core.runs import RunDir, default_run_dir, read_status
 
 
 def _dist():
@@ -68,17 +68,29 @@ def prepare_run_dir(cfg: RunConfig, resume: bool, queued: RunDir | None = None) 
 
 
 def resume_config(path: Path) -> tuple[RunConfig, RunDir]:
-    """The saved config of a run folder (a resume always continues exactly what was started)."""
+    """The saved config of a run folder (a resume always continues exactly what was started):
+    the resolved run (config.json), or the request when the run never got that far."""
     run_dir = RunDir(path)
+    if not run_dir.path.is_dir():
+        raise RunError(f"{path} is not a run folder; give the folder of the run to resume.")
     saved = run_dir.read_config()
     if saved is None and run_dir.config_path.exists():
         raise RunError(
             f"{run_dir.config_path} is not valid JSON; restore it (it is the run's saved "
             "config) or start a new run."
         )
+    saved = saved or run_dir.read_request()
     if saved is None:
         raise RunError(f"{path} has no config.json; it is not a run folder that can be resumed.")
-    if run_dir.read_status().get("state") == "completed":
-        raise RunError(f"Run {path} already completed; start a new run instead.")
+    refusal = None
+    if world()[0] == 0:  # rank 0 reads, before it takes the run; every process gets its answer
+        status = read_status(path)
+        if status.state == "completed":
+            refusal = f"Run {path} already completed; start a new run instead."
+        elif status.active:
+            refusal = f"Run {path} is still {status.state}; stop it before resuming it."
+    refusal = agree(refusal)
+    if refusal:
+        raise RunError(refusal)
     cfg = RunConfig.from_dict({**saved, "output_dir": str(path)})
     return cfg, run_dir

@@ -4,8 +4,11 @@
     c = Client("http://127.0.0.1:7860/")
     job = c.predict("model: ...\\ndataset: ...", api_name="/start_run")
     c.predict(job["job_id"], api_name="/run_status")
+    c.predict(job["job_id"], api_name="/resume_run")        # a stopped or interrupted run
+    c.predict(job["job_id"], 2, api_name="/train_more")     # a completed one, 2 more epochs
 
-The owner is the client's session, so one client never sees another's runs.
+The owner is the client's session, so one client never sees another's runs (on a dashboard
+that is not hosted for others, the single user's: every run).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import gradio as gr
 from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig, parse_text
 from finetune_core.errors import FinetuneError
+from finetune_core.jobs import continuing
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui.common import check_local_path
 
@@ -50,32 +54,66 @@ def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
     records = runs.tail(job.run_dir)  # only the new lines, shared by all polls
     points = charts.loss_points(records)  # the loss chart's point count, no figure built
     return {
-        "state": status.get("state"),
-        "error": status.get("error"),
-        "step": status.get("step"),
-        "max_steps": status.get("max_steps"),
+        "state": status.state,
+        "error": status.error,
+        "step": status.step,
+        "max_steps": status.max_steps,
         "queue_position": MANAGER.queue_position(job),
         "loss_points": points,
         "eval": runs.RunDir(job.run_dir).read_eval() is not None,
     }
 
 
+def resume_run(job_id: str, request: gr.Request) -> dict[str, Any]:
+    """Continue one of this client's stopped, failed or interrupted runs from its last
+    checkpoint, in its folder; returns {"job_id" (the new job), "run", "error"}."""
+    return _continue(job_id, request, lambda job, owner: continuing.resume(MANAGER, job, owner))
+
+
+def train_more(job_id: str, epochs: float | None, request: gr.Request) -> dict[str, Any]:
+    """Train a completed run's model further in a new run folder (`epochs`: how many more,
+    empty for as many as it had); returns {"job_id", "run", "error"}."""
+    return _continue(
+        job_id,
+        request,
+        lambda job, owner: continuing.train_more(MANAGER, job, owner, epochs=epochs),
+    )
+
+
+def _continue(job_id: str, request: gr.Request, how) -> dict[str, Any]:
+    owner = _owner(request)
+    job = MANAGER.get(job_id, owner)
+    if job is None:
+        return {"job_id": None, "run": None, "error": "No such run for this session."}
+    try:
+        new = how(job, owner)
+    except FinetuneError as exc:
+        return {"job_id": None, "run": None, "error": str(exc)}
+    return {"job_id": new.id, "run": Path(new.run_dir).name, "error": None}
+
+
 def stop_run(job_id: str, request: gr.Request) -> dict[str, Any]:
     """Stop one of this client's runs (a queued one is cancelled)."""
-    ok = MANAGER.stop(job_id, _owner(request))
-    return {"stopping": ok, "error": None if ok else "No such run for this session."}
+    owner = _owner(request)
+    job = MANAGER.get(job_id, owner)
+    if job is None:
+        return {"stopping": False, "error": "No such run for this session."}
+    if not MANAGER.stop(job_id, owner):
+        state = runs.read_status(job.run_dir).state
+        return {"stopping": False, "error": f"The run already ended ({state}); nothing to stop."}
+    return {"stopping": True, "error": None}
 
 
 def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     """This client's runs: id, run folder name and state."""
     out = []
     for job in MANAGER.jobs_of(_owner(request)):
-        status = runs.read_status(job.run_dir)  # a dead run reads as failed, as everywhere
-        out.append({"job_id": job.id, "run": Path(job.run_dir).name, "state": status.get("state")})
+        status = runs.read_status(job.run_dir)  # a dead run reads as interrupted, as everywhere
+        out.append({"job_id": job.id, "run": Path(job.run_dir).name, "state": status.state})
     return out
 
 
-SCRIPT_API = (start_run, run_status, stop_run, my_runs)
+SCRIPT_API = (start_run, run_status, stop_run, my_runs, resume_run, train_more)
 PUBLIC = tuple(fn.__name__ for fn in SCRIPT_API)
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import gradio as gr
 
 from finetune_core import hub
+from finetune_core.jobs import restore
+from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui import (
     api,
     data_tab,
@@ -48,6 +50,7 @@ def _warm_imports() -> None:
 
 def build() -> gr.Blocks:
     host_notes = hosting.notices()  # first: on a Space this picks the runs folder
+    restore.rebuild(MANAGER)  # runs outlive the server: every run folder is a job again
     _warm_imports()
     with gr.Blocks(title="Fine-tune dashboard") as demo:
         shared = Shared(
@@ -55,7 +58,7 @@ def build() -> gr.Blocks:
             browser_owner=gr.BrowserState(
                 None, storage_key="finetune-owner", secret=browser_secret()
             ),
-            draft=gr.State(Draft()),
+            draft=gr.State(Draft(session="")),  # each page load gets its own (wiring_run)
             token=gr.State(None),
         )
         gr.Markdown(
@@ -114,6 +117,7 @@ def build() -> gr.Blocks:
             runs_step,
             timer,
             gr.State(-1),
+            gr.State({}),
         )
         missing = set(form.form_keys()) - set(page.form())
         if missing:  # a config key no step renders would silently keep its default
@@ -140,7 +144,11 @@ def _go_to(tab_id: str):
 
 def oauth_ready() -> bool:
     """A Space with `hf_oauth: true` gets these variables; without them gradio's login routes
-    refuse to start, so the button is only added when they are there."""
+    refuse to start, so the button is only added when they are there. FINETUNE_LOCAL_LOGIN=1
+    adds it outside a Space too, where gradio signs you in as the user of this machine's
+    HF_TOKEN (to try a hosted setup's sign-in locally)."""
+    if os.environ.get("FINETUNE_LOCAL_LOGIN") == "1" and not on_spaces():
+        return True
     return on_spaces() and all(
         os.environ.get(v)
         for v in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")

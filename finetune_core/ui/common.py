@@ -14,6 +14,8 @@ import logging
 import os
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,12 @@ def new_owner() -> str:
 
 
 def ensure_owner(owner: str | None) -> str:
-    return owner if isinstance(owner, str) and len(owner) >= 16 else new_owner()
+    """The owner key as given (a browser's random key, or a signed-in visitor's), else new."""
+    from finetune_core.jobs.ownership import SIGNED_IN
+
+    if isinstance(owner, str) and (len(owner) >= 16 or owner.startswith(SIGNED_IN)):
+        return owner
+    return new_owner()
 
 
 def browser_secret() -> str:
@@ -86,9 +93,10 @@ class Shared:
     oauth: Any = None  # gr.LoginButton on a Space with OAuth, else None
 
 
-def guarded(fn: Callable, outputs: int, msg_at: int | None) -> Callable:
-    """The boundary around a handler: any exception becomes the step's message (output
-    `msg_at`) with every other output left as it was; the traceback goes to the server log."""
+def guarded(fn: Callable, outputs: int, msg_at: int | None, msg: Any = None) -> Callable:
+    """The boundary around a handler: any exception becomes the step's message (the output
+    `msg`, at `msg_at`) with every other output left as it was; the traceback goes to the
+    server log."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -98,22 +106,104 @@ def guarded(fn: Callable, outputs: int, msg_at: int | None) -> Callable:
             import gradio as gr
 
             LOG.exception("page handler %s failed", getattr(fn, "__name__", fn))
+            sentence = message(
+                f"Something went wrong in this step ({type(exc).__name__}); the details "
+                "are in the server log. Try again, or reload the page."
+            )
+            if msg is not None:
+                return {msg: sentence}
             out: list[Any] = [gr.skip()] * outputs
             if msg_at is not None:
-                out[msg_at] = message(
-                    f"Something went wrong in this step ({type(exc).__name__}); the details "
-                    "are in the server log. Try again, or reload the page."
-                )
+                out[msg_at] = sentence
             return out[0] if outputs == 1 else tuple(out)
 
     return run
 
 
-def on(trigger: Callable, fn: Callable, inputs: Any, outputs: list, msg: Any = None, **kw: Any):
+def on(
+    trigger: Callable,
+    fn: Callable,
+    inputs: Any,
+    outputs: list,
+    msg: Any = None,
+    *,
+    busy: Callable | None = None,
+    **kw: Any,
+):
     """`trigger(fn, inputs, outputs)` behind the boundary; `msg` is the output that shows
-    this step's messages (it must be one of `outputs`)."""
+    this step's messages (it must be one of `outputs`). A handler that changes a session value
+    (a gr.State holding a `SERIAL` object, the Draft) runs one at a time per session on the
+    newest value (`serial`); `busy` answers instead when that session is busy (the poll)."""
     at = next((i for i, o in enumerate(outputs) if o is msg), None) if msg is not None else None
-    return trigger(guarded(fn, len(outputs), at), inputs, outputs, **kw)
+    if msg is not None and at is None:
+        raise ValueError("the message output must be one of the outputs")
+    if any(getattr(getattr(o, "value", None), "SERIAL", False) for o in outputs):
+        fn = serial(fn, busy=busy)
+    return trigger(guarded(fn, len(outputs), at, msg), inputs, outputs, **kw)
+
+
+# ---- one change at a time per page session ---------------------------------------------
+# Gradio runs a session's events concurrently, each on a snapshot of the state taken when it
+# starts. Two events that both change the draft (a model load still running when the page-load
+# chain loads the dataset; the 1 s poll during a load) then write back drafts built from stale
+# snapshots and the later write wins: a click is lost (seen right after a restart, when loads
+# are slow). So each session's draft-changing handlers run one at a time, on the newest draft.
+_LOCKS: OrderedDict[str, threading.Lock] = OrderedDict()
+_LATEST: OrderedDict[str, Any] = OrderedDict()
+_GUARD = threading.Lock()
+SESSIONS_KEPT = 4096
+
+
+def _slot(session: str) -> threading.Lock:
+    with _GUARD:
+        lock = _LOCKS.pop(session, None) or threading.Lock()
+        _LOCKS[session] = lock
+        while len(_LOCKS) > SESSIONS_KEPT:
+            old, _ = _LOCKS.popitem(last=False)
+            _LATEST.pop(old, None)
+        return lock
+
+
+def _serial_value(value: Any) -> bool:
+    """A session value bound to one page load (the page's initial value, shared by every
+    load until the load event replaces it, has no session and is never shared through here)."""
+    session = getattr(value, "session", None)
+    return bool(getattr(value, "SERIAL", False) and isinstance(session, str) and session)
+
+
+def serial(fn: Callable, busy: Callable | None = None) -> Callable:
+    """`fn` run under its session's lock, given the session's newest value in place of the
+    (possibly stale) snapshot it was called with; what it returns becomes the newest."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        at = next((i for i, a in enumerate(args) if _serial_value(a)), None)
+        if at is None:
+            return fn(*args, **kwargs)
+        session = args[at].session
+        lock = _slot(session)
+        if not lock.acquire(blocking=busy is None):
+            return busy(*args, **kwargs)
+        try:
+            with _GUARD:
+                newest = _LATEST.get(session)
+            if newest is not None:
+                args = (*args[:at], newest, *args[at + 1 :])
+            out = fn(*args, **kwargs)
+            if isinstance(out, dict):
+                values = list(out.values())
+            else:
+                values = list(out) if isinstance(out, list | tuple) else [out]
+            new = next((v for v in values if _serial_value(v) and v.session == session), None)
+            if new is not None:
+                with _GUARD:
+                    _LATEST[session] = new
+            return out
+        finally:
+            lock.release()
+
+    run.serial = True  # type: ignore[attr-defined]
+    return run
 
 
 def allowed_roots() -> list[Path]:

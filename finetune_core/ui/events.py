@@ -15,6 +15,7 @@ from typing import Any
 from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError
+from finetune_core.jobs import continuing, ownership
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui import form, state, train_tab
 from finetune_core.ui.common import OK, WARN, ensure_owner, message
@@ -81,9 +82,10 @@ def train(
     processes: Any = 1,
     accelerate_config: str | None = None,
 ) -> tuple[str, Draft, str]:
-    """Queue a run for the form and the draft; (owner, draft, message)."""
+    """Queue a run for the form and the draft; (owner, draft, message). Refused first for
+    what the summary bar already says is wrong (state.problems: the same checks)."""
     owner = ensure_owner(owner)
-    why = not_loaded(d, values)
+    why = not_loaded(d, values) or next(iter(state.problems(d)), "")
     if why:
         return owner, d, say(why)
     values = {**values, "frozen": d.freeze}
@@ -94,53 +96,127 @@ def train(
         return owner, d, form.page_words(note)  # the page's words: "Label column", not the key
     job = MANAGER.get(job_id, owner)
     run = Path(job.run_dir).name if job else None
-    return owner, dataclasses.replace(d, job_id=job_id, run=run, run_line="queued"), note
+    return owner, _following(d, job_id, run, "queued", d.model, d.data), note
 
 
-def run_line(p: dict[str, Any], eval_: dict | None) -> str:
-    """Where the followed run stands, for the summary bar."""
-    st = (p.get("status") or {}).get("state") or "queued"
+def _following(d: Draft, job_id: str, run: str | None, st: str, model, data) -> Draft:
+    return dataclasses.replace(
+        d,
+        job_id=job_id,
+        run=run,
+        run_state=st,
+        run_line=st,
+        run_accuracy=None,
+        run_model=model.id if model is not None else None,
+        run_data=data.source if data is not None else None,
+    )
+
+
+def follow(d: Draft, status: runs.RunStatus, fraction: Any, eval_: dict | None) -> Draft:
+    """The draft with where the followed run stands (state, accuracy, the summary bar's line)."""
+    st = status.state
+    acc = (eval_ or {}).get("accuracy")
+    acc = acc if isinstance(acc, int | float) else None
     if st == "completed":
-        acc = (eval_ or {}).get("accuracy")
-        return f"done: accuracy {acc:.0%}" if isinstance(acc, int | float) else "done"
-    if st == "running":
-        frac = (p.get("progress") or {}).get("fraction")
-        return f"training {frac:.0%}" if isinstance(frac, int | float) else "training"
-    return st
+        line = f"done: accuracy {acc:.0%}" if acc is not None else "done"
+    elif st == "stopped" and acc is not None:
+        line = f"stopped: accuracy {acc:.0%}"
+    elif st == "running":
+        line = f"training {fraction:.0%}" if isinstance(fraction, int | float) else "training"
+    else:
+        line = st
+    return dataclasses.replace(d, run_state=st, run_line=line, run_accuracy=acc)
 
 
-def finished_banner(d: Draft, st: str) -> str:
-    if st == "completed":
-        score = d.run_line.removeprefix("done").lstrip(": ")
-        done = f"completed: {score}" if score else "completed"
-        return message(f"Run {d.run} {done}. See step 5 · Results.", OK)
-    if st == "stopped":
-        return message(f"Run {d.run} stopped; the model so far is saved. See step 5.", WARN)
+def finished_banner(d: Draft, status: runs.RunStatus) -> str:
+    """What the Train step says once the followed run ended, and what to do next."""
+    score = f": accuracy {d.run_accuracy:.0%}" if d.run_accuracy is not None else ""
+    if d.run_state == "completed":
+        return message(f"Run {d.run} completed{score}. See step 5 · Results.", OK)
+    if d.run_state == "stopped" and d.run_accuracy is not None:
+        return message(
+            f"Run {d.run} stopped at {status.reached()}; the model so far is saved and "
+            f"evaluated{score}. See step 5 · Results, or resume it.",
+            WARN,
+        )
+    if d.run_state == "stopped":
+        return message(f"Run {d.run} stopped before training; resume it to go on.", WARN)
+    if d.run_state == "interrupted":
+        return message(
+            f"Run {d.run} was {status.error or 'interrupted'} (a restart, or its process "
+            "ended). Resume continues it from its last checkpoint.",
+            WARN,
+        )
     return ""
 
 
-def reattach(stored_owner: str | None) -> tuple[str, Draft, RunConfig | None, str]:
-    """This browser's latest job (a running one first), and the config to restore the form
-    from; (owner, draft, config or None, message)."""
-    owner = ensure_owner(stored_owner)
-    jobs = sorted(MANAGER.jobs_of(owner), key=lambda j: j.created)
-    active = [j for j in jobs if j.state != "finished"]
-    job = (active or jobs or [None])[-1]
+def resume(owner: str | None, d: Draft, token: str | None) -> tuple[Draft, str]:
+    """Resume the followed run in its folder (continuing.resume); (draft, message)."""
+    job = MANAGER.get(d.job_id, owner or "") if d.job_id else None
     if job is None:
-        return owner, Draft(), None, ""
+        return d, say("There is no run of yours to resume here; train one first.")
     try:
-        cfg = RunConfig.from_dict(runs.read_run(job.run_dir, metrics=False).config or {})
+        new = continuing.resume(MANAGER, job, owner or "", token=token or None)
+    except FinetuneError as exc:
+        return d, say(str(exc))
+    at = runs.RunDir(new.run_dir).checkpoint_step()
+    where = f"from its checkpoint at step {at}" if at else "from the start (no checkpoint yet)"
+    new_d = dataclasses.replace(d, job_id=new.id, run_state="queued", run_line="queued")
+    return new_d, message(f"Resuming {d.run} {where}; its charts continue.", OK)
+
+
+def train_more(owner: str | None, d: Draft, token: str | None, epochs: Any) -> tuple[Draft, str]:
+    """Train the followed (completed) run's model further in a new folder; (draft, message)."""
+    job = MANAGER.get(d.job_id, owner or "") if d.job_id else None
+    if job is None:
+        return d, say("There is no run of yours to train further; train one first.")
+    try:
+        more = float(epochs) if epochs not in (None, "") else None
+        new = continuing.train_more(MANAGER, job, owner or "", epochs=more, token=token or None)
+    except (TypeError, ValueError):
+        return d, say(f"Epochs must be a number, not '{epochs}'.")
+    except FinetuneError as exc:
+        return d, say(str(exc))
+    name = Path(new.run_dir).name
+    new_d = _following(d, new.id, name, "queued", d.model, d.data)
+    return new_d, message(f"Started {name}: {d.run}'s model, trained further.", OK)
+
+
+def identify(stored: str | None, username: str | None = None) -> tuple[str, str]:
+    """(owner, the browser's own key): a visitor signed in with Hugging Face owns their runs
+    by username in any browser; otherwise the random key this browser keeps."""
+    browser = ensure_owner(stored)
+    return (ownership.signed_in(username) if username else browser), browser
+
+
+def latest_job(owner: str):
+    """This visitor's run to show on a (re)load: one still going first, else the newest."""
+    jobs = sorted(MANAGER.jobs_of(owner), key=lambda j: j.created)
+    going = [j for j in jobs if j.state != "finished" or runs.read_status(j.run_dir).active]
+    return (going or jobs or [None])[-1]
+
+
+def reattach(owner: str) -> tuple[Draft, RunConfig | None, str]:
+    """This visitor's latest run (a running one first) and the request to restore the form
+    from (what was asked; the resolved values are shown beside it); (draft, request, note)."""
+    job = latest_job(owner)
+    if job is None:
+        return Draft(), None, ""
+    view = runs.read_run(job.run_dir, metrics=False) if Path(job.run_dir).is_dir() else None
+    try:
+        cfg = RunConfig.from_dict(view.request) if view and view.request else job.config
     except FinetuneError:
-        cfg = job.config  # the folder's config is not written yet (a queued job)
-    d = Draft(
-        num_labels=cfg.num_labels,
-        pending_freeze=cfg.freeze,
-        job_id=job.id,
-        run=Path(job.run_dir).name,
-        run_line="queued" if job.state == "queued" else "",
-    )
-    if job.state != "finished":
+        cfg = job.config  # the folder's request is unreadable: what this server was asked
+    st = view.state if view else "deleted"
+    d = Draft(num_labels=cfg.num_labels, pending_freeze=cfg.freeze)
+    d = _following(d, job.id, Path(job.run_dir).name, st, None, None)
+    d = dataclasses.replace(d, run_model=cfg.model or None, run_data=cfg.dataset or None)
+    if view is not None:
+        d = follow(d, view.status, None, view.eval)
+    if st in ("queued", "running"):
         note = message(f"Re-attached to your run {d.run}. Train now queues another run.", OK)
+    elif st == "interrupted":
+        note = message(f"Your run {d.run} was interrupted; Resume continues it.", WARN)
     else:
-        note = message(f"Your last run {d.run}: its settings are in the form.", OK)
-    return owner, d, cfg, note
+        note = message(f"Your last run {d.run} ({st}): what you asked is in the form.", OK)
+    return d, cfg, note

@@ -41,8 +41,8 @@ def facts(model_id: str, num_labels: int = 2, token: str | None = None):
     groups = [{"name": g.name, "kind": g.kind, "params": g.params} for g in summary.groups]
     memory = info.memory.total if info.memory else None
     warn = too_big_warning(summary.total_params, memory, None) or ""
-    card = card_markdown(info, summary)
-    return ModelFacts(model_id, card, groups, n, warn, summary.max_tokens)
+    card = card_markdown(info, summary, n)
+    return ModelFacts(model_id, card, groups, n, warn, summary.max_tokens, info.model_type)
 
 
 def public_facts(model_id: str, token: str | None = None) -> str:
@@ -88,13 +88,16 @@ def _text(value: Any) -> str:
     return str(value) if value else "-"
 
 
-def card_markdown(info: Any, summary) -> str:
+def card_markdown(info: Any, summary, num_labels: int = 2) -> str:
     """The info card: architecture, size, license, existing head, memory estimate."""
-    head = (
-        f"{info.head_size} classes (it will be replaced by the new head)"
-        if info.has_head
-        else "none (a new head is added)"
-    )
+    if not info.has_head:
+        head = f"none (a new {num_labels}-class head is added)"
+    elif info.head_size and info.head_size != num_labels:
+        head = f"{info.head_size} classes; it becomes a new {num_labels}-class head"
+    elif info.head_size:
+        head = f"{info.head_size} classes; a new {num_labels}-class head replaces it"
+    else:  # the checkpoint has a classifier but does not say its size
+        head = f"a classifier of unknown size; it becomes a new {num_labels}-class head"
     lines = [
         f"### {md_text(info.id)}",
         f"- architecture: **{md_text(info.architecture or '?')}** · task: {summary.task} · "

@@ -40,11 +40,12 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     ev = view.eval
     state = view.state
     if not ev:
-        why = f" ({view.status.get('error')})" if view.status.get("error") else ""
-        return {
-            "text": f"Run **{run_dir.name}** is {state}{why}; results appear when it completes.",
-            "state": state,
-        }
+        why = f" ({view.status.error})" if view.status.error else ""
+        if view.status.active:
+            then = "results appear when it ends"
+        else:  # it ended before a final evaluation (a stop or a failure before training)
+            then = "it has no evaluation; resume it on step 4 · Train to go on"
+        return {"text": f"Run **{run_dir.name}** is {state}{why}; {then}.", "state": state}
     names = ev["label_names"]
     multi = "confusion_matrix" not in ev  # multi-label: per-class counts instead
     counts = COUNTS if multi else []
@@ -56,8 +57,13 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     mistakes = grouped_mistakes(ev.get("most_confident_mistakes", []))
     micro = f" · micro F1 {ev['f1_micro']:.3f}" if "f1_micro" in ev else ""
     where = ev.get("report_split") or view.status.get("eval_source", "eval split")
+    stopped = (
+        f" at {view.status.reached()}: the model kept so far, evaluated"
+        if state == "stopped"
+        else ""
+    )
     text = (
-        f"### Run {run_dir.name}: {state}\n"
+        f"### Run {run_dir.name}: {state}{stopped}\n"
         f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}**{micro} · "
         f"{ev['num_examples']} evaluation examples ({html.escape(str(where))})"
     )
@@ -287,7 +293,10 @@ def render(shared) -> ResultsStep:
     with gr.Row():
         onnx_int8 = gr.Checkbox(label="Also int8 (smaller, for CPU)", value=True, scale=1)
         onnx_btn = gr.Button("Export ONNX", scale=1, elem_id="onnx-btn")
-        onnx_file = gr.DownloadButton("Download ONNX (.zip)", value=None, elem_id="onnx-download")
+        # shown once there is something to download (before Export ONNX it did nothing)
+        onnx_file = gr.DownloadButton(
+            "Download ONNX (.zip)", value=None, visible=False, elem_id="onnx-download"
+        )
     export_msg = gr.HTML()
 
     outs = [text, confusion, per_class, mistakes]
@@ -352,4 +361,7 @@ def _push(owner, draft, pick, repo_id, private, token, oauth_token=None):
 
 
 def _onnx(owner, draft, pick, quantize, token, oauth_token=None):
-    return onnx(owner, _job(draft, pick), quantize, token, oauth_token)
+    archive, note = onnx(owner, _job(draft, pick), quantize, token, oauth_token)
+    if not isinstance(archive, str):
+        return gr.update(value=None, visible=False), note
+    return gr.update(value=archive, visible=True), note

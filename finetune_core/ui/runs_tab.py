@@ -1,5 +1,6 @@
 """Step 6, runs: past runs from the runs folder with status and final metrics; pick two or
-more to overlay their curves. When hosted for others only this session's runs are listed."""
+more to overlay their curves. Locally the single user owns every run in the folder; hosted for
+others, a visitor sees only their own runs (jobs/ownership.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import gradio as gr
 from finetune_core import charts, runs
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
+from finetune_core.runs import records
 from finetune_core.ui import run_notes
 from finetune_core.ui.common import OK, hosted, message, on
 
@@ -31,26 +33,12 @@ def visible_runs(owner: str | None) -> list[runs.RunView]:
     return runs.list_runs()
 
 
-OTHERS = "another browser's run"
-
-
-def _another_browsers(owner: str | None, view: runs.RunView) -> bool:
-    """A run another browser started on this server: listed by its state only, never read."""
-    return MANAGER.is_job(view.path) and not MANAGER.owns_run(owner or "", view.path)
-
-
 def table(owner: str | None, views: list[runs.RunView] | None = None):
-    """Rows of the runs table and the compare choices. In local mode every run is listed, but
-    a run that another browser started on this server shows only its state."""
+    """Rows of the runs table and the compare choices."""
     rows, names = [], []
     for v in visible_runs(owner) if views is None else views:
         state = v.state
-        if v.status.get("interrupted"):
-            state = "failed (interrupted)"
-        if _another_browsers(owner, v):
-            rows.append([OTHERS, "-", state, "-", "-", "", "", ""])
-            continue
-        ev = v.eval or _last_eval(v.path)  # reads the metrics: only for a row that shows them
+        ev = v.eval or records.last_eval(runs.read_metrics(v.path))  # only a row that shows it
         rows.append(
             [
                 v.path.name,
@@ -60,7 +48,7 @@ def table(owner: str | None, views: list[runs.RunView] | None = None):
                 str(v.config.get("dataset", "")),
                 f"{ev['accuracy']:.3f}" if "accuracy" in ev else "",
                 f"{ev['f1_macro']:.3f}" if "f1_macro" in ev else "",
-                _date(v.status.get("started")),
+                _date(v.status.started),
             ]
         )
         names.append(v.path.name)
@@ -68,16 +56,13 @@ def table(owner: str | None, views: list[runs.RunView] | None = None):
 
 
 def yours(owner: str | None, view: runs.RunView) -> bool:
-    """Started by this browser, or (locally) by no browser on this server (the command
-    line, an earlier server)."""
-    if MANAGER.owns_run(owner or "", view.path):
-        return True
-    return not hosted() and not MANAGER.is_job(view.path)
+    """Locally every run is the single user's; hosted, the runs this visitor started."""
+    return not hosted() or MANAGER.owns_run(owner or "", view.path)
 
 
 def deletable(owner: str | None, view: runs.RunView) -> bool:
     """Your own finished runs; never a queued or running one."""
-    return view.state not in runs.ACTIVE and yours(owner, view)
+    return not view.status.active and yours(owner, view)
 
 
 def editable(owner: str | None, views: list[runs.RunView] | None = None):
@@ -139,15 +124,6 @@ def delete(owner: str | None, chosen: list[str] | None, sure: bool):
     return (*table(owner), note)
 
 
-def _last_eval(path: Path) -> dict:
-    """A run without eval.json (stopped, failed) still shows its last logged evaluation."""
-    for r in reversed(runs.read_metrics(path)):
-        if "eval_accuracy" in r:
-            ev = {"accuracy": r["eval_accuracy"], "f1_macro": r.get("eval_f1_macro")}
-            return {k: v for k, v in ev.items() if isinstance(v, int | float)}
-    return {}
-
-
 def _date(iso: str | None) -> str:
     """ISO 8601 UTC as "2026-12-01 15:03 UTC"."""
     from datetime import datetime
@@ -159,8 +135,8 @@ def _date(iso: str | None) -> str:
 
 
 def overlay(owner: str | None, chosen: list[str] | None, key: str, x: str = "step"):
-    """Curves of the chosen runs; another browser's runs are never read."""
-    by_name = {v.path.name: v.path for v in visible_runs(owner) if not _another_browsers(owner, v)}
+    """Curves of the chosen runs (only runs this visitor may see are read)."""
+    by_name = {v.path.name: v.path for v in visible_runs(owner)}
     data = {n: runs.read_metrics(by_name[n]) for n in chosen or [] if n in by_name}
     return charts.overlay_figure(data, key=key or "loss", x=x if x in X_AXES else "step")
 
@@ -207,7 +183,13 @@ def render(shared) -> RunsStep:
         [runs_table, chosen, msg],
         msg=msg,
     )
-    on(delete_btn.click, delete, [shared.owner, chosen, sure], [runs_table, chosen, msg], msg=msg)
+    on(
+        delete_btn.click,
+        lambda owner, names, yes: (*delete(owner, names, yes), False),  # and "Yes, delete" unticked
+        [shared.owner, chosen, sure],
+        [runs_table, chosen, msg, sure],
+        msg=msg,
+    )
     for trigger in (chosen.change, key.change, x.change):
         on(trigger, overlay, [shared.owner, chosen, key, x], [plot])
     return RunsStep(refresh, runs_table, chosen, notes_run)

@@ -11,7 +11,7 @@ returns the draft unchanged: the previous good choice stays, with the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from finetune_core.errors import FinetuneError, GatedRepoError
 from finetune_core.ui import freeze_tab
@@ -28,6 +28,7 @@ class ModelFacts:
     num_labels: int
     warn: str = ""
     max_tokens: int | None = None  # the longest text it reads; None: no limit known
+    model_type: str | None = None  # what Train's text-or-image check reads (model.infer_task)
 
 
 @dataclass
@@ -39,10 +40,20 @@ class DataFacts:
     columns: list[str]
     label_column: str | None
     label_names: list[str]
+    task: str | None = None  # text | image, from the columns
+    labels_complete: bool = True  # False: label names seen in sampled rows only
+
+
+def _session() -> str:
+    import secrets
+
+    return secrets.token_hex(8)
 
 
 @dataclass
 class Draft:
+    SERIAL: ClassVar[bool] = True  # one change at a time per page session (common.serial)
+
     model: ModelFacts | None = None
     data: DataFacts | None = None
     num_labels: int | None = None  # the new head's classes; None: from the data (unknown yet)
@@ -53,7 +64,12 @@ class Draft:
     pending_freeze: Any = None  # a re-attached run's `freeze`, applied when its model loads
     job_id: str | None = None
     run: str | None = None  # the followed run's folder name
-    run_line: str = ""  # "training 42%", "done: accuracy 92%", "failed"
+    run_state: str = ""  # its state (runs.STATES); "" when no run is followed
+    run_line: str = ""  # how the summary bar says it: "training 42%", "done: accuracy 92%"
+    run_accuracy: float | None = None  # its final evaluation's accuracy, once it has one
+    run_model: str | None = None  # the model and dataset the followed run trains on: a
+    run_data: str | None = None  # finished run's state shows only while they are chosen
+    session: str = field(default_factory=_session, compare=False, repr=False)  # a page load
 
     @property
     def groups(self) -> list[dict]:
@@ -89,17 +105,13 @@ def load_model(d: Draft, model_id: str, token: str | None = None) -> tuple[Draft
 
 
 def _with_model(d: Draft, facts: ModelFacts) -> Draft:
-    new = replace(d, model=facts)
+    new = replace(d, model=facts, pending_freeze=None)
     names = [g["name"] for g in facts.groups]
-    if d.pending_freeze is not None:
-        new.frozen = _resolve_freeze(d.pending_freeze, facts.groups)
+    pending = d.pending_freeze if d.pending_freeze != "auto" else None  # auto: the default
+    if pending is not None:
+        new.frozen = _resolve_freeze(pending, facts.groups)
+        new.note = ""
         new.preset = matching_preset(facts.groups, new.frozen, d.last_n)
-        if d.pending_freeze == "auto":
-            new.preset = freeze_tab.AUTO
-        new.pending_freeze, new.note = (
-            None,
-            freeze_tab.AUTO_NOTE if new.preset == freeze_tab.AUTO else "",
-        )
     elif d.model and [g["name"] for g in d.model.groups] == names:
         new.frozen = [n for n in names if n in set(d.frozen)]  # same model: keep the choice
     else:
@@ -178,6 +190,8 @@ def load_data(
         columns=list(card.get("features") or {}),
         label_column=card.get("label_column"),
         label_names=names,
+        task=card.get("task"),
+        labels_complete=bool(card.get("labels_complete", True)),
     )
     new, msg = _with_classes(replace(d, data=facts), len(names) if names else None, token)
     if msg:  # the model could not be rebuilt for the new count: keep everything as it was
@@ -236,22 +250,68 @@ def freeze_view(d: Draft) -> dict[str, Any]:
     }
 
 
+def shown_run_state(d: Draft) -> str:
+    """The followed run's state as the summary bar shows it: a queued or running run always;
+    a finished one only while the model and dataset it used are still the ones chosen."""
+    if not d.job_id or not d.run_state:
+        return ""
+    if d.run_state in ("queued", "running"):
+        return d.run_state
+    same_model = d.run_model is None or (d.model is not None and d.model.id == d.run_model)
+    same_data = d.run_data is None or (d.data is not None and d.data.source == d.run_data)
+    return d.run_state if same_model and same_data else ""
+
+
 def marks(d: Draft) -> dict[str, bool | None]:
     """Done (True), problem (False) or not yet (None) for each step."""
     trainable = d.trainable
-    done = d.run_line.startswith("done")
-    failed = d.run_line.startswith(("failed", "stopped"))
+    st = shown_run_state(d)
     return {
         "Model": bool(d.model) or None,
         "Data": (bool(d.data.label_names) if d.data else None),
         "Head": None if trainable is None else trainable > 0,
-        "Train": True if done else (False if failed else None),
-        "Results": True if done else None,
+        "Train": True if st == "completed" else (False if st in _ENDED else None),
+        "Results": True if st == "completed" else None,
     }
 
 
+_ENDED = ("failed", "stopped", "interrupted")
+
+
+def problems(d: Draft) -> list[str]:
+    """Why Train would refuse the page as it is, in Train's own sentences (the same checks,
+    on what the page has loaded): empty when the summary bar may say "ready"."""
+    from types import SimpleNamespace
+
+    from finetune_core import model as model_mod
+    from finetune_core import preflight
+
+    out = []
+    if d.model is None:
+        out.append("Load a model in step 1.")
+    if d.data is None:
+        out.append("Load a dataset in step 2.")
+    elif not d.data.label_names:
+        out.append("No label column was detected; pick one in step 2.")
+    if d.model is not None and d.data is not None and d.data.task:
+        try:  # an image model with text data, a text model with images
+            model_mod.infer_task(SimpleNamespace(model_type=d.model.model_type), d.data.task)
+        except FinetuneError as exc:
+            out.append(str(exc))
+    if d.data is not None and d.data.labels_complete and d.num_labels:
+        wrong = preflight.class_count_problem(
+            d.num_labels, d.data.label_column, len(d.data.label_names)
+        )
+        out += [wrong] if wrong else []
+    if d.model is not None and (d.num_labels or 0) < 2 and d.data and d.data.label_names:
+        out.append("The dataset has fewer than 2 classes; a classifier needs at least 2.")
+    if d.trainable is not None and d.trainable <= 0:
+        out.append("Every layer group is frozen, so nothing would train; unfreeze the head.")
+    return out
+
+
 def ready(d: Draft) -> bool:
-    return bool(d.model and d.data and (d.num_labels or 0) >= 2 and (d.trainable or 0) > 0)
+    return not problems(d)
 
 
 def summary(d: Draft) -> str:
@@ -263,7 +323,9 @@ def summary(d: Draft) -> str:
         ("freeze auto" if d.preset == freeze_tab.AUTO else f"{d.trainable:,} trainable")
         if d.model
         else "",
-        d.run_line or ("ready" if ready(d) else "not ready"),
+        (d.run_line or d.run_state)
+        if shown_run_state(d)
+        else ("ready" if ready(d) else "not ready"),
     ]
     return " · ".join(p for p in parts if p)
 

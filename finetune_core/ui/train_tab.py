@@ -20,7 +20,8 @@ from finetune_core.config import RunConfig
 from finetune_core.config.fields import ADVANCED, TRAIN_STEP
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
-from finetune_core.train import device, phases
+from finetune_core.runs import phases, records
+from finetune_core.train import device
 from finetune_core.ui import form, freeze_tab
 from finetune_core.ui.common import OK, WARN, Shared, check_local_path, ensure_owner, message
 
@@ -112,9 +113,47 @@ def start(
 
 
 def stop(owner: str | None, job_id: str | None) -> str:
-    if not job_id or not MANAGER.stop(job_id, owner or ""):
+    job = MANAGER.get(job_id, owner or "") if job_id else None
+    if job is None:
         return message("No running job of yours to stop.")
-    return message("Stopping after the current step; the model so far will be saved.", OK)
+    if not MANAGER.stop(job.id, owner or ""):
+        state = runs.read_status(job.run_dir).state
+        name = Path(job.run_dir).name
+        return message(f"Run {name} already ended ({state}); there is nothing to stop.", WARN)
+    return message(
+        "Stopping after the current step; the model so far will be saved and evaluated.", OK
+    )
+
+
+def resolved_markdown(view: runs.RunView | None) -> str:
+    """What the followed run decided, read-only beside the form (which keeps what was asked):
+    config.json's resolved values and the plan the run chose."""
+    if view is None:
+        return ""
+    if not view.resolved:
+        return f"*Run {view.path.name}: its resolved values appear once it has loaded its data.*"
+    c = view.config
+    search = view.status.learning_rate_search or {}
+    how = " (picked by the learning-rate search)" if search.get("chosen") else ""
+    lr = c.get("learning_rate")
+    plan = c.get("freeze_plan") or {}
+    labels = [str(n) for n in c.get("label_names") or []]
+    shown = ", ".join(labels[:12]) + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
+    lines = [
+        f"**Resolved by run {view.path.name}** (read-only; the form keeps what you asked)",
+        f"- learning rate: **{lr:g}**{how}" if isinstance(lr, int | float) else "",
+        f"- task: {c.get('task') or '?'} · columns: "
+        + ", ".join(
+            f"{k.removesuffix('_column')} '{c[k]}'"
+            for k in ("text_column", "image_column", "label_column")
+            if c.get(k)
+        ),
+        f"- {c.get('num_labels') or len(labels)} classes: {shown}" if labels else "",
+        f"- trains: {', '.join(plan.get('trainable') or []) or '?'} ({plan.get('reason')})"
+        if plan
+        else "",
+    ]
+    return "\n".join(html.escape(line, quote=False) for line in lines if line)
 
 
 def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> dict[str, Any]:
@@ -129,63 +168,60 @@ def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> d
     out: dict[str, Any] = {"status": status, "records": len(records), "run_dir": key}
     if len(records) != seen:
         out["figures"] = shared_figures(key, records, bool(log_scale))
-    out["progress"] = {**charts.progress(status, records), **_last_step(records)}
+    out["progress"] = {**charts.progress(status.to_dict(), records), **_last_step(records)}
     out["queue"] = MANAGER.queue_position(job)
     out["log"] = log_lines(records)
-    out["active"] = job.state != "finished" or status.get("state") in runs.ACTIVE
+    out["active"] = job.state != "finished" or status.active
     return out
 
 
-def _last_step(records: list[dict]) -> dict[str, Any]:
+def _last_step(rows: list[dict]) -> dict[str, Any]:
     """The step and epoch of the same (latest) training record."""
-    for r in reversed(records):
-        step, epoch = r.get("step"), r.get("epoch")
-        if "event" not in r and isinstance(step, int | float) and isinstance(epoch, int | float):
-            return {"record_step": step, "record_epoch": epoch} if step > 0 else {}
-    return {}
+    last = records.last_step(rows)
+    return {"record_step": last[0], "record_epoch": last[1]} if last else {}
 
 
-def log_lines(records: list[dict], n: int = 12) -> str:
+def log_lines(rows: list[dict], n: int = 12) -> str:
     lines = []
-    for r in records[-n:]:
-        if "event" in r:
-            lines.append(f"end: {r.get('state')} {r.get('error') or ''}".strip())
-            continue
-        parts = [f"step {r.get('step')}", f"epoch {r.get('epoch', 0):.2f}"]
-        parts += [
-            f"{k} {v:.4g}"
-            for k, v in r.items()
-            if k not in ("step", "epoch", "time") and isinstance(v, int | float)
-        ]
-        lines.append("  ".join(parts))
+    for r in map(records.parse, rows[-n:]):
+        if isinstance(r, records.End):
+            lines.append(f"end: {r.state} {r.error or ''}".strip())
+        elif isinstance(r, records.Trial):
+            lines.append(f"learning rate {r.learning_rate:g}: eval loss {r.eval_loss:.4g}")
+        elif isinstance(r, records.Log):
+            parts = [f"step {r.step}", f"epoch {r.epoch:.2f}"]
+            parts += [
+                f"{k} {v:.4g}"
+                for k, v in r.values.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            ]
+            lines.append("  ".join(parts))
     return "\n".join(lines)
 
 
-def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) -> str:
-    state = status.get("state", "?")
+def progress_html(p: dict[str, Any], queue: int | None, status: runs.RunStatus) -> str:
+    state = status.state
     if queue:
         return (
             f'<div class="ft-progress">Queued: position {queue}; '
             "it starts when the device is free</div>"
         )
-    phase = status.get("phase")
+    phase = status.phase
     if state == "running" and phase and phase != phases.TRAINING:
-        return _phase_html(phase, status.get("phase_done"), status.get("phase_total"))
+        return _phase_html(status)
     frac = p.get("fraction") or 0.0
     step, epoch = p.get("step") or 0, p.get("epoch") or 0.0
     at, at_epoch = p.get("record_step"), p.get("record_epoch")
     if at and at_epoch is not None and step:  # the epoch at the step shown, from the metrics
         epoch = at_epoch * step / at
     rate = p.get("steps_per_sec")
-    bs = status.get("samples_per_step")
+    bs = status.samples_per_step
     speed = f"{rate * bs:.1f} samples/s" if rate and bs else f"{rate:.2f} steps/s" if rate else "–"
     err = (
-        f"<div class='ft-msg ft-error'>✗ {html.escape(status['error'])}</div>"
-        if status.get("error")
-        else ""
+        f"<div class='ft-msg ft-error'>✗ {html.escape(status.error)}</div>" if status.error else ""
     )
     # training health ("the loss stays flat", ...): whatever the engine reports, with its advice
-    err += "".join(message(str(w), WARN) for w in status.get("warnings") or [])
+    err += "".join(message(str(w), WARN) for w in status.warnings)
     return (
         f'<div class="ft-progress"><div class="ft-bar"><div style="width:{frac:.1%}"></div></div>'
         f"<b>{html.escape(state)}</b> · step {step}/{p.get('max_steps') or '?'} · "
@@ -195,14 +231,20 @@ def progress_html(p: dict[str, Any], queue: int | None, status: dict[str, Any]) 
     )
 
 
-def _phase_html(phase: str, done: int | None, total: int | None) -> str:
-    """Loading, caching, final evaluation: what runs before and after the training steps."""
+def _phase_html(status: runs.RunStatus) -> str:
+    """Loading, caching, final evaluation: what runs before and after the training steps, with
+    the time left of a counted pass (examples done since the phase began, over its time)."""
+    phase, done, total = status.phase or "", status.phase_done, status.phase_total
     counting = isinstance(done, int) and isinstance(total, int) and total > 0
     frac = done / total if counting else 0.0
     count = f": {done:,} of {total:,} examples" if counting else "…"
+    left = ""
+    spent = charts.seconds_between(status.phase_started, status.updated)
+    if counting and done and spent and done < total:
+        left = f" · time left {charts.format_eta((total - done) * spent / done)}"
     return (
         f'<div class="ft-progress"><div class="ft-bar"><div style="width:{frac:.1%}"></div></div>'
-        f"<b>running</b> · {html.escape(phase)}{count}</div>"
+        f"<b>running</b> · {html.escape(phase)}{count}{left}</div>"
     )
 
 
@@ -228,6 +270,9 @@ class TrainStep:
     stop: Any
     msg: Any
     open_results: Any
+    resume: Any  # shown for a stopped, failed or interrupted run
+    more: Any  # "Train more": shown for a completed run
+    resolved: Any  # the followed run's resolved values, read-only
     progress: Any
     loss_plot: Any
     metric_plot: Any
@@ -267,7 +312,15 @@ def render(shared: Shared) -> TrainStep:
         train_btn = gr.Button("Train", variant="primary", elem_id="train-btn", scale=2)
         stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
     train_msg = gr.HTML(elem_id="train-msg")
-    open_results = gr.Button("See the results", visible=False, elem_id="open-results")
+    with gr.Row():
+        open_results = gr.Button("See the results", visible=False, elem_id="open-results")
+        resume_btn = gr.Button(
+            "Resume from the last checkpoint", visible=False, elem_id="resume-btn"
+        )
+        more_btn = gr.Button(
+            "Train more (Epochs above, from its weights)", visible=False, elem_id="more-btn"
+        )
+    resolved = gr.Markdown(elem_id="resolved")
     prog = gr.HTML(elem_id="train-progress")
     with gr.Row():
         loss_plot = gr.Plot(elem_id="loss-plot", label="Loss")
@@ -290,6 +343,9 @@ def render(shared: Shared) -> TrainStep:
         stop_btn,
         train_msg,
         open_results,
+        resume_btn,
+        more_btn,
+        resolved,
         prog,
         loss_plot,
         metric_plot,

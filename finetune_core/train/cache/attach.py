@@ -1,6 +1,6 @@
 """The feature cache's one entry point: attach it to a Trainer, or say why not.
 
-    with attach.attached(trainer, cfg, frozen, phases=phases, check_stop=check_stop):
+    with attach.attached(trainer, cfg, frozen, writer=writer, check_stop=check_stop):
         trainer.train()
         ...                       # evaluation and prediction through the trainer
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from finetune_core.train import phases as phases_mod
+from finetune_core.runs import phases
 from finetune_core.train.cache.cut import find_cut
 from finetune_core.train.cache.features import FeatureCache, logits_of
 from finetune_core.train.cache.padded_rows import INDEX, rows_for
@@ -193,13 +193,13 @@ def self_check(model, batch: dict, device) -> str | None:
 
 @contextlib.contextmanager
 def attached(
-    trainer, cfg, frozen: list[str], *, world_size: int, phases, check_stop, extra=None
+    trainer, cfg, frozen: list[str], *, world_size: int, writer, check_stop, extra=None
 ) -> Iterator:
     """attach() for a run: progress in the run's phases (a stop ends the pass), the note in
-    status.json, and everything undone when the block ends."""
+    status.json (the run's RunWriter), and everything undone when the block ends."""
 
     def progress(done: int, total: int) -> None:
-        phases.count(phases_mod.CACHING, done, total)
+        writer.phase(phases.CACHING, done, total)
         check_stop()  # this pass can take minutes: a stop must not wait for it
 
     attachment = Attachment("off")
@@ -209,12 +209,11 @@ def attached(
             frozen,
             enabled=cfg.feature_cache,
             world_size=world_size,
-            folder=phases.run_dir.path / CACHE_FOLDER,
+            folder=writer.run.path / CACHE_FOLDER,
             progress=progress,
             extra=extra,
         )
-        if phases.is_main:
-            phases.run_dir.write_status(feature_cache=attachment.note)
+        writer.note(feature_cache=attachment.note)
         yield attachment
     finally:
         attachment.close()

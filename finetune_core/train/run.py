@@ -183,8 +183,8 @@ def _load(ctx: RunContext, device: str) -> Loaded:
 
 
 def _plan(ctx: RunContext, loaded: Loaded, collator, device: str) -> None:
-    """The freeze plan (auto: measured, train/budget.py), applied; then what the run resolved
-    is recorded: config.json (written once resolved) and the sizes in status.json."""
+    """The freeze plan (auto: measured, train/budget.py), applied, and the resolved config
+    (written to config.json once the learning rate is decided too); the sizes to status.json."""
     cfg, prepared, model = ctx.cfg, loaded.prepared, loaded.model
     groups = model_mod.layer_groups(model)
     plan = None

@@ -7,6 +7,7 @@
     model/         the fine-tuned model (save_pretrained)
     onnx/          `finetune export --format onnx`: model.onnx (+ model_int8.onnx), export.json
     tensorboard/   TensorBoard event files when report_to has tensorboard
+    trackio/       trackio's records of a hosted visitor's run (TRACKIO_DIR of its process)
     checkpoints/   Trainer checkpoints for --resume (checkpoint-STEP/)
     stop           present when a stop was requested (read by every process of the run)
     error.log      the traceback of a failure (tokens redacted)
@@ -47,7 +48,7 @@ ACTIVE = ("queued", "running")
 INTERRUPTED = "interrupted: the training process ended without finishing; resume it to go on"
 CONFIG, METRICS, STATUS, EVAL = "config.json", "metrics.jsonl", "status.json", "eval.json"
 MODEL, CHECKPOINTS, STOP = "model", "checkpoints", "stop"
-ONNX, TENSORBOARD = "onnx", "tensorboard"
+ONNX, TENSORBOARD, TRACKIO = "onnx", "tensorboard", "trackio"
 ERROR_LOG, LAUNCHER_LOG = "error.log", "launcher.log"
 NOTES = "notes.json"  # the page's name and note for a run: {"name", "note", "updated"}
 # keep_best (train/best.py): the best evaluation's trainable weights and its record
@@ -88,6 +89,7 @@ class RunDir:
     model_dir = property(lambda self: self.path / MODEL)
     onnx_dir = property(lambda self: self.path / ONNX)  # finetune export --format onnx
     tensorboard_dir = property(lambda self: self.path / TENSORBOARD)  # report_to tensorboard
+    trackio_dir = property(lambda self: self.path / TRACKIO)  # report_to trackio, hosted
     checkpoints_dir = property(lambda self: self.path / CHECKPOINTS)
     best_dir = property(lambda self: self.path / CHECKPOINTS / BEST)  # keep_best
     best_weights = property(lambda self: self.best_dir / BEST_WEIGHTS)

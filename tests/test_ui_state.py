@@ -77,7 +77,7 @@ class Page(RuleBasedStateMachine):
     """The draft plus a model of what it should hold, checked after every step."""
 
     world: ClassVar[dict] = {}
-    owner = "state-machine-owner-0123456789ab"
+    owner = "5e11c0de000000000000000000000000"  # an id as the page issues them (32 hex digits)
     trained = False
 
     @initialize()

@@ -4,8 +4,9 @@ The job's run dir already holds the requested config and status "queued", so the
 starts that run (a start, not a resume: it refuses a folder that is not queued) and writes the
 same files a thread run writes; the dashboard cannot tell the two apart. The child's main
 process records its own pid in status.json, so liveness watches the trainer, not the
-dashboard. The token travels in the child's environment only. The child runs in its own
-process group so Stop can end the whole tree if the graceful stop file is ignored.
+dashboard. The token travels in the child's environment only; hosted, that environment is
+built from an allowlist (visitor_env.py) and every visitor job runs as a child. The child runs
+in its own process group so Stop can end the whole tree if the graceful stop file is ignored.
 """
 
 from __future__ import annotations
@@ -61,17 +62,32 @@ def command(run_dir: Path, processes: int, accelerate_config: str | None = None)
     return cmd
 
 
-def start_process(job) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.pop("HF_TOKEN", None)
-    if job.token:
-        env["HF_TOKEN"] = job.token
-    env.setdefault("OMP_NUM_THREADS", "1")
+def single_command(run_dir: Path) -> list[str]:
+    """One training process (a hosted visitor's run: its own process, see visitor_env.py)."""
+    return [sys.executable, "-m", "finetune_core", "train", "--start", str(run_dir), "--quiet"]
+
+
+def start_process(job, cmd: list[str] | None = None, log: Path | None = None) -> subprocess.Popen:
+    """Start the job's child: the accelerate line by default. Hosted, its environment is the
+    visitor's (visitor_env.py); locally the user's own, with the job's token as HF_TOKEN."""
+    from finetune_core.jobs import visitor_env
+
+    if visitor_env.isolated():
+        job.private_dir = job.private_dir or visitor_env.private_dir()
+        trackio = runs.RunDir(job.run_dir).trackio_dir if job.action is None else None
+        env = visitor_env.build(job.token, job.private_dir, trackio)
+    else:
+        env = dict(os.environ)
+        env.pop("HF_TOKEN", None)
+        if job.token:
+            env["HF_TOKEN"] = job.token
+        env.setdefault("OMP_NUM_THREADS", "1")
+    cmd = cmd or command(Path(job.run_dir), job.processes, job.accelerate_config)
     # the child gets its own copy of the log's descriptor; the server's is closed at once
-    with open(runs.RunDir(job.run_dir).launcher_log_path, "ab") as log:
+    with open(log or runs.RunDir(job.run_dir).launcher_log_path, "ab") as out:
         return subprocess.Popen(
-            command(Path(job.run_dir), job.processes, job.accelerate_config),
-            stdout=log,
+            cmd,
+            stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,

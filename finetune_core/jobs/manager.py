@@ -4,8 +4,11 @@ A job runs `train.run` in a daemon thread (one device), or `finetune train --sta
 subprocess (several processes through `accelerate launch`, see jobs/launcher.py). Starting
 checks everything first and creates nothing on a refusal; then it returns at once: the run dir
 is created with status "queued" (and the requested config) so every page shows it at once.
-At most `max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait in
-order. Every lookup checks the owner, so one browser session can never see, stop or download
+At most `max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait,
+in round-robin order between visitors, under per-visitor caps and limits (jobs/limits.py).
+Heavy actions on a run (ONNX export, predictions: jobs/actions.py) are jobs of the same queue.
+Hosted, every job runs in its own process with the visitor's environment (visitor_env.py).
+Every lookup checks the owner, so one browser session can never see, stop or download
 another's job, even with a guessed id (ids are random 128-bit values anyway).
 """
 
@@ -23,6 +26,7 @@ from pathlib import Path
 from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
+from finetune_core.jobs import actions, limits, visitor_env
 from finetune_core.jobs.launcher import check_accelerate_config
 
 
@@ -30,7 +34,7 @@ from finetune_core.jobs.launcher import check_accelerate_config
 class Job:
     id: str
     owner: str
-    config: RunConfig
+    config: RunConfig | None  # None for an action
     run_dir: Path
     processes: int = 1
     accelerate_config: str | None = None
@@ -41,6 +45,14 @@ class Job:
     thread: threading.Thread | None = None
     process: subprocess.Popen | None = None
     token: str | None = field(default=None, repr=False)
+    action: actions.Action | None = None  # a heavy action on a run instead of a training
+    started: float | None = None  # when it left the queue (the fair order reads it)
+    limit_reason: str | None = None  # the sentence when a limit stopped it (jobs/limits.py)
+    private_dir: Path | None = None  # hosted: the child's own HOME (visitor_env.py)
+
+    @property
+    def label(self) -> str:
+        return self.action.label if self.action else "run"
 
 
 def _check_processes(processes: object) -> int:
@@ -75,6 +87,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._seen: dict[str, float] = {}
         self._lock = threading.RLock()
+        self._watchdog = limits.Watchdog(self._running, self.halt)
 
     @property
     def max_concurrent(self) -> int:
@@ -102,21 +115,35 @@ class JobManager:
         processes = _check_processes(processes)
         if accelerate_config:
             check_accelerate_config(accelerate_config)
-        run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
-        cfg = dataclasses.replace(cfg, output_dir=str(run_dir.path))
-        run_dir.create()
-        run_dir.write_config(cfg.to_dict())  # the request; the run adds what it detects
-        run_dir.write_status(state="queued", error=None, step=0, max_steps=None)
-        job = Job(
-            secrets.token_hex(16),
-            owner,
-            cfg,
-            run_dir.path,
-            processes,
-            accelerate_config=accelerate_config,
-            token=token,
-        )
+        with self._lock:  # the caps are checked and the job registered as one step
+            limits.check_start(owner, self._jobs.values(), processes)
+            run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
+            cfg = dataclasses.replace(cfg, output_dir=str(run_dir.path))
+            run_dir.create()
+            run_dir.write_config(cfg.to_dict())  # the request; the run adds what it detects
+            run_dir.write_status(state="queued", error=None, step=0, max_steps=None)
+            job = Job(
+                secrets.token_hex(16),
+                owner,
+                cfg,
+                run_dir.path,
+                processes,
+                accelerate_config=accelerate_config,
+                token=token,
+            )
+            self._jobs[job.id] = job
+            self._seen[owner] = time.time()
+        self._schedule()
+        return job
+
+    def submit(self, owner: str, action: actions.Action, *, token: str | None = None) -> Job:
+        """Queue a heavy action on a run (jobs/actions.py), under the same caps as a run."""
+        if not owner:
+            raise RunError("No session id; reload the page.")
         with self._lock:
+            limits.check_start(owner, self._jobs.values())
+            job = Job(secrets.token_hex(16), owner, None, Path(action.run_dir), token=token)
+            job.action = action
             self._jobs[job.id] = job
             self._seen[owner] = time.time()
         self._schedule()
@@ -125,19 +152,27 @@ class JobManager:
     def _schedule(self) -> None:
         with self._lock:
             self._drop_abandoned()
-            running = sum(1 for j in self._jobs.values() if j.state == "running")
-            for job in self._queued():
-                if running >= self.max_concurrent:
-                    break
+            running = self._running()
+            for job in limits.next_to_start(
+                self._queued(), running, self.max_concurrent - len(running)
+            ):
                 job.state = "running"
-                running += 1
                 self._launch(job)
 
-    def _launch(self, job: Job) -> None:
-        if job.processes > 1:
-            from finetune_core.jobs.launcher import start_process
+    def _running(self) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.state == "running"]
 
-            job.process = start_process(job)
+    def _launch(self, job: Job) -> None:
+        job.started = time.time()
+        self._watchdog.start()
+        if job.action is not None:
+            target = self._run_action
+        elif job.processes > 1 or visitor_env.isolated():
+            from finetune_core.jobs import launcher
+
+            cmd = None if job.processes > 1 else launcher.single_command(job.run_dir)
+            job.process = launcher.start_process(job, cmd)
             target = self._watch_process
         else:
             target = self._run_thread
@@ -165,6 +200,14 @@ class JobManager:
         finally:
             self._finish(job)
 
+    def _run_action(self, job: Job) -> None:
+        try:
+            actions.run(job)
+        except BaseException as exc:  # the job ends either way; the page reads why
+            job.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._finish(job)
+
     def _watch_process(self, job: Job) -> None:
         from finetune_core.jobs.launcher import wait_process
 
@@ -174,10 +217,25 @@ class JobManager:
             self._finish(job)
 
     def _finish(self, job: Job) -> None:
+        if job.limit_reason and job.action is None:  # the run ended itself; say which limit
+            runs.RunDir(job.run_dir).write_status(error=job.limit_reason)
         with self._lock:
             job.state = "finished"
             job.token = None
+        visitor_env.remove(job.private_dir)
         self._schedule()
+
+    def halt(self, job: Job, reason: str, kill: bool = False) -> None:
+        """Stop a running job that passed a limit (the watchdog calls it): gracefully (the
+        model so far is saved) or, for memory, at once."""
+        job.limit_reason = reason
+        job.stop_event.set()
+        if job.action is None:
+            runs.request_stop(job.run_dir)
+        if kill and job.process is not None:
+            from finetune_core.jobs.launcher import kill_tree
+
+            kill_tree(job.process)
 
     # ---- queries (all owner-checked) ------------------------------------------------
     def get(self, job_id: str, owner: str) -> Job | None:
@@ -188,7 +246,7 @@ class JobManager:
     def jobs_of(self, owner: str) -> list[Job]:
         with self._lock:
             self._seen[owner] = time.time()
-            return [j for j in self._jobs.values() if j.owner == owner]
+            return [j for j in self._jobs.values() if j.owner == owner and j.action is None]
 
     def owns_run(self, owner: str, run_dir: str | Path) -> bool:
         target = Path(run_dir).resolve()
@@ -213,9 +271,9 @@ class JobManager:
             self._seen[owner] = time.time()
 
     def _queued(self) -> list[Job]:
-        return sorted(
-            (j for j in self._jobs.values() if j.state == "queued"), key=lambda j: j.created
-        )
+        """The queued jobs in the order they will start (round-robin between visitors)."""
+        queued = [j for j in self._jobs.values() if j.state == "queued"]
+        return limits.order(queued, self._jobs.values())
 
     def _drop_abandoned(self) -> None:
         now = time.time()
@@ -225,6 +283,9 @@ class JobManager:
 
     def _cancel_queued(self, job: Job, reason: str | None) -> None:
         job.state = "finished"
+        if job.action is not None:  # the run it would work on is not touched
+            job.error = reason or f"the {job.label} was cancelled"
+            return
         state = "failed" if reason else "stopped"
         rd = runs.RunDir(job.run_dir)
         rd.write_status(state=state, error=reason)
@@ -242,9 +303,17 @@ class JobManager:
                 self._cancel_queued(job, None)
                 return True
         job.stop_event.set()
-        if job.state == "running":
+        if job.state == "running" and job.action is None:
             runs.request_stop(job.run_dir)
         return True
+
+    def forget(self, job_id: str, owner: str) -> Job | None:
+        """Drop a finished job of this owner from the registry (its run was deleted)."""
+        job = self.get(job_id, owner)
+        with self._lock:
+            if job is None or job.state != "finished":
+                return None
+            return self._jobs.pop(job.id, None)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop everything (server exit): running jobs save and mark themselves stopped."""

@@ -4,8 +4,11 @@
     c = Client("http://127.0.0.1:7860/")
     job = c.predict("model: ...\\ndataset: ...", api_name="/start_run")
     c.predict(job["job_id"], api_name="/run_status")
+    c.predict(job["job_id"], api_name="/delete_run")  # a finished run and what it alone used
 
-The owner is the client's session, so one client never sees another's runs.
+The owner is the client's session, so one client never sees another's runs. Polling
+/run_status (or /my_runs) is the client's presence: a queued run of a client that polls is
+never dropped as abandoned.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import gradio as gr
 from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig, parse_text
 from finetune_core.errors import FinetuneError
+from finetune_core.jobs import cleanup
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui.common import check_local_path
 
@@ -43,9 +47,11 @@ def start_run(config_yaml: str, request: gr.Request) -> dict[str, Any]:
 
 def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
     """State, progress and chart point counts of one of this client's runs."""
-    job = MANAGER.get(job_id, _owner(request))
+    owner = _owner(request)
+    job = MANAGER.get(job_id, owner)
     if job is None:
         return {"state": "unknown", "error": "No such run for this session."}
+    MANAGER.touch(owner)  # the client is still there: its queued run keeps its place
     status = runs.read_status(job.run_dir)
     records = runs.tail(job.run_dir)  # only the new lines, shared by all polls
     points = charts.loss_points(records)  # the loss chart's point count, no figure built
@@ -66,6 +72,23 @@ def stop_run(job_id: str, request: gr.Request) -> dict[str, Any]:
     return {"stopping": ok, "error": None if ok else "No such run for this session."}
 
 
+def delete_run(job_id: str, request: gr.Request) -> dict[str, Any]:
+    """Delete one of this client's finished runs, with what it alone used (its upload,
+    exports, tracker records)."""
+    owner = _owner(request)
+    job = MANAGER.get(job_id, owner)
+    if job is None:
+        return {"deleted": False, "error": "No such run for this session."}
+    try:
+        if job.state != "finished":
+            raise FinetuneError(f"Run {Path(job.run_dir).name} is {job.state}; stop it first.")
+        cleanup.delete_run(job.run_dir)
+    except FinetuneError as exc:
+        return {"deleted": False, "error": str(exc)}
+    MANAGER.forget(job.id, owner)
+    return {"deleted": True, "error": None}
+
+
 def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     """This client's runs: id, run folder name and state."""
     out = []
@@ -75,7 +98,7 @@ def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     return out
 
 
-SCRIPT_API = (start_run, run_status, stop_run, my_runs)
+SCRIPT_API = (start_run, run_status, stop_run, delete_run, my_runs)
 PUBLIC = tuple(fn.__name__ for fn in SCRIPT_API)
 
 

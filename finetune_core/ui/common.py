@@ -30,8 +30,13 @@ def new_owner() -> str:
     return secrets.token_hex(16)
 
 
+_OWNER = re.compile(r"[0-9a-f]{32}")
+
+
 def ensure_owner(owner: str | None) -> str:
-    return owner if isinstance(owner, str) and len(owner) >= 16 else new_owner()
+    """The browser's owner id when it is one this server issues (32 hex digits), else a new
+    one: whatever else a page load claims (5 MB of text, a guess) is never kept or looked up."""
+    return owner if isinstance(owner, str) and _OWNER.fullmatch(owner) else new_owner()
 
 
 def browser_secret() -> str:

@@ -1,19 +1,21 @@
 """Step 5, results: final metrics, confusion matrix, per-class table, the most confidently
-wrong examples, a playground, and export (zip download, push to the Hub)."""
+wrong examples, a playground, and export (zip download, push to the Hub). Predict and Export
+ONNX are queued jobs (ui/queued.py): a timer fills their outputs when they are done."""
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from finetune_core import charts, export, predict, runs
+from finetune_core import charts, export, runs
 from finetune_core.errors import FinetuneError
+from finetune_core.host import retention
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.train import trackers
+from finetune_core.ui import queued
 from finetune_core.ui.common import OK, message, on
 
 
@@ -96,15 +98,9 @@ def show(owner, job_id):
     return s["text"], fig, table, s.get("mistakes", [])
 
 
-def try_model(owner, job_id, text: str, image) -> tuple[Any, str]:
-    run_dir = run_dir_of(owner, job_id)
-    if run_dir is None:
-        return None, message("Train a model first.")
-    try:
-        probs = predict.predict(run_dir, image if image is not None else text)
-    except FinetuneError as exc:
-        return None, message(str(exc))
-    return probs, ""
+def try_model(owner, job_id, text: str, image) -> tuple[str | None, str]:
+    """Queue the playground's prediction; (action id to poll, or None, and the notice)."""
+    return queued.submit_predict(owner, run_dir_of(owner, job_id), text, image)
 
 
 def download(owner, job_id):
@@ -112,28 +108,35 @@ def download(owner, job_id):
     if run_dir is None:
         return gr.update(value=None), message("Train a model first.")
     try:
-        path = export.zip_model(run_dir)  # made now: the model as it is at this click
+        retention.sweep()  # expired downloads and uploads go (at most once a minute)
+        path = export.zip_model(run_dir)  # made once per saved model, then reused
         return str(path), message(f"Downloading {path.name}.", OK)
     except FinetuneError as exc:
         return gr.update(value=None), message(str(exc))
 
 
 def onnx(owner, job_id, quantize: bool, token: str | None = None, oauth_token=None):
-    """Export the run's model to ONNX (export.export_onnx, as `finetune export` does): the zip
-    of the exported folder and the parity figures."""
-    run_dir = run_dir_of(owner, job_id)
-    if run_dir is None:
-        return gr.update(value=None), message("Train a model first.")
+    """Queue an ONNX export of the run's model (export.export_onnx, as `finetune export`
+    does); (action id to poll, or None, and the notice)."""
     user_token = token or (getattr(oauth_token, "token", None) if oauth_token else None)
-    quantize_to = "int8" if quantize else None
-    try:
-        result = export.export_onnx(run_dir, quantize=quantize_to, token=user_token)
-        archive = export.zip_onnx(run_dir)
-    except FinetuneError as exc:
-        return gr.update(value=None), message(str(exc))
-    figures = html.escape("\n".join(result.table()))
-    note = message(result.summary(f"{run_dir.name}/onnx"), OK)
-    return str(archive), f"{note}<pre>{figures}</pre>"
+    return queued.submit_onnx(owner, run_dir_of(owner, job_id), quantize, user_token)
+
+
+def poll(owner, pending: dict | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """The pending actions still waiting or running, and what the finished ones show:
+    {kind: (output value, notice)} for the done ones, {kind: notice} while pending."""
+    left, shown = {}, {}
+    for kind, action_id in (pending or {}).items():
+        got = queued.check(owner, action_id)
+        if got is None:
+            continue
+        if got.state in ("queued", "running"):
+            left[kind] = action_id
+            shown[kind] = (None, queued.progress(kind, got))
+        else:
+            done = queued.predicted if kind == queued.PREDICT else queued.exported
+            shown[kind] = (*done(got), True)
+    return left, shown
 
 
 def push(owner, job_id, repo_id: str, private: bool, token: str | None, oauth_token=None):
@@ -203,7 +206,7 @@ def render(shared) -> ResultsStep:
         image_in = gr.Image(label="…or an image", type="pil", height=160)
         probs = gr.Label(num_top_classes=5, label="Class probabilities", elem_id="try-probs")
     try_btn = gr.Button("Predict", elem_id="try-btn")
-    try_msg = gr.HTML()
+    try_msg = gr.HTML(elem_id="try-msg")
     gr.Markdown("#### Export")
     with gr.Row():
         zip_btn = gr.Button("Download model (.zip)", elem_id="zip-btn")
@@ -217,14 +220,23 @@ def render(shared) -> ResultsStep:
         onnx_int8 = gr.Checkbox(label="Also int8 (smaller, for CPU)", value=True, scale=1)
         onnx_btn = gr.Button("Export ONNX", scale=1, elem_id="onnx-btn")
         onnx_file = gr.DownloadButton("Download ONNX (.zip)", value=None, elem_id="onnx-download")
-    export_msg = gr.HTML()
+    export_msg = gr.HTML(elem_id="export-msg")
+    pending = gr.State({})  # kind -> id of the queued action this page waits for
+    timer = gr.Timer(0.5, active=False)  # polls the pending actions, only while there are some
 
     outs = [text, confusion, per_class, mistakes]
     job = [shared.owner, shared.draft, pick]
     on(refresh.click, _show, job, [*outs, pick], msg=text)
     on(pick.input, _show, job, [*outs, pick], msg=text)
     for trigger in (try_btn.click, text_in.submit):
-        on(trigger, _try, [*job, text_in, image_in], [probs, try_msg], msg=try_msg)
+        on(
+            trigger,
+            _try,
+            [*job, text_in, image_in, pending],
+            [probs, try_msg, pending, timer],
+            msg=try_msg,
+            concurrency_limit=None,
+        )
     on(zip_btn.click, _download, job, [zip_file, export_msg], msg=export_msg).then(
         None, [zip_file], None, js=SAVE_JS
     )
@@ -234,7 +246,23 @@ def render(shared) -> ResultsStep:
         push_inputs.append(shared.oauth)
         onnx_inputs.append(shared.oauth)
     on(push_btn.click, _push, push_inputs, [export_msg], msg=export_msg)
-    on(onnx_btn.click, _onnx, onnx_inputs, [onnx_file, export_msg], msg=export_msg)
+    on(
+        onnx_btn.click,
+        _onnx,
+        [*onnx_inputs, pending],
+        [onnx_file, export_msg, pending, timer],
+        msg=export_msg,
+        concurrency_limit=None,
+    )
+    shows = {queued.PREDICT: (probs, try_msg), queued.ONNX: (onnx_file, export_msg)}
+    on(
+        timer.tick,
+        _ticker(shows),
+        [shared.owner, pending],
+        [probs, try_msg, onnx_file, export_msg, pending, timer],
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
     return ResultsStep(refresh, outs)
 
 
@@ -255,8 +283,33 @@ def _show(owner, draft, pick):
     return (*show(owner, _job(draft, value)), gr.update(choices=choices, value=value))
 
 
-def _try(owner, draft, pick, text, image):
-    return try_model(owner, _job(draft, pick), text, image)
+def _try(owner, draft, pick, text, image, pending):
+    action_id, note = try_model(owner, _job(draft, pick), text, image)
+    return gr.skip(), note, *_waiting(pending, queued.PREDICT, action_id)
+
+
+def _waiting(pending: dict | None, kind: str, action_id: str | None) -> tuple[Any, Any]:
+    """(pending, timer) after a click: the new action joins the ones the timer polls."""
+    if action_id is None:
+        return gr.skip(), gr.skip()
+    return {**(pending or {}), kind: action_id}, gr.Timer(active=True)
+
+
+def _ticker(shows: dict[str, tuple[Any, Any]]):
+    def tick(owner, pending):
+        left, shown = poll(owner, pending)
+        out = []
+        for kind in (queued.PREDICT, queued.ONNX):
+            value, note, *done = shown.get(kind, (None, None))
+            if note is None:  # nothing pending of this kind: leave its widgets alone
+                out += [gr.skip(), gr.skip()]
+            else:
+                out += [value if done else gr.skip(), note]
+        changed = left != (pending or {})
+        # only a change goes out (a component update makes Gradio rebuild its config)
+        return *out, left if changed else gr.skip(), gr.skip() if left else gr.Timer(active=False)
+
+    return tick
 
 
 def _download(owner, draft, pick):
@@ -270,5 +323,7 @@ def _push(owner, draft, pick, repo_id, private, token, oauth_token=None):
     return push(owner, _job(draft, pick), repo_id, private, token, oauth_token)
 
 
-def _onnx(owner, draft, pick, quantize, token, oauth_token=None):
-    return onnx(owner, _job(draft, pick), quantize, token, oauth_token)
+def _onnx(owner, draft, pick, quantize, token, *rest):
+    oauth_token, pending = rest if len(rest) == 2 else (None, rest[0])
+    action_id, note = onnx(owner, _job(draft, pick), quantize, token, oauth_token)
+    return gr.skip(), note, *_waiting(pending, queued.ONNX, action_id)

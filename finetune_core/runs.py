@@ -9,7 +9,8 @@
     tensorboard/   TensorBoard event files when report_to has tensorboard
     trackio/       trackio's records of a hosted visitor's run (TRACKIO_DIR of its process)
     checkpoints/   Trainer checkpoints for --resume (checkpoint-STEP/)
-    stop           present when a stop was requested (read by every process of the run)
+    stop           present when a stop was requested (read by every process of the run); it
+                   may hold the reason, the error of the stopped run (a host's limit)
     error.log      the traceback of a failure (tokens redacted)
     launcher.log   output of an accelerate launcher (multi-process jobs)
 
@@ -168,6 +169,14 @@ class RunDir:
     def write_config(self, data: dict) -> None:
         self.write_json(self.config_path, data)
 
+    def stop_reason(self) -> str | None:
+        """Why the stop was asked for, when it was a limit (the stopped run's error)."""
+        try:
+            text = self.stop_path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text if text and not _is_number(text) else None
+
     def clear_stop(self) -> None:
         self.stop_path.unlink(missing_ok=True)
 
@@ -320,9 +329,18 @@ def list_runs(root: str | Path | None = None) -> list[RunView]:
     return views
 
 
-def request_stop(path: str | Path) -> None:
-    """Ask a run (thread or any process of a distributed run) to stop after this step."""
-    Path(path, STOP).write_text(str(time.time()))
+def request_stop(path: str | Path, reason: str | None = None) -> None:
+    """Ask a run (thread or any process of a distributed run) to stop after this step; a
+    reason (one sentence) becomes the stopped run's error."""
+    Path(path, STOP).write_text(reason or str(time.time()), encoding="utf-8")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def checkpoint_name(step: int) -> str:

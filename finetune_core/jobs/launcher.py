@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from finetune_core import runs
@@ -104,18 +105,28 @@ def wait_process(job) -> str | None:
             break
         except subprocess.TimeoutExpired:
             if job.stop_event.is_set():
-                runs.request_stop(job.run_dir)
-                try:
-                    code = proc.wait(timeout=GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    kill_tree(proc)
-                    code = proc.wait()
+                code = _stop_gracefully(job, proc)
                 break
     rd = runs.RunDir(job.run_dir)
     status = rd.read_status()  # as written: the child is gone, so liveness would say failed
     if status.get("state") in runs.ACTIVE:
         rd.write_status(state="failed", error=f"the training processes exited with code {code}")
     return status.get("error") if code else None
+
+
+def _stop_gracefully(job, proc: subprocess.Popen) -> int:
+    """Ask the child to stop and wait GRACE_SECONDS before ending its tree. The request is
+    renewed each second: a child still starting clears a stop file it finds (a new run's
+    leftover), and a stop asked for then must not be lost."""
+    deadline = time.monotonic() + GRACE_SECONDS
+    while time.monotonic() < deadline:
+        runs.request_stop(job.run_dir, job.limit_reason)
+        try:
+            return proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            continue
+    kill_tree(proc)
+    return proc.wait()
 
 
 def kill_tree(proc: subprocess.Popen) -> None:

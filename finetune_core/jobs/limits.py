@@ -92,15 +92,16 @@ def over_limit(job, now: float | None = None) -> tuple[str, bool] | None:
         used = tree_memory_gb(job.process.pid)
         if used > lim.run_memory_gb:
             return (
-                f"The {what} used {used:.1f} GB of memory, more than the {lim.run_memory_gb:g} GB "
-                "one job may use here (FINETUNE_MAX_RUN_MEMORY_GB); use a smaller model, "
+                f"The {what} used {_size(used)} of memory, more than the "
+                f"{_size(lim.run_memory_gb)} one job may use here (FINETUNE_MAX_RUN_MEMORY_GB); "
+                "use a smaller model, "
                 "batch size or max length.",
                 True,
             )
     elapsed = (now or time.time()) - (job.started or time.time())
     if lim.run_minutes and elapsed > lim.run_minutes * 60:
         return (
-            f"The {what} was stopped after {lim.run_minutes:g} minutes, the most one job may "
+            f"The {what} was stopped after {_duration(lim.run_minutes)}, the most one job may "
             "take here (FINETUNE_MAX_RUN_MINUTES); train fewer epochs or on less data.",
             job.action is not None,  # an action has no model to save: end it now
         )
@@ -108,12 +109,20 @@ def over_limit(job, now: float | None = None) -> tuple[str, bool] | None:
         size = folder_gb(job.run_dir)
         if size > lim.run_disk_gb:
             return (
-                f"The run folder grew to {size:.1f} GB, past the {lim.run_disk_gb:g} GB one run "
-                "may hold here (FINETUNE_MAX_RUN_DISK_GB); keep fewer checkpoints "
+                f"The run folder grew to {_size(size)}, past the {_size(lim.run_disk_gb)} one "
+                "run may hold here (FINETUNE_MAX_RUN_DISK_GB); keep fewer checkpoints "
                 "(save_total_limit) or save less often (save_steps).",
                 False,
             )
     return None
+
+
+def _duration(minutes: float) -> str:
+    return f"{minutes:g} minutes" if minutes >= 1 else f"{minutes * 60:.0f} seconds"
+
+
+def _size(gb: float) -> str:
+    return f"{gb:.1f} GB" if gb >= 1 else f"{gb * 1024:.0f} MB"
 
 
 def folder_gb(path: str | Path) -> float:

@@ -133,7 +133,7 @@ class JobManager:
             )
             self._jobs[job.id] = job
             self._seen[owner] = time.time()
-        self._schedule()
+            self._schedule()  # in the same step: the next start sees this one running
         return job
 
     def submit(self, owner: str, action: actions.Action, *, token: str | None = None) -> Job:
@@ -146,7 +146,7 @@ class JobManager:
             job.action = action
             self._jobs[job.id] = job
             self._seen[owner] = time.time()
-        self._schedule()
+            self._schedule()  # in the same step: the next start sees this one running
         return job
 
     def _schedule(self) -> None:
@@ -229,9 +229,9 @@ class JobManager:
         """Stop a running job that passed a limit (the watchdog calls it): gracefully (the
         model so far is saved) or, for memory, at once."""
         job.limit_reason = reason
-        job.stop_event.set()
         if job.action is None:
-            runs.request_stop(job.run_dir)
+            runs.request_stop(job.run_dir, reason)
+        job.stop_event.set()
         if kill and job.process is not None:
             from finetune_core.jobs.launcher import kill_tree
 

@@ -128,7 +128,8 @@ def run(
         return result
     except Stopped:
         if is_main:
-            run_dir.write_status(state="stopped", error=None, phase=None)
+            # a stop the host's limits asked for says which limit (jobs/limits.py)
+            run_dir.write_status(state="stopped", error=run_dir.stop_reason(), phase=None)
             run_dir.append_metrics({"event": "end", "state": "stopped"})
         return RunResult(run_dir.path, "stopped")
     except BaseException as exc:
@@ -273,7 +274,8 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
         card = {"eval_split": prepared.eval_source, "token": ctx.token}  # token: license lookup
         write_model_card(run_dir.model_dir, ctx.cfg, loaded.summary, metrics, state, **card)
-        run_dir.write_status(state=state, error=None, step=trainer.state.global_step, phase=None)
+        why = run_dir.stop_reason() if state == "stopped" else None  # a limit's sentence
+        run_dir.write_status(state=state, error=why, step=trainer.state.global_step, phase=None)
         run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
     return trainer, RunResult(run_dir.path, state, metrics, warnings=loaded.hooks.warnings)
 

@@ -79,6 +79,9 @@ def delete_run(job_id: str, request: gr.Request) -> dict[str, Any]:
     job = MANAGER.get(job_id, owner)
     if job is None:
         return {"deleted": False, "error": "No such run for this session."}
+    ended = runs.read_status(job.run_dir).get("state") not in runs.ACTIVE
+    if ended and job.state != "finished" and job.thread is not None:
+        job.thread.join(30)  # the run has ended and its process is exiting: a moment
     try:
         if job.state != "finished":
             raise FinetuneError(f"Run {Path(job.run_dir).name} is {job.state}; stop it first.")

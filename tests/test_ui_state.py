@@ -77,7 +77,7 @@ class Page(RuleBasedStateMachine):
     """The draft plus a model of what it should hold, checked after every step."""
 
     world: ClassVar[dict] = {}
-    owner = "5e11c0de000000000000000000000000"  # an id as the page issues them (32 hex digits)
+    owner = "state-machine-owner-0123456789ab"
     trained = False
 
     @initialize()
@@ -247,6 +247,11 @@ class Page(RuleBasedStateMachine):
         if d.num_labels:
             assert f"{d.num_labels} classes" in line
         assert line in wiring.summary_html(d) or "&" in line
+
+
+# an owner id as the page issues them (32 hex digits; anything else is replaced). Set here,
+# not in the class: hypothesis derives its derandomized sequences from the class's source
+Page.owner = "5e11c0de000000000000000000000000"
 
 
 def test_random_page_sessions(world):

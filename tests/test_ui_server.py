@@ -100,11 +100,11 @@ def test_page_config_lists_the_steps(server):
 
 
 def test_only_the_script_api_is_public(server):
-    """Page events are private: gradio_client neither lists nor calls them; the four script
+    """Page events are private: gradio_client neither lists nor calls them; the five script
     endpoints stay callable."""
     client = Client(server, verbose=False)
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert named == {"/start_run", "/run_status", "/stop_run", "/my_runs"}
+    assert named == {"/start_run", "/run_status", "/stop_run", "/delete_run", "/my_runs"}
     for internal in ("/use_model", "/use_data", "/upload_and_use", "/do_train"):
         with pytest.raises(ValueError):
             client.predict(api_name=internal)

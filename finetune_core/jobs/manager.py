@@ -228,7 +228,10 @@ class JobManager:
     def halt(self, job: Job, reason: str, kill: bool = False) -> None:
         """Stop a running job that passed a limit (the watchdog calls it): gracefully (the
         model so far is saved) or, for memory, at once."""
-        job.limit_reason = reason
+        with self._lock:
+            if job.state != "running":  # it ended while being measured: nothing to stop
+                return
+            job.limit_reason = reason
         if job.action is None:
             runs.request_stop(job.run_dir, reason)
         job.stop_event.set()

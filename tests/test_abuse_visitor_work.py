@@ -39,6 +39,14 @@ def host_trackio() -> Path:
     return Path(os.environ["HF_HOME"]) / "trackio"  # where trackio writes for the host
 
 
+@pytest.fixture(autouse=True)
+def nothing_outside(hosted_server):
+    """No attack here writes outside the runs folder (the host's files beside the test's)."""
+    before = hostile.snapshot(hosted_server["outside"].parent)
+    yield
+    assert hostile.snapshot(hosted_server["outside"].parent) == before
+
+
 @pytest.fixture(scope="module")
 def trained(hosted_server, visitor, fake_hub):
     """A run the page trained (over HTTP) on its own upload, logging to trackio."""
@@ -123,7 +131,7 @@ def test_heavy_actions_wait_their_turn_in_the_queue(trained, hosted_server, visi
     while probs is None or archive is None:
         assert time.monotonic() < deadline, "the actions did not finish"
         time.sleep(0.5)
-        got_probs, _, got_archive, export_note, _ = visitor.predict(api_name="/tick")
+        got_probs, _, got_archive, export_note, _ = visitor.predict(api_name="/_tick")
         if isinstance(got_probs, dict) and got_probs.get("confidences"):
             probs = got_probs
         if isinstance(got_archive, str) and got_archive.endswith(".zip"):

@@ -123,8 +123,8 @@ def onnx(owner, job_id, quantize: bool, token: str | None = None, oauth_token=No
 
 
 def poll(owner, pending: dict | None) -> tuple[dict[str, str], dict[str, Any]]:
-    """The pending actions still waiting or running, and what the finished ones show:
-    {kind: (output value, notice)} for the done ones, {kind: notice} while pending."""
+    """(the actions still waiting or running, what to show): {kind: (None, notice)} while an
+    action is pending, {kind: (output value, notice, True)} once it is done."""
     left, shown = {}, {}
     for kind, action_id in (pending or {}).items():
         got = queued.check(owner, action_id)
@@ -254,10 +254,9 @@ def render(shared) -> ResultsStep:
         msg=export_msg,
         concurrency_limit=None,
     )
-    shows = {queued.PREDICT: (probs, try_msg), queued.ONNX: (onnx_file, export_msg)}
     on(
         timer.tick,
-        _ticker(shows),
+        _tick,
         [shared.owner, pending],
         [probs, try_msg, onnx_file, export_msg, pending, timer],
         concurrency_limit=None,
@@ -295,21 +294,19 @@ def _waiting(pending: dict | None, kind: str, action_id: str | None) -> tuple[An
     return {**(pending or {}), kind: action_id}, gr.Timer(active=True)
 
 
-def _ticker(shows: dict[str, tuple[Any, Any]]):
-    def tick(owner, pending):
-        left, shown = poll(owner, pending)
-        out = []
-        for kind in (queued.PREDICT, queued.ONNX):
-            value, note, *done = shown.get(kind, (None, None))
-            if note is None:  # nothing pending of this kind: leave its widgets alone
-                out += [gr.skip(), gr.skip()]
-            else:
-                out += [value if done else gr.skip(), note]
-        changed = left != (pending or {})
-        # only a change goes out (a component update makes Gradio rebuild its config)
-        return *out, left if changed else gr.skip(), gr.skip() if left else gr.Timer(active=False)
-
-    return tick
+def _tick(owner, pending):
+    """(probabilities, try notice, ONNX zip, export notice, pending, timer)."""
+    left, shown = poll(owner, pending)
+    out = []
+    for kind in (queued.PREDICT, queued.ONNX):
+        value, note, *done = shown.get(kind, (None, None))
+        if note is None:  # nothing pending of this kind: leave its widgets alone
+            out += [gr.skip(), gr.skip()]
+        else:
+            out += [value if done else gr.skip(), note]
+    changed = left != (pending or {})
+    # only a change goes out (a component update makes Gradio rebuild its config)
+    return *out, left if changed else gr.skip(), gr.skip() if left else gr.Timer(active=False)
 
 
 def _download(owner, draft, pick):

@@ -76,7 +76,7 @@ def trained(hosted_server, visitor, fake_hub):
     }
 
 
-def test_visitor_runs_have_no_host_credential_in_reach(trained, monkeypatch, tmp_path):
+def test_visitor_runs_have_no_host_credential_in_reach(trained, monkeypatch):
     """trackio calls huggingface_hub.get_token() itself, and sent the host's HF_TOKEN to the
     Hub twice. A visitor's run is its own process whose environment holds no host secret."""
     assert trained["pid"] != os.getpid()  # trained in its own process

@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {  # docs/architecture.md, "Import rules"
     "export": BASE | {"data", "hub", "hub/net", "host", "predict"},
     "train": BASE | {"data", "hub", "hub/net", "export", "host", "freeze_plan", "predict"},
     "preflight": BASE | {"data", "hub", "hub/net", "train", "host", "freeze_plan"},
-    "jobs": BASE | {"train", "host"},
+    "jobs": BASE | {"jsonfiles", "train", "export", "predict", "host"},
     "ui": ENGINE,
     "cli": ENGINE | {"ui"},
     "__main__": {"cli"},

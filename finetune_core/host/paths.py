@@ -130,8 +130,14 @@ def check_accelerate_config(path: str | None) -> None:
 
 
 def check_run(cfg, accelerate_config: str | None = None) -> None:
-    """The whole policy for one run a visitor asks for (model, dataset, output, launcher)."""
+    """The whole policy for one run a visitor asks for (model, dataset, output, launcher,
+    keys only the run fills in)."""
     check_source(cfg.model)
     check_source(cfg.dataset)
     check_output_dir(cfg.output_dir)
     check_accelerate_config(accelerate_config)
+    if hosted() and getattr(cfg, "freeze_plan", None) is not None:
+        raise ConfigError(
+            "freeze_plan is filled in by the run and cannot be set on this hosted dashboard; "
+            "remove it and choose what to freeze with freeze."
+        )

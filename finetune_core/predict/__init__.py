@@ -128,6 +128,17 @@ def classify(run_dir: str | Path, inputs: list[Any], *, batch_size: int = 32) ->
     ]
 
 
+def playground(run_dir: str | Path, item: Any) -> tuple[dict[str, float], str]:
+    """The playground's answer for one text or image: the class probabilities, and for a
+    multi-label run the sentence naming the labels over their thresholds ("" otherwise)."""
+    (answer,) = classify(run_dir, [item])
+    rule = thresholds(run_dir)
+    if not rule.multi_label:  # the probabilities' headline is the prediction
+        return answer.scores, ""
+    on = ", ".join(f"{n} (over {rule.of(n):.2f})" for n in answer.prediction)
+    return answer.scores, f"Labels on: {on or 'none (no label over its threshold)'}"
+
+
 def predict_many(
     run_dir: str | Path, inputs: list[Any], *, batch_size: int = 32
 ) -> list[dict[str, float]]:

@@ -4,6 +4,9 @@ Its YAML metadata is what the Hub reads to show the task, an inference widget, t
 the dataset, the license and the scores (`model-index`). It is built with huggingface_hub's own
 `ModelCardData`/`EvalResult`, so the metadata is in the Hub's format by construction; the
 tests parse it back with `metadata_load` and `ModelCard`.
+
+A local model or dataset is named by its file or folder name only (`public_name`): the server
+path of a visitor's upload is the key to that upload, and a card is published.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ def write_model_card(
         f"{_base_name(cfg.model)} fine-tuned for {summary.task} classification "
         f"({len(cfg.label_names or [])} classes) with finetune-dashboard.",
         "",
-        f"- Base model: `{cfg.model}`",
-        f"- Dataset: `{cfg.dataset}`"
+        f"- Base model: `{public_name(cfg.model)}`",
+        f"- Dataset: `{public_name(cfg.dataset)}`"
         + (f" (config `{cfg.dataset_config}`)" if cfg.dataset_config else ""),
         f"- Classes ({len(cfg.label_names or [])}): {', '.join(cfg.label_names or [])}",
         f"- Training: {summary.line()}",
@@ -127,7 +130,7 @@ def card_metadata(
 
     pipeline = "image-classification" if summary.task == "image" else "text-classification"
     dataset_id = None if _is_local(cfg.dataset) else str(cfg.dataset)
-    dataset_label = dataset_id or Path(str(cfg.dataset).rstrip("/")).name
+    dataset_label = public_name(cfg.dataset)
     name = f"{_base_name(cfg.model)}-finetuned-{Path(dataset_label).stem or 'data'}"
     results = [
         EvalResult(
@@ -170,9 +173,18 @@ def base_model_license(source: str, token: str | None = None) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def public_name(source: Any) -> str:
+    """How a published file names a model or dataset: a Hub id as it is, a local path by its
+    last part only (also once the file is gone: anything that looks like a path)."""
+    text = str(source or "")
+    return Path(text.rstrip("/")).name or text if _is_local(text) else text
+
+
 def _base_name(source: str) -> str:
     return Path(str(source).rstrip("/")).name or "model"
 
 
 def _is_local(source: str) -> bool:
-    return Path(str(source)).expanduser().exists()
+    from finetune_core.host.paths import is_local
+
+    return is_local(str(source))

@@ -138,7 +138,7 @@ def run(
         trainer, result = _train(ctx)
         return result
     except Stopped:
-        writer.finish("stopped")
+        writer.finish("stopped", run_dir.stop_reason())  # a host's limit says which
         return RunResult(run_dir.path, "stopped")
     except BaseException as exc:
         message = redact(failure_message(exc), token)
@@ -315,7 +315,8 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded, 
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
         card = {"eval_split": prepared.report_source, "token": ctx.token}  # token: license lookup
         write_model_card(run_dir.model_dir, ctx.cfg, loaded.summary, metrics, state, **card)
-    writer.finish(state, step=trainer.state.global_step, seconds=callback.elapsed())
+    why = run_dir.stop_reason() if state == "stopped" else None  # a limit's sentence
+    writer.finish(state, why, step=trainer.state.global_step, seconds=callback.elapsed())
     return trainer, RunResult(run_dir.path, state, metrics, warnings=loaded.hooks.warnings)
 
 

@@ -18,7 +18,7 @@ from finetune_core.errors import FinetuneError
 from finetune_core.jobs import continuing, ownership
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui import form, state, train_tab
-from finetune_core.ui.common import OK, WARN, ensure_owner, message
+from finetune_core.ui.common import OK, WARN, browser_key, ensure_owner, message
 from finetune_core.ui.state import Draft
 
 _HF_PATH = re.compile(r"hf://[^\s'\"]*/([^/\s'\"]+)")
@@ -185,7 +185,7 @@ def train_more(owner: str | None, d: Draft, token: str | None, epochs: Any) -> t
 def identify(stored: str | None, username: str | None = None) -> tuple[str, str]:
     """(owner, the browser's own key): a visitor signed in with Hugging Face owns their runs
     by username in any browser; otherwise the random key this browser keeps."""
-    browser = ensure_owner(stored)
+    browser = browser_key(stored)
     return (ownership.signed_in(username) if username else browser), browser
 
 

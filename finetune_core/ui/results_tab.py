@@ -1,11 +1,10 @@
 """Step 5, results: final metrics, confusion matrix, per-class table, the most confidently
-wrong examples, a playground, and export (zip download, push to the Hub)."""
+wrong examples, a playground, and export (zip download, push to the Hub). Predict and Export
+ONNX are queued jobs (ui/queued.py): a timer fills their outputs when they are done."""
 
 from __future__ import annotations
 
 import html
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,10 @@ import gradio as gr
 
 from finetune_core import charts, export, predict, runs
 from finetune_core.errors import FinetuneError
+from finetune_core.host import retention
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.train import trackers
-from finetune_core.ui import uploads
+from finetune_core.ui import queued, uploads
 from finetune_core.ui.common import OK, message, on
 
 
@@ -125,50 +125,36 @@ def show(owner, job_id):
     return s["text"], fig, table, s.get("mistakes", [])
 
 
-def try_model(owner, job_id, text: str, image) -> tuple[Any, str]:
-    run_dir = run_dir_of(owner, job_id)
-    if run_dir is None:
-        return None, message("Train a model first.")
-    return playground(run_dir, text, image)
+def try_model(owner, job_id, text: str, image) -> tuple[str | None, str]:
+    """Queue the playground's prediction; (action id to poll, or None, and the notice)."""
+    return queued.submit_predict(owner, run_dir_of(owner, job_id), text, image)
 
 
 def playground(run_dir: Path, text: str, image) -> tuple[dict[str, float] | None, str]:
-    """The class probabilities and a line naming the prediction: for a multi-label run, the
-    labels whose probability is above their thresholds (the stored ones, as everywhere)."""
+    """What the playground shows for one input, here and now: the class probabilities and, for
+    a multi-label run, the labels over their thresholds (the queued action shows the same)."""
     try:
-        (answer,) = predict.classify(run_dir, [image if image is not None else text])
-        rule = predict.thresholds(run_dir)
+        scores, note = predict.playground(run_dir, image if image is not None else text)
     except FinetuneError as exc:
         return None, message(str(exc))
-    if not rule.multi_label:  # the probabilities' headline is the prediction
-        return answer.scores, ""
-    on = ", ".join(f"{n} (over {rule.of(n):.2f})" for n in answer.prediction)
-    return answer.scores, message(f"Labels on: {on or 'none (no label over its threshold)'}", OK)
+    return scores, message(note, OK) if note else ""
 
 
-def predict_upload(run_dir: Path | None, file_path: str | None, as_csv: bool, progress=None):
-    """The Results step's batch prediction: the upload (checked and copied as a dataset upload
-    is: type, size, zip safety, the hosted path policy) through predict_file, whose
-    (run_dir, input_path, output_path, progress) is the whole action. Returns the predictions
-    file to download and a message."""
+def predict_upload(owner, job_id, file_path: str | None, as_csv: bool) -> tuple[str | None, str]:
+    """Queue the Results step's batch prediction of an uploaded file; (action id or None, the
+    notice). The upload is checked and copied as a dataset upload is (type, size, zip safety,
+    the hosted path policy); the action removes its copy when done."""
+    run_dir = run_dir_of(owner, job_id)
     if run_dir is None:
         return None, message("Train a model first.")
     if not file_path:
         return None, message("Upload a file to predict (CSV, TSV, JSON, JSONL, Parquet or a zip).")
-    from finetune_core.predict.file import predict_file
-
-    name = f"{Path(file_path).stem}-predictions.{'csv' if as_csv else 'jsonl'}"
-    output = Path(tempfile.mkdtemp(prefix="finetune-predict-")) / name  # served for download
     try:
         saved = uploads.save_data_upload(file_path)
-        try:
-            result = predict_file(run_dir, saved, output, progress)
-        finally:
-            uploads.discard(saved)  # a copy made for this prediction only
     except FinetuneError as exc:
-        shutil.rmtree(output.parent, ignore_errors=True)
         return None, message(str(exc))
-    return str(output), message(f"Predicted {result.rows:,} rows: {output.name}.", OK)
+    name = f"{Path(file_path).stem}-predictions.{'csv' if as_csv else 'jsonl'}"
+    return queued.submit_predict_file(owner, run_dir, str(saved), name)
 
 
 def download(owner, job_id):
@@ -176,28 +162,39 @@ def download(owner, job_id):
     if run_dir is None:
         return gr.update(value=None), message("Train a model first.")
     try:
-        path = export.zip_model(run_dir)  # made now: the model as it is at this click
+        retention.sweep()  # expired downloads and uploads go (at most once a minute)
+        path = export.zip_model(run_dir)  # made once per saved model, then reused
         return str(path), message(f"Downloading {path.name}.", OK)
     except FinetuneError as exc:
         return gr.update(value=None), message(str(exc))
 
 
 def onnx(owner, job_id, quantize: bool, token: str | None = None, oauth_token=None):
-    """Export the run's model to ONNX (export.export_onnx, as `finetune export` does): the zip
-    of the exported folder and the parity figures."""
-    run_dir = run_dir_of(owner, job_id)
-    if run_dir is None:
-        return gr.update(value=None), message("Train a model first.")
+    """Queue an ONNX export of the run's model (export.export_onnx, as `finetune export`
+    does); (action id to poll, or None, and the notice)."""
     user_token = token or (getattr(oauth_token, "token", None) if oauth_token else None)
-    quantize_to = "int8" if quantize else None
-    try:
-        result = export.export_onnx(run_dir, quantize=quantize_to, token=user_token)
-        archive = export.zip_onnx(run_dir)
-    except FinetuneError as exc:
-        return gr.update(value=None), message(str(exc))
-    figures = html.escape("\n".join(result.table()))
-    note = message(result.summary(f"{run_dir.name}/onnx"), OK)
-    return str(archive), f"{note}<pre>{figures}</pre>"
+    return queued.submit_onnx(owner, run_dir_of(owner, job_id), quantize, user_token)
+
+
+def poll(owner, pending: dict | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """(the actions still waiting or running, what to show): {kind: (None, notice)} while an
+    action is pending, {kind: (output value, notice, True)} once it is done."""
+    left, shown = {}, {}
+    for kind, action_id in (pending or {}).items():
+        got = queued.check(owner, action_id)
+        if got is None:
+            continue
+        if got.state in ("queued", "running"):
+            left[kind] = action_id
+            shown[kind] = (None, queued.progress(kind, got))
+        else:
+            done = {
+                queued.PREDICT: queued.predicted,
+                queued.ONNX: queued.exported,
+                queued.PREDICT_FILE: queued.predictions_file,
+            }[kind]
+            shown[kind] = (*done(got), True)
+    return left, shown
 
 
 def push(owner, job_id, repo_id: str, private: bool, token: str | None, oauth_token=None):
@@ -297,16 +294,30 @@ def render(shared) -> ResultsStep:
         onnx_file = gr.DownloadButton(
             "Download ONNX (.zip)", value=None, visible=False, elem_id="onnx-download"
         )
-    export_msg = gr.HTML()
+    export_msg = gr.HTML(elem_id="export-msg")
+    pending = gr.State({})  # kind -> id of the queued action this page waits for
+    timer = gr.Timer(0.5, active=False)  # polls the pending actions, only while there are some
 
     outs = [text, confusion, per_class, mistakes]
     job = [shared.owner, shared.draft, pick]
     on(refresh.click, _show, job, [*outs, pick], msg=text)
     on(pick.input, _show, job, [*outs, pick], msg=text)
     for trigger in (try_btn.click, text_in.submit):
-        on(trigger, _try, [*job, text_in, image_in], [probs, try_msg], msg=try_msg)
-    batch = [*job, batch_in, batch_csv]
-    on(batch_btn.click, _predict_file, batch, [batch_out, batch_msg], msg=batch_msg)
+        on(
+            trigger,
+            _try,
+            [*job, text_in, image_in, pending],
+            [probs, try_msg, pending, timer],
+            msg=try_msg,
+            concurrency_limit=None,
+        )
+    on(
+        batch_btn.click,
+        _predict_file,
+        [*job, batch_in, batch_csv, pending],
+        [batch_out, batch_msg, pending, timer],
+        msg=batch_msg,
+    )
     on(zip_btn.click, _download, job, [zip_file, export_msg], msg=export_msg).then(
         None, [zip_file], None, js=SAVE_JS
     )
@@ -316,7 +327,22 @@ def render(shared) -> ResultsStep:
         push_inputs.append(shared.oauth)
         onnx_inputs.append(shared.oauth)
     on(push_btn.click, _push, push_inputs, [export_msg], msg=export_msg)
-    on(onnx_btn.click, _onnx, onnx_inputs, [onnx_file, export_msg], msg=export_msg)
+    on(
+        onnx_btn.click,
+        _onnx,
+        [*onnx_inputs, pending],
+        [onnx_file, export_msg, pending, timer],
+        msg=export_msg,
+        concurrency_limit=None,
+    )
+    on(
+        timer.tick,
+        _tick,
+        [shared.owner, pending],
+        [probs, try_msg, onnx_file, export_msg, batch_out, batch_msg, pending, timer],
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
     return ResultsStep(refresh, outs)
 
 
@@ -337,16 +363,39 @@ def _show(owner, draft, pick):
     return (*show(owner, _job(draft, value)), gr.update(choices=choices, value=value))
 
 
-def _try(owner, draft, pick, text, image):
-    return try_model(owner, _job(draft, pick), text, image)
+def _try(owner, draft, pick, text, image, pending):
+    action_id, note = try_model(owner, _job(draft, pick), text, image)
+    return gr.skip(), note, *_waiting(pending, queued.PREDICT, action_id)
 
 
-def _predict_file(owner, draft, pick, file_path, as_csv, progress=gr.Progress()):  # noqa: B008
-    def report(done: int, total: int) -> None:
-        progress((done, total), desc="Predicting", unit="rows")
+def _waiting(pending: dict | None, kind: str, action_id: str | None) -> tuple[Any, Any]:
+    """(pending, timer) after a click: the new action joins the ones the timer polls."""
+    if action_id is None:
+        return gr.skip(), gr.skip()
+    return {**(pending or {}), kind: action_id}, gr.Timer(active=True)
 
-    run_dir = run_dir_of(owner, _job(draft, pick))  # only this browser's runs
-    return predict_upload(run_dir, file_path, as_csv, report)
+
+def _tick(owner, pending):
+    """(probabilities, try notice, ONNX zip, export notice, predictions file, its notice,
+    pending, timer)."""
+    left, shown = poll(owner, pending)
+    out = []
+    for kind in (queued.PREDICT, queued.ONNX, queued.PREDICT_FILE):
+        value, note, *done = shown.get(kind, (None, None))
+        if note is None:  # nothing pending of this kind: leave its widgets alone
+            out += [gr.skip(), gr.skip()]
+        elif done and kind == queued.ONNX:  # the download button shows once there is a zip
+            out += [gr.update(value=value, visible=value is not None), note]
+        else:
+            out += [value if done else gr.skip(), note]
+    changed = left != (pending or {})
+    # only a change goes out (a component update makes Gradio rebuild its config)
+    return *out, left if changed else gr.skip(), gr.skip() if left else gr.Timer(active=False)
+
+
+def _predict_file(owner, draft, pick, file_path, as_csv, pending):
+    action_id, note = predict_upload(owner, _job(draft, pick), file_path, as_csv)
+    return gr.skip(), note, *_waiting(pending, queued.PREDICT_FILE, action_id)
 
 
 def _download(owner, draft, pick):
@@ -360,8 +409,7 @@ def _push(owner, draft, pick, repo_id, private, token, oauth_token=None):
     return push(owner, _job(draft, pick), repo_id, private, token, oauth_token)
 
 
-def _onnx(owner, draft, pick, quantize, token, oauth_token=None):
-    archive, note = onnx(owner, _job(draft, pick), quantize, token, oauth_token)
-    if not isinstance(archive, str):
-        return gr.update(value=None, visible=False), note
-    return gr.update(value=archive, visible=True), note
+def _onnx(owner, draft, pick, quantize, token, *rest):
+    oauth_token, pending = rest if len(rest) == 2 else (None, rest[0])
+    action_id, note = onnx(owner, _job(draft, pick), quantize, token, oauth_token)
+    return gr.skip(), note, *_waiting(pending, queued.ONNX, action_id)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from finetune_core import freeze_plan, model
 from finetune_core.config import RunConfig
+from finetune_core.data import bounds, prepare
 from finetune_core.data import load as data
-from finetune_core.data import prepare
 from finetune_core.errors import DataError, HubError
 from finetune_core.host import paths
 from finetune_core.train import trackers
@@ -64,6 +64,7 @@ def _hub_dataset(cfg: RunConfig, token: str | None) -> tuple[str | None, int]:
             f"{', '.join(card.features)})."
         )
     n = len(card.label_names)
+    bounds.check_classes(n, label)  # hosted: FINETUNE_MAX_CLASSES (the run checks them all)
     if cfg.num_labels is not None and card.labels_complete and n and cfg.num_labels != n:
         raise DataError(
             f"num_labels is {cfg.num_labels} but label column '{label}' has {n} classes; "

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_core.data import multilabel
+from finetune_core.data import bounds, multilabel
 from finetune_core.data.detect import TEXT_NAMES
 from finetune_core.data.load import (
     EVAL_SPLIT_NAMES,
@@ -126,6 +126,7 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     problem = multilabel.resolve(
         getattr(cfg, "problem_type", "auto"), train.features[cols.label], cols.label
     )
+    bounds.check_classes(len(label_names_of(ds, cols.label)), cols.label)  # before encoding
     if problem == multilabel.MULTI:
         ds, names = multilabel.encode(ds, cols.label)
     else:

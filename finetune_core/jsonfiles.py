@@ -107,7 +107,8 @@ def json_depth(path: str | Path, limit: int = 64) -> int:
     parsing it: parsers recurse once per level (Arrow's overflows its stack at 20,000, Python's
     raises at 1,000), this scan never does. Linear: bytes.replace/translate and numpy over
     chunks cut at a newline (no JSON string spans one); compressed names (.gz, .bz2, .xz,
-    .zst) are read decompressed, as the datasets library reads them. Stops past `limit`."""
+    .zst) are read decompressed, as the datasets library reads them. Stops reading once the
+    depth found is past `limit`."""
     import numpy as np
 
     deepest = depth = 0

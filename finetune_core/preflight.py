@@ -14,6 +14,7 @@ from finetune_core.data import bounds, prepare
 from finetune_core.data import load as data
 from finetune_core.errors import DataError, HubError
 from finetune_core.host import paths
+from finetune_core.model.processor import check_tokenizer_size
 from finetune_core.train import trackers
 
 
@@ -37,6 +38,8 @@ def check(
         modality, n_labels = _hub_dataset(cfg, token)
     task = model.infer_task(hf_config, modality)
     prepare.check_max_length(cfg.max_length, hf_config, task, cfg.model)
+    if task == model.TEXT:
+        check_tokenizer_size(cfg.model, token)  # hosted: FINETUNE_MAX_TOKENIZER_MB
     meta = model.load_model(cfg.model, n_labels or 2, task=task, token=token, meta=True)
     freeze_plan.plan_freeze(cfg.freeze, model.layer_groups(meta), cfg.model, token)
 

@@ -104,8 +104,9 @@ def load_checked(source: str, config: str | None = None, token: str | None = Non
         ds = datasets.DatasetDict({"train": ds})
     ds = _bounded(ds, source)
     warnings = diagnose.file_warnings(source, ds) if is_local(source) else []
-    if is_local(source) and Path(source).expanduser().is_dir():
-        ds, warnings = images.drop_unusable(ds)
+    if is_local(source):  # a folder's image files, and image bytes inside a Parquet file
+        ds, skipped = images.drop_unusable(ds)
+        warnings += skipped
     return Loaded(ds, warnings)
 
 

@@ -32,7 +32,7 @@ def top_classes(support, limit: int) -> list[int]:
 def confusion(
     labels: np.ndarray, preds: np.ndarray, names: list[str], limit: int = CONFUSION_CLASSES
 ) -> dict[str, Any]:
-    """eval.json's confusion matrix (rows = true label). Up to `limit` classes: all of them,
+    """The final evaluation's confusion matrix (rows = true label). Up to `limit` classes: all,
     rows and columns in label_names order. Beyond: the limit - 1 classes with the most
     evaluation examples plus "other", named in `confusion_labels`."""
     n = len(names)

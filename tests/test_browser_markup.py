@@ -1,5 +1,5 @@
-"""Labels written as markup, rendered by a real browser (issue 20, item 9): on the data card
-and in the class-balance chart (plotly draws <a href>, <b> and <span style> itself) they show
+"""Labels written as markup, rendered by a real browser (issue 20, item 9): on the data card,
+in its preview and in the class-balance chart (plotly draws <a href>, <b> and <span style> itself) they show
 as the text they are, never as a link, bold or coloured text; a URL in a label is not turned
 into a link. The server and page fixtures come from tests/browser.py."""
 
@@ -22,6 +22,8 @@ def test_markup_in_labels_shows_as_text_on_the_card_and_the_chart(server, page, 
         assert label in card, (label, card)  # shown exactly as written
     assert page.locator("#dataset-card a").count() == 0  # no link, not even from the URL
     assert page.locator("#dataset-card span[style]").count() == 0
+    preview = page.locator("#dataset-preview")  # the first rows, labels among them
+    assert preview.locator("a").count() == 0 and preview.locator("b").count() == 0
     wait_js(
         page,
         "() => document.querySelectorAll('#class-balance .xtick text').length >= 5",

@@ -267,22 +267,3 @@ def test_the_model_card_lists_classes_as_text_and_bounded():
     line = classes_line(list(hi.MARKUP_LABELS) + [f"c{i}" for i in range(200)])
     assert line.startswith("- Classes (205): &lt;a href=") and line.endswith(", and 105 more")
     assert "<" not in line and "https://" not in line
-
-
-def test_a_decompression_bomb_stored_as_bytes_is_skipped_and_named(tmp_path):
-    """Image bytes inside a Parquet file are checked as an image folder's files are."""
-    import hostile
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from finetune_core.data import load
-
-    path = hi.image_parquet(tmp_path / "bytes.parquet", None)
-    table = pq.read_table(path)
-    images = table.column("image").to_pylist()
-    images[3] = {"bytes": hostile.bomb_png(), "path": None}
-    column = pa.array(images, type=table.schema.field("image").type)
-    pq.write_table(table.set_column(0, "image", column), path)
-    summary = load.summarize(str(path))
-    assert summary.splits == {"train": 7}
-    assert any("Skipped 1 image(s)" in w and "row 4 (too large" in w for w in summary.warnings)

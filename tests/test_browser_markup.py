@@ -1,7 +1,7 @@
 """Labels written as markup, rendered by a real browser (issue 20, item 9): on the data card,
-in its preview and in the class-balance chart (plotly draws <a href>, <b> and <span style> itself) they show
-as the text they are, never as a link, bold or coloured text; a URL in a label is not turned
-into a link. The server and page fixtures come from tests/browser.py."""
+in its preview and in the class-balance chart (plotly draws <a href>, <b> and <span style>
+itself) they show as the text they are, never as a link, bold or coloured text; a URL in a
+label is not turned into a link. The server and page fixtures come from tests/browser.py."""
 
 from __future__ import annotations
 

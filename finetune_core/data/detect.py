@@ -1,5 +1,5 @@
-"""Column roles of a dataset: which column is the text, the image and the label, the
-label's class names, and a short name for each feature's type (load.py reads the data).
+"""Column roles of a dataset: which column is the text, the image and the label, and a short
+name for each feature's type (load.py reads the data).
 
 Detection rules (documented in the README): a ClassLabel column is the label; else a column
 named like a label, else a string/int column with few distinct values. An Image column makes
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from finetune_core.data import multilabel
 from finetune_core.data.multilabel import is_label_list
 from finetune_core.errors import DataError
 
@@ -118,12 +117,13 @@ class _Head:
 
 def _guess_label(split, kinds: dict[str, str], exclude: set, head: _Head | None = None):
     head = head or _Head(split)
+    features = split.features  # one copy: each access copies every column's feature
     for col, kind in kinds.items():
         if kind == "class_label" and col not in exclude:
             return col
     named = [c for c in kinds if c.lower() in LABEL_NAMES and c not in exclude]
     for col in named:
-        if kinds[col] in ("string", "int", "bool") or is_label_list(split.features[col]):
+        if kinds[col] in ("string", "int", "bool") or is_label_list(features[col]):
             return col
         if kinds[col] == "float" and _whole_numbers(head.values(col)):
             return col  # 0.0/1.0 written by pandas or a spreadsheet
@@ -149,26 +149,3 @@ def _whole_numbers(values: list) -> bool:
 def _mean_len(values: list) -> float:
     values = [v for v in values if isinstance(v, str)]
     return sum(map(len, values)) / len(values) if values else 0.0
-
-
-def label_names_of(ds, label: str) -> list[str]:
-    """Class names for the label column, over all splits (sorted; ints numerically)."""
-    import datasets
-
-    first = next(iter(ds.values()))
-    feature = first.features[label]
-    if isinstance(feature, datasets.ClassLabel):
-        return list(feature.names)
-    if is_label_list(feature):
-        return multilabel.names_of(ds, label)
-    values: set = set()
-    for split in ds.values():
-        values.update(v for v in split.unique(label) if v is not None)
-    return [str(v) for v in _sort_values(values)]
-
-
-def _sort_values(values: set) -> list:
-    try:
-        return sorted(values)
-    except TypeError:
-        return sorted(values, key=str)

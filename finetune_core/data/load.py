@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import csv
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import diagnose, multilabel
+from finetune_core.data import diagnose, labels, multilabel
 from finetune_core.data.detect import (  # also imported from here by the hub's cards
     Columns,
     detect_columns,
     feature_kind,
-    label_names_of,
 )
-from finetune_core.data.diagnose import label_warnings
-from finetune_core.data.multilabel import is_label_list
 from finetune_core.errors import DataError, FinetuneError
 from finetune_core.host.paths import is_local
 
@@ -29,7 +25,6 @@ DATA_SUFFIXES = {
     ".jsonl": "json",
     ".parquet": "parquet",
 }
-EVAL_SPLIT_NAMES = ("validation", "valid", "val", "dev", "test", "eval")
 
 
 @dataclass
@@ -45,7 +40,9 @@ class DatasetSummary:
     preview: list[dict[str, Any]] = field(default_factory=list)
     thumbnails: list[tuple[Any, str]] = field(default_factory=list)  # (small PIL image, label)
     warnings: list[str] = field(default_factory=list)  # e.g. unusable images skipped
-    problem_type: str = "single_label"  # multi_label when the label column holds lists
+    problem_type: str = "single_label"  # multi_label: lists, or labels joined by a delimiter
+    label_delimiter: str | None = None  # what joins the labels of one cell, when it is text
+    label_note: str | None = None  # how the label column was read, when there was a question
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +58,8 @@ class DatasetSummary:
             "class_counts": self.class_counts,
             "warnings": self.warnings,
             "problem_type": self.problem_type,
+            "label_delimiter": self.label_delimiter,
+            "label_note": self.label_note,
         }
 
 
@@ -104,9 +103,8 @@ def load_checked(source: str, config: str | None = None, token: str | None = Non
         ds = datasets.DatasetDict({"train": ds})
     ds = _bounded(ds, source)
     warnings = diagnose.file_warnings(source, ds) if is_local(source) else []
-    if is_local(source):  # a folder's image files, and image bytes inside a Parquet file
-        ds, skipped = images.drop_unusable(ds)
-        warnings += skipped
+    if is_local(source) and Path(source).expanduser().is_dir():
+        ds, warnings = images.drop_unusable(ds)
     return Loaded(ds, warnings)
 
 
@@ -230,17 +228,7 @@ def summarize(
     first_name = "train" if "train" in ds else next(iter(ds))
     first = ds[first_name]
     cols = detect_columns(first)
-    names: list[str] = []
-    counts: dict[str, int] = {}
-    if cols.label:
-        names = label_names_of(ds, cols.label)
-        feature = first.features[cols.label]
-        if is_label_list(feature):
-            counts = multilabel.counts(first, cols.label)
-        else:
-            raw = Counter(first[cols.label])
-            to_name = feature.int2str if feature_kind(feature) == "class_label" else str
-            counts = {to_name(k): v for k, v in raw.items() if k is not None}
+    found = labels.survey(ds, cols.label, split=first_name) if cols.label else None
     preview = [
         {
             k: (v if not hasattr(v, "size") else f"<image {v.size[0]}x{v.size[1]}>")
@@ -254,14 +242,14 @@ def summarize(
         splits={name: len(split) for name, split in ds.items()},
         features={name: feature_kind(f) for name, f in first.features.items()},
         columns=cols,
-        label_names=names,
-        class_counts=counts,
-        problem_type=multilabel.resolve(
-            "auto", first.features[cols.label] if cols.label else None, cols.label or ""
-        ),
+        label_names=found.names if found else [],
+        class_counts=found.counts if found else {},
+        problem_type=found.reading.problem_type if found else multilabel.SINGLE,
+        label_delimiter=found.reading.delimiter if found else None,
+        label_note=found.note if found else None,
         preview=preview,
-        thumbnails=thumbnails(sample, cols, names),
-        warnings=loaded.warnings + (label_warnings(names, cols.label) if cols.label else []),
+        thumbnails=thumbnails(sample, cols, found.names if found else []),
+        warnings=loaded.warnings + (found.warnings if found else []),
     )
 
 

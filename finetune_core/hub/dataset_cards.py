@@ -8,29 +8,29 @@ file count of image folders; split files under COUNT_MAX_BYTES are streamed and 
 larger CSV/JSON splits stay uncounted (None). Label names are complete for ClassLabel
 columns, else those seen in the sampled rows (`labels_complete` says which).
 
-Column detection is finetune_core.data.load's (detect_columns / feature_kind / label_names_of),
-so the card and the training run agree. Local files and folders go through data.summarize.
+Column detection is finetune_core.data.load's (detect_columns / feature_kind) and the label
+column is read by data/labels.py's survey, so the card and the training run agree. Local
+files and folders go through data.summarize.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import bounds, media, multilabel
+from finetune_core.data import bounds, labels, media
 from finetune_core.data.diagnose import check_hub_id
 from finetune_core.data.load import (
     Columns,
     detect_columns,
     feature_kind,
     is_local,
-    label_names_of,
     thumbnails,
 )
 from finetune_core.data.load import summarize as summarize_local
+from finetune_core.data.multilabel import SINGLE
 from finetune_core.errors import DataError, HubError
 from finetune_core.host import limits, paths
 from finetune_core.hub.model_cards import ModelCard, card_timeout, fail, repo_info
@@ -70,6 +70,9 @@ class DatasetCard:
     offline_reason: str | None = None
     thumbnails: list = field(default_factory=list)  # (small PIL image, label) for images
     warnings: list[str] = field(default_factory=list)  # e.g. unusable images skipped
+    problem_type: str = SINGLE  # multi_label: lists, or labels joined by a delimiter
+    label_delimiter: str | None = None  # what joins the labels of one cell (data/labels.py)
+    label_note: str | None = None  # how the label column was read, when there was a question
 
     @property
     def imbalance(self) -> str | None:
@@ -164,7 +167,9 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
     features = stream.features or datasets.Dataset.from_list(sample).features
     bounds.check_features(features, repo_id)
     media.check_rows(sample, features, repo_id)  # files the rows name: the path policy
-    cols, names, complete, counts = _detect(features, sample)
+    cols, found = _detect(features, sample, whole=splits.get(first) == len(sample))
+    names = found.names if found else []
+    complete = found is None or found.reading.classes is not None  # a ClassLabel lists all
     shown = _decoded(sample[: max(rows, 8)], features, repo_id, token)  # checked: now decoded
     card_data = info.card_data
     card = DatasetCard(
@@ -180,12 +185,15 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
         label_column=cols.label,
         label_names=names,
         labels_complete=complete,
-        class_counts=counts,
+        class_counts=dict(sorted(found.counts.items())) if found else {},
+        problem_type=found.reading.problem_type if found else SINGLE,
+        label_delimiter=found.reading.delimiter if found else None,
+        label_note=found.note if found else None,
+        warnings=(found.warnings if found else []) + bounds.class_warnings(len(names), cols.label),
         preview=[_displayable(r) for r in shown[:rows]],
         thumbnails=thumbnails(shown[:8], cols, names),
         gated=bool(info.gated),
         license=getattr(card_data, "license", None) if card_data else None,
-        warnings=bounds.class_warnings(len(names), cols.label),
     )
     return _CARDS.put(key, card)
 
@@ -227,8 +235,10 @@ def _parquet_rows(urls: list[str], token: str | None) -> int:
     return total
 
 
-def _detect(features, sample: list[dict[str, Any]]) -> tuple[Columns, list[str], bool, dict]:
-    """Columns, label names and class counts via data/load.py, on the sample without images."""
+def _detect(features, sample: list[dict[str, Any]], *, whole: bool) -> tuple[Columns, Any]:
+    """Columns and how the label column reads (data/labels.py's survey: classes, counts, the
+    delimiter), on the sample without images, as a training run would read them; `whole`:
+    the sample is the whole split."""
     import datasets
 
     image = next((n for n, f in features.items() if feature_kind(f) == "image"), None)
@@ -245,15 +255,8 @@ def _detect(features, sample: list[dict[str, Any]]) -> tuple[Columns, list[str],
     if image:
         cols = Columns(text=None, image=image, label=cols.label)
     if cols.label is None:
-        return cols, [], True, {}
-    names = label_names_of(datasets.DatasetDict({"sample": table}), cols.label)
-    feature = light[cols.label]
-    if multilabel.is_label_list(feature):  # a row counts once for each of its labels
-        return cols, names, False, dict(sorted(multilabel.counts(table, cols.label).items()))
-    is_class = feature_kind(feature) == "class_label"
-    name = feature.int2str if is_class else str
-    counts = Counter(name(v) for v in table[cols.label] if v is not None)
-    return cols, names, is_class, dict(sorted(counts.items()))
+        return cols, None
+    return cols, labels.survey(datasets.DatasetDict({"sample": table}), cols.label, whole=whole)
 
 
 def _raw(stream):
@@ -329,6 +332,9 @@ def _local_card(
         thumbnails=summary.thumbnails,
         warnings=summary.warnings
         + bounds.class_warnings(len(summary.label_names), summary.columns.label),
+        problem_type=summary.problem_type,
+        label_delimiter=summary.label_delimiter,
+        label_note=summary.label_note,
     )
 
 

@@ -82,9 +82,7 @@ def write_model_card(
         "## Use it",
         "",
         "```python",
-        "from transformers import pipeline",
-        "",
-        f'classifier = pipeline("{data.pipeline_tag}", model="path/or/hub-id/of/this/model")',
+        *usage(data.pipeline_tag, cfg),
         "```",
         "",
         "Trained with finetune-dashboard; `config.json` beside the run reproduces it.",
@@ -94,6 +92,39 @@ def write_model_card(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+MULTI_LABEL_USAGE = """\
+from transformers import pipeline
+
+classifier = pipeline("{task}", model="path/or/hub-id/of/this/model", top_k=None)
+# each label whose probability is above its threshold: the tuned ones stored in the model's
+# config when there are, else the run's threshold
+thresholds = getattr(classifier.model.config, "{key}", None) or {{}}
+scores = classifier([{example}]{cut})[0]
+labels = [s["label"] for s in scores if s["score"] > thresholds.get(s["label"], {default})]
+print(labels)"""
+
+
+def usage(pipeline_tag: str, cfg) -> list[str]:
+    """The card's python snippet; multi-label, it decides as `finetune predict` does."""
+    from finetune_core.predict import THRESHOLDS_KEY
+
+    if getattr(cfg, "problem_type", None) != "multi_label":
+        model = 'model="path/or/hub-id/of/this/model"'
+        return [
+            "from transformers import pipeline",
+            "",
+            f'classifier = pipeline("{pipeline_tag}", {model})',
+        ]
+    image = pipeline_tag == "image-classification"
+    return MULTI_LABEL_USAGE.format(
+        task=pipeline_tag,
+        key=THRESHOLDS_KEY,
+        example='"your-image.png"' if image else '"Type your text here"',
+        cut="" if image else f", truncation=True, max_length={cfg.max_length}",
+        default=cfg.threshold,
+    ).splitlines()
 
 
 def card_metadata(

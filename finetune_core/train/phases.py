@@ -16,9 +16,11 @@ from finetune_core.runs import RunDir
 LOADING_DATA = "loading the data"
 LOADING_MODEL = "loading the model"
 PREPARING = "preparing the data"
+PLANNING = "timing a few steps to choose the freeze plan"
 CACHING = "computing the frozen layers once (feature cache)"
 TRAINING = "training"
 EVALUATING = "final evaluation"
+BASELINE = "fitting the quick baseline"
 SAVING = "saving the model"
 
 
@@ -36,6 +38,12 @@ class Phases:
     def set(self, phase: str | None) -> None:
         """Enter a phase (None: the run is over)."""
         self._report(phase, None, None, force=True)
+
+    def say(self, sentence: str) -> None:
+        """A decision worth a line in the terminal (the freeze plan): the callback only;
+        status.json holds it in its own key."""
+        if self.is_main and self.on_phase:
+            self.on_phase(sentence, None, None)
 
     def count(self, phase: str, done: int, total: int) -> None:
         """Progress within a phase, in examples."""

@@ -26,14 +26,28 @@ from finetune_core.data import prepare
 from finetune_core.errors import FinetuneError, RunError, redact
 from finetune_core.hub.net import resolve_token
 from finetune_core.runs import RunDir, read_metrics
-from finetune_core.train import checkpoint_push, failures, lr_search, quality, trackers
+from finetune_core.train import (
+    baseline,
+    budget,
+    checkpoint_push,
+    failures,
+    lr_search,
+    quality,
+    trackers,
+)
 from finetune_core.train import device as device_mod
 from finetune_core.train import phases as phases_mod
 from finetune_core.train.cache import attach as feature_cache
 from finetune_core.train.callbacks import RunDirCallback
 from finetune_core.train.failures import failure_message, record_failure
 from finetune_core.train.model_card import write_model_card
-from finetune_core.train.setup import init_distributed, prepare_run_dir, resume_config, world
+from finetune_core.train.setup import (
+    agree,
+    init_distributed,
+    prepare_run_dir,
+    resume_config,
+    world,
+)
 
 
 class Stopped(Exception):
@@ -148,8 +162,7 @@ def run(
 
 
 def _load(ctx: RunContext, device: str) -> Loaded:
-    """Data, then the model with its new head and freeze plan; records what was detected
-    (config.json, written once resolved) and the sizes (status.json)."""
+    """Data, then the model with its new head (all of it trainable until _plan)."""
     from transformers import set_seed
 
     cfg = ctx.cfg
@@ -169,15 +182,43 @@ def _load(ctx: RunContext, device: str) -> Loaded:
         label_names=prepared.label_names,
         token=ctx.token,
     )
-    groups = model_mod.layer_groups(model)
-    plan = freeze_plan.plan_for_run(cfg, groups, ctx.token)
-    frozen = plan.frozen
-    model_mod.apply_freeze(model, frozen)
-    summary = model_mod.summarize(model, cfg.model, task, frozen)
     hooks = quality.for_run(cfg, ctx.run_dir, prepared, ctx.is_main)  # before: lr null?
     model.config.problem_type = f"{hooks.problem_type}_classification"  # pipelines read it
-    ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, frozen))
-    ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=hooks.problem_type)
+    return Loaded(prepared, model, [], None, task, hooks)
+
+
+def _plan(ctx: RunContext, loaded: Loaded, collator, device: str) -> None:
+    """The freeze plan (auto: measured, train/budget.py), applied; then what the run resolved
+    is recorded: config.json (written once resolved) and the sizes in status.json."""
+    cfg, prepared, model = ctx.cfg, loaded.prepared, loaded.model
+    groups = model_mod.layer_groups(model)
+    plan = None
+    if cfg.freeze == "auto" and not cfg.freeze_plan:
+        ctx.phases.set(phases_mod.PLANNING)
+        plan = budget.plan(
+            model,
+            groups,
+            prepared,
+            collator,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            device=model.device,
+            requested_budget=cfg.time_budget,
+            cached=cfg.feature_cache and world()[1] == 1,
+            processes=world()[1],
+            seed=cfg.seed,
+        )
+    plan = agree(plan) or freeze_plan.plan_for_run(cfg, groups, ctx.token)
+    if cfg.freeze == "auto":
+        ctx.phases.say(f"freeze plan: {plan.reason}")
+    model_mod.apply_freeze(model, plan.frozen)
+    summary = model_mod.summarize(model, cfg.model, loaded.task, plan.frozen)
+    loaded.frozen, loaded.summary = list(plan.frozen), summary
+    loaded.hooks.search_lr = loaded.hooks.search_lr and not any(
+        g.kind == "block" for g in groups if g.name not in set(plan.frozen)
+    )  # a search costs seconds for a head, a few epochs' worth for transformer blocks
+    ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, plan.frozen, groups))
+    ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=loaded.hooks.problem_type)
     if ctx.is_main:
         ctx.run_dir.write_config(ctx.cfg.to_dict())
         # data left out or doubtful (skipped images, near-duplicate labels): in the same write
@@ -187,13 +228,14 @@ def _load(ctx: RunContext, device: str) -> Loaded:
             total_params=summary.total_params,
             device=device,
             eval_source=prepared.eval_source,
+            report_source=prepared.report_source,
             train_rows=len(prepared.train),
             samples_per_step=cfg.batch_size * world()[1],
             eval_rows=len(prepared.eval),
+            report_rows=len(prepared.report),
             freeze_plan=plan.to_dict(),
             **data_warnings,
         )
-    return Loaded(prepared, model, list(frozen), summary, task, hooks)
 
 
 def _train(ctx: RunContext):
@@ -206,11 +248,14 @@ def _train(ctx: RunContext):
     trackers.check(cfg.report_to)  # a chosen tracker that is not installed: refused now
     device = device_mod.pick_device(cfg.device)
     loaded = _load(ctx, device)
-    cfg, prepared, task, hooks = ctx.cfg, loaded.prepared, loaded.task, loaded.hooks
+    prepared, task, hooks = loaded.prepared, loaded.task, loaded.hooks
     ctx.check_stop()
     ctx.phases.set(phases_mod.PREPARING)
     config = loaded.model.config
     processor, collator = _preprocess(cfg, prepared, task, device, ctx.token, config)
+    ctx.check_stop()
+    _plan(ctx, loaded, collator, device)
+    cfg = ctx.cfg
     ctx.check_stop()
 
     callback = RunDirCallback(
@@ -245,16 +290,17 @@ def _train(ctx: RunContext):
             world_size=world()[1],
             phases=ctx.phases,
             check_stop=ctx.check_stop,
+            extra={"report": prepared.report},
         ) as attachment:
             ctx.cfg = lr_search.run_for(ctx.cfg, trainer, attachment, run_dir, is_main, hooks)
             ctx.phases.set(phases_mod.TRAINING)
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-            return _finish(ctx, trainer, callback, loaded)
+            return _finish(ctx, trainer, callback, loaded, attachment)
     finally:
         trackers.close(cfg.report_to)
 
 
-def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
+def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded, attachment):
     run_dir, phases, is_main, prepared = ctx.run_dir, ctx.phases, ctx.is_main, loaded.prepared
 
     if callback.diverged_at is not None:
@@ -267,27 +313,31 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
     metrics = None
     if state == "completed":
         phases.set(phases_mod.EVALUATING)
-        metrics = _final_eval(trainer, prepared, run_dir, is_main, loaded.hooks)
+        report_rows = attachment.rows("report", prepared.report)
+        metrics = _final_eval(trainer, prepared, report_rows, ctx, loaded.hooks)
     phases.set(phases_mod.SAVING)
     if is_main:
         trainer.save_model(str(run_dir.model_dir))
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
-        card = {"eval_split": prepared.eval_source, "token": ctx.token}  # token: license lookup
+        card = {"eval_split": prepared.report_source, "token": ctx.token}  # token: license lookup
         write_model_card(run_dir.model_dir, ctx.cfg, loaded.summary, metrics, state, **card)
         run_dir.write_status(state=state, error=None, step=trainer.state.global_step, phase=None)
         run_dir.append_metrics({"event": "end", "state": state, "time": callback.elapsed()})
     return trainer, RunResult(run_dir.path, state, metrics, warnings=loaded.hooks.warnings)
 
 
-def resolve(cfg: RunConfig, prepared, summary, frozen=()) -> ResolvedRun:
+def resolve(cfg: RunConfig, prepared, summary, frozen=(), groups=()) -> ResolvedRun:
     """What this run detected, so config.json reproduces it exactly."""
+    trains_blocks = any(g.kind == "block" and g.name not in set(frozen) for g in groups)
     return ResolvedRun(
         text_column=prepared.columns.text,
         image_column=prepared.columns.image,
         label_column=prepared.columns.label,
         label_names=tuple(prepared.label_names),
         task=summary.task,
-        learning_rate=learning_rate_for(cfg.learning_rate, summary.trainable_share),
+        learning_rate=learning_rate_for(
+            cfg.learning_rate, summary.trainable_share, trains_blocks=trains_blocks or None
+        ),
         frozen_groups=tuple(frozen),
         trainable_share=summary.trainable_share,
     )
@@ -366,17 +416,71 @@ def _loader_workers(device: str, task: str) -> int:
     return min(4, max(0, (os.cpu_count() or 1) // 2))
 
 
-def _final_eval(trainer, prepared, run_dir: RunDir, is_main: bool, hooks) -> dict:
-    output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+def _final_eval(trainer, prepared, report_rows, ctx: RunContext, hooks) -> dict:
+    """The kept model on the selection split (logged, when the last epoch's evaluation was of
+    other weights) and on the report split (eval.json): data/splits.py keeps them apart. The
+    quick baseline is fitted on the same rows and reported beside it."""
+    run_dir, is_main = ctx.run_dir, ctx.is_main
     last = [r for r in read_metrics(run_dir.path) if "eval_loss" in r] if is_main else []
-    if not last or last[-1].get("step") != trainer.state.global_step:
-        trainer.log({k: v for k, v in output.metrics.items() if k.startswith("eval_")})
-    examples = prepared.eval_raw[prepared.columns.text] if prepared.columns.text else None
-    result = hooks.report(logits, output.label_ids, prepared.label_names, examples=examples)
+    stale = not last or last[-1].get("step") != trainer.state.global_step
+    selection = None
+    if stale or hooks.multi_label:  # multi-label: the thresholds are tuned on these
+        out = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
+        if stale:
+            trainer.log({k: v for k, v in out.metrics.items() if k.startswith("eval_")})
+        selection = (_logits(out), out.label_ids)
+    output = trainer.predict(report_rows, metric_key_prefix="report")
+    examples = prepared.report_raw[prepared.columns.text] if prepared.columns.text else None
+    result = hooks.report(
+        _logits(output),
+        output.label_ids,
+        prepared.label_names,
+        examples=examples,
+        selection=selection,
+    )
+    if hooks.thresholds is not None:  # saved with the model: every prediction applies them
+        names = prepared.label_names
+        trainer.model.config.label_thresholds = dict(zip(names, hooks.thresholds, strict=True))
+    result["selection_split"] = prepared.eval_source
+    result["report_split"] = prepared.report_source
+    if is_main:
+        ctx.phases.set(phases_mod.BASELINE)
+        result["baseline"] = quick_baseline(prepared, ctx.cfg.seed)
+        if hooks.on_baseline(result, result["baseline"]):
+            hooks.health_callback.write()
     if is_main:
         run_dir.write_json(run_dir.eval_path, result)
-    return {"accuracy": result["accuracy"], "f1_macro": result["f1_macro"]}
+    keys = ("accuracy", "f1_macro", "f1_micro", "report_split", "num_examples", "baseline")
+    return {k: result[k] for k in keys if k in result}
+
+
+def quick_baseline(prepared, seed: int) -> dict[str, Any]:
+    """eval.json's `baseline` (train/baseline.py), or why there is none: a baseline that
+    cannot be fitted (one class in the training rows, no words) never fails the run."""
+    cols = prepared.columns
+    column = cols.image if cols.task == model_mod.IMAGE else cols.text
+
+    def part(split) -> tuple[list, list]:
+        return list(split[column]), list(split[cols.label])
+
+    task = "image" if cols.task == model_mod.IMAGE else "text"
+    try:
+        return baseline.fit(
+            task,
+            part(prepared.train_raw),
+            part(prepared.eval_raw),
+            part(prepared.report_raw),
+            num_labels=len(prepared.label_names),
+            multi_label=prepared.multi_label,
+            seed=seed,
+        )
+    except Exception as exc:  # the yardstick is optional; the run's own result stands
+        name = baseline.IMAGE_NAME if task == "image" else baseline.TEXT_NAME
+        return {"name": name, "skipped": str(exc).splitlines()[0][:200] if str(exc) else repr(exc)}
+
+
+def _logits(output):
+    return output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
 
 
 def _last_time(run_dir: RunDir) -> float:

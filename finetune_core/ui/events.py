@@ -86,7 +86,7 @@ def train(
     why = not_loaded(d, values)
     if why:
         return owner, d, say(why)
-    values = {**values, "frozen": list(d.frozen)}
+    values = {**values, "frozen": d.freeze}
     owner, job_id, note = train_tab.start(
         owner, values, d.groups, token, processes, accelerate_config
     )

@@ -4,6 +4,8 @@ wrong examples, a playground, and export (zip download, push to the Hub)."""
 from __future__ import annotations
 
 import html
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from finetune_core import charts, export, predict, runs
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.train import trackers
+from finetune_core.ui import uploads
 from finetune_core.ui.common import OK, message, on
 
 
@@ -56,11 +59,13 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
         per_class[-1] += [""] * len(counts)
     mistakes = grouped_mistakes(ev.get("most_confident_mistakes", []))
     micro = f" · micro F1 {ev['f1_micro']:.3f}" if "f1_micro" in ev else ""
+    where = ev.get("report_split") or view.status.get("eval_source", "eval split")
     text = (
         f"### Run {run_dir.name}: {state}\n"
         f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}**{micro} · "
-        f"{ev['num_examples']} evaluation examples ({view.status.get('eval_source', 'eval split')})"
+        f"{ev['num_examples']} evaluation examples ({html.escape(str(where))})"
     )
+    text += baseline_line(ev)
     if multi:
         text += "\n\nMulti-label: accuracy counts examples whose every label is right."
     if board := trackers.tensorboard_command(run_dir):
@@ -76,6 +81,24 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     if not multi:
         out["confusion"] = ev["confusion_matrix"]
     return out
+
+
+def baseline_line(ev: dict[str, Any]) -> str:
+    """The quick baseline beside the model, and which split selected and which reported."""
+    lines = []
+    base = ev.get("baseline") or {}
+    if "f1_macro" in base:
+        micro = f" · micro F1 {base['f1_micro']:.3f}" if "f1_micro" in base else ""
+        lines.append(
+            f"Quick baseline ({html.escape(str(base['name']))}, {base['seconds']:.0f} s): "
+            f"accuracy {base['accuracy']:.2%} · macro F1 {base['f1_macro']:.3f}{micro}"
+        )
+    if ev.get("selection_split") and ev.get("report_split"):
+        lines.append(
+            f"Model chosen on {html.escape(str(ev['selection_split']))}; scored on "
+            f"{html.escape(str(ev['report_split']))}, which selection never saw."
+        )
+    return "".join(f"\n\n{line}" for line in lines)
 
 
 TABLE_CLASSES = 50  # per-class rows shown: the classes with the most evaluation examples
@@ -115,11 +138,46 @@ def try_model(owner, job_id, text: str, image) -> tuple[Any, str]:
     run_dir = run_dir_of(owner, job_id)
     if run_dir is None:
         return None, message("Train a model first.")
+    return playground(run_dir, text, image)
+
+
+def playground(run_dir: Path, text: str, image) -> tuple[dict[str, float] | None, str]:
+    """The class probabilities and a line naming the prediction: for a multi-label run, the
+    labels whose probability is above their thresholds (the stored ones, as everywhere)."""
     try:
-        probs = predict.predict(run_dir, image if image is not None else text)
+        (answer,) = predict.classify(run_dir, [image if image is not None else text])
+        rule = predict.thresholds(run_dir)
     except FinetuneError as exc:
         return None, message(str(exc))
-    return probs, ""
+    if not rule.multi_label:  # the probabilities' headline is the prediction
+        return answer.scores, ""
+    on = ", ".join(f"{n} (over {rule.of(n):.2f})" for n in answer.prediction)
+    return answer.scores, message(f"Labels on: {on or 'none (no label over its threshold)'}", OK)
+
+
+def predict_upload(run_dir: Path | None, file_path: str | None, as_csv: bool, progress=None):
+    """The Results step's batch prediction: the upload (checked and copied as a dataset upload
+    is: type, size, zip safety, the hosted path policy) through predict_file, whose
+    (run_dir, input_path, output_path, progress) is the whole action. Returns the predictions
+    file to download and a message."""
+    if run_dir is None:
+        return None, message("Train a model first.")
+    if not file_path:
+        return None, message("Upload a file to predict (CSV, TSV, JSON, JSONL, Parquet or a zip).")
+    from finetune_core.predict.file import predict_file
+
+    name = f"{Path(file_path).stem}-predictions.{'csv' if as_csv else 'jsonl'}"
+    output = Path(tempfile.mkdtemp(prefix="finetune-predict-")) / name  # served for download
+    try:
+        saved = uploads.save_data_upload(file_path)
+        try:
+            result = predict_file(run_dir, saved, output, progress)
+        finally:
+            uploads.discard(saved)  # a copy made for this prediction only
+    except FinetuneError as exc:
+        shutil.rmtree(output.parent, ignore_errors=True)
+        return None, message(str(exc))
+    return str(output), message(f"Predicted {result.rows:,} rows: {output.name}.", OK)
 
 
 def download(owner, job_id):
@@ -218,7 +276,20 @@ def render(shared) -> ResultsStep:
         image_in = gr.Image(label="…or an image", type="pil", height=160)
         probs = gr.Label(num_top_classes=5, label="Class probabilities", elem_id="try-probs")
     try_btn = gr.Button("Predict", elem_id="try-btn")
-    try_msg = gr.HTML()
+    try_msg = gr.HTML(elem_id="try-msg")
+    gr.Markdown("#### Predict a file")
+    with gr.Row():
+        types = list(uploads.DATA_TYPES)
+        batch_in = gr.File(
+            label="CSV, TSV, JSON, JSONL, Parquet, or a zip of images",
+            file_types=types,
+            elem_id="predict-input",
+        )
+        batch_out = gr.File(label="Predictions", interactive=False, elem_id="predict-output")
+    with gr.Row():
+        batch_csv = gr.Checkbox(label="CSV (else JSON Lines)", value=False, scale=1)
+        batch_btn = gr.Button("Predict the file", scale=2, elem_id="predict-btn")
+    batch_msg = gr.HTML(elem_id="predict-msg")
     gr.Markdown("#### Export")
     with gr.Row():
         zip_btn = gr.Button("Download model (.zip)", elem_id="zip-btn")
@@ -240,6 +311,8 @@ def render(shared) -> ResultsStep:
     on(pick.input, _show, job, [*outs, pick], msg=text)
     for trigger in (try_btn.click, text_in.submit):
         on(trigger, _try, [*job, text_in, image_in], [probs, try_msg], msg=try_msg)
+    batch = [*job, batch_in, batch_csv]
+    on(batch_btn.click, _predict_file, batch, [batch_out, batch_msg], msg=batch_msg)
     on(zip_btn.click, _download, job, [zip_file, export_msg], msg=export_msg).then(
         None, [zip_file], None, js=SAVE_JS
     )
@@ -272,6 +345,14 @@ def _show(owner, draft, pick):
 
 def _try(owner, draft, pick, text, image):
     return try_model(owner, _job(draft, pick), text, image)
+
+
+def _predict_file(owner, draft, pick, file_path, as_csv, progress=gr.Progress()):  # noqa: B008
+    def report(done: int, total: int) -> None:
+        progress((done, total), desc="Predicting", unit="rows")
+
+    run_dir = run_dir_of(owner, _job(draft, pick))  # only this browser's runs
+    return predict_upload(run_dir, file_path, as_csv, report)
 
 
 def _download(owner, draft, pick):

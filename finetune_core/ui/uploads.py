@@ -63,6 +63,14 @@ def save_data_upload(src: str | os.PathLike) -> Path:
         raise
 
 
+def discard(saved: str | os.PathLike) -> None:
+    """Remove an upload's own folder (what save_data_upload made for it); nothing else."""
+    root = uploads_root().resolve()
+    path = Path(saved).resolve()
+    if root in path.parents:
+        shutil.rmtree(root / path.relative_to(root).parts[0], ignore_errors=True)
+
+
 def _safe_name(name: str) -> str:
     keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)
     return keep or "upload"

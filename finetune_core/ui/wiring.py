@@ -192,7 +192,7 @@ def wire_train(page: Page, view: list, use_model, use_data) -> None:
         return dict(zip(keys, vals, strict=True))
 
     def do_preview(d, *vals):
-        return train_tab.preview({**values_of(vals), "frozen": d.frozen}, d.groups)
+        return train_tab.preview({**values_of(vals), "frozen": d.freeze}, d.groups)
 
     prev_out = [tr.yaml_box, tr.cli_box, tr.config_dl]
     on(tr.config_refresh.click, do_preview, [s.draft, *inputs], prev_out)

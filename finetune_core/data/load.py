@@ -101,6 +101,7 @@ def load_checked(source: str, config: str | None = None, token: str | None = Non
         raise (DataError(local) if local else load_error(source, exc)) from exc
     if not isinstance(ds, datasets.DatasetDict):
         ds = datasets.DatasetDict({"train": ds})
+    ds = _bounded(ds, source)
     warnings = diagnose.file_warnings(source, ds) if is_local(source) else []
     if is_local(source) and Path(source).expanduser().is_dir():
         ds, warnings = images.drop_unusable(ds)
@@ -146,24 +147,38 @@ def load_error(source: str, exc: Exception) -> FinetuneError:
 
 
 def _load(source: str, path: str, **kwargs):
-    """datasets.load_dataset; hosted, every file it resolves to is checked first."""
+    """datasets.load_dataset, with every file it resolves to checked before it is parsed: the
+    path policy (hosted) and the bounds (data/bounds.py: nesting, columns)."""
     import logging
 
     import datasets
+    from datasets.utils.info_utils import is_small_dataset
 
+    from finetune_core.data import bounds
     from finetune_core.host import paths
 
     # datasets logs its own error line before raising; the one sentence comes from here
     logger = logging.getLogger("datasets")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
-    try:
-        if paths.hosted():
-            builder = datasets.load_dataset_builder(path, **kwargs)
-            paths.check_data_files(source, builder.config.data_files)
-        return datasets.load_dataset(path, **kwargs)
+    try:  # load_dataset's own three steps, with the checks between the first two
+        builder = datasets.load_dataset_builder(path, **kwargs)
+        paths.check_data_files(source, builder.config.data_files)
+        sep = kwargs.get("delimiter", ",")
+        bounds.check_files(source, builder.config.data_files, kwargs.get("token"), sep)
+        builder.download_and_prepare()
+        return builder.as_dataset(in_memory=is_small_dataset(builder.info.dataset_size))
     finally:
         logger.setLevel(level)
+
+
+def _bounded(ds, source: str):
+    """A loaded dataset within the bounds: columns, and rows that name files (data/media.py)."""
+    from finetune_core.data import bounds, media
+
+    for split in ds.values():
+        bounds.check_features(split.features, Path(source).name or source)
+    return media.guard(ds, source)
 
 
 def describe_load_error(source: str, exc: Exception) -> str:
@@ -175,6 +190,11 @@ def describe_load_error(source: str, exc: Exception) -> str:
         exc = root
     name = type(exc).__name__
     text = str(exc)
+    if isinstance(root, RecursionError) or "too deeply nested" in f"{text} {root}":
+        return (
+            f"Dataset {source} nests its values too deeply to be read; this dashboard reads "
+            "flat records (one object per row with plain values or short lists)."
+        )
     empty = re.search(r'Instruction "([^"]+)" corresponds to no data', text)
     if empty:  # datasets' words for a split whose files hold no rows
         return (

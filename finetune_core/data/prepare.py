@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_core.data import labels, multilabel, splits
+from finetune_core.data import bounds, labels, multilabel, splits
 from finetune_core.data.detect import TEXT_NAMES
 from finetune_core.data.load import (
     Columns,
@@ -92,6 +92,7 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     found = labels.survey(
         ds, cols.label, getattr(cfg, "problem_type", "auto"), split=cfg.train_split
     )
+    bounds.check_classes(len(found.names), cols.label)  # hosted cap, before encoding
     ds, names, problem = labels.encode(ds, found), found.names, found.reading.problem_type
     if len(names) < 2:
         raise DataError(

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import labels
+from finetune_core.data import bounds, labels, media
 from finetune_core.data.diagnose import check_hub_id
 from finetune_core.data.load import (
     Columns,
@@ -31,8 +31,8 @@ from finetune_core.data.load import (
 )
 from finetune_core.data.load import summarize as summarize_local
 from finetune_core.data.multilabel import SINGLE
-from finetune_core.errors import HubError
-from finetune_core.host import paths
+from finetune_core.errors import DataError, HubError
+from finetune_core.host import limits, paths
 from finetune_core.hub.model_cards import ModelCard, card_timeout, fail, repo_info
 from finetune_core.hub.net import (
     TTLCache,
@@ -125,7 +125,7 @@ def dataset_card(
     if not source:
         raise HubError("No dataset given; enter a Hub dataset id, a data file or a folder.")
     if is_local(source):
-        return _local_card(source, source, "local", preview_rows)
+        return _local_card_in_time(source, preview_rows)
     check_hub_id(source)  # `csv`, `json`...: a file format, not a dataset
     token = resolve_token(token)
     if reason := offline_reason():  # HF_HUB_OFFLINE, or the Hub failed moments ago
@@ -156,17 +156,21 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
     paths.check_data_files(repo_id, files)  # hosted: a README may not point at server files
     if not files:
         raise HubError(f"Dataset {repo_id} has no data files the datasets library can read.")
+    bounds.check_files(repo_id, files, token)  # JSON nesting, before Arrow's reader sees it
     sizes = {s.rfilename: s.size for s in info.siblings or [] if s.size is not None}
     splits = {
         name: _count_rows(builder, name, paths, sizes, token) for name, paths in files.items()
     }
     first = "train" if "train" in files else next(iter(files))
     stream = builder.as_streaming_dataset(split=first)
-    sample = list(itertools.islice(stream, SAMPLE_ROWS))
+    sample = list(itertools.islice(_raw(stream), SAMPLE_ROWS))  # no file opened yet
     features = stream.features or datasets.Dataset.from_list(sample).features
+    bounds.check_features(features, repo_id)
+    media.check_rows(sample, features, repo_id)  # files the rows name: the path policy
     cols, found = _detect(features, sample, whole=splits.get(first) == len(sample))
     names = found.names if found else []
     complete = found is None or found.reading.classes is not None  # a ClassLabel lists all
+    shown = _decoded(sample[: max(rows, 8)], features, repo_id, token)  # checked: now decoded
     card_data = info.card_data
     card = DatasetCard(
         id=repo_id,
@@ -185,9 +189,9 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
         problem_type=found.reading.problem_type if found else SINGLE,
         label_delimiter=found.reading.delimiter if found else None,
         label_note=found.note if found else None,
-        warnings=found.warnings if found else [],
-        preview=[_displayable(r) for r in sample[:rows]],
-        thumbnails=thumbnails(sample[:8], cols, names),
+        warnings=(found.warnings if found else []) + bounds.class_warnings(len(names), cols.label),
+        preview=[_displayable(r) for r in shown[:rows]],
+        thumbnails=thumbnails(shown[:8], cols, names),
         gated=bool(info.gated),
         license=getattr(card_data, "license", None) if card_data else None,
     )
@@ -215,7 +219,7 @@ def _count_rows(
     if paths and all(p.endswith(".parquet") for p in paths):
         return _parquet_rows(urls, token)
     if sum(sizes.get(p, COUNT_MAX_BYTES + 1) for p in paths) <= COUNT_MAX_BYTES:
-        return sum(1 for _ in builder.as_streaming_dataset(split=split))
+        return sum(1 for _ in _raw(builder.as_streaming_dataset(split=split)))
     return None
 
 
@@ -255,6 +259,28 @@ def _detect(features, sample: list[dict[str, Any]], *, whole: bool) -> tuple[Col
     return cols, labels.survey(datasets.DatasetDict({"sample": table}), cols.label, whole=whole)
 
 
+def _raw(stream):
+    """A stream whose images (and other media) stay as read: no file is opened for them.
+    Without known features (CSV, JSON) the rows are plain values already."""
+    return stream.decode(False) if stream.features is not None else stream
+
+
+def _decoded(rows: list[dict[str, Any]], features, repo_id: str, token) -> list[dict[str, Any]]:
+    """Rows with their images decoded, after media.check_rows passed them (bytes, or files of
+    this repo fetched with the visitor's token); an image that fails to decode is left out."""
+    out = []
+    for row in rows:
+        row = dict(row)
+        for name, feature in features.items():
+            if media.is_image(feature) and row.get(name) is not None:
+                try:
+                    row[name] = feature.decode_example(row[name], {repo_id: token})
+                except Exception:  # a broken image: the gallery shows the others
+                    row[name] = None
+        out.append(row)
+    return out
+
+
 def _displayable(row: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in row.items():
@@ -266,6 +292,21 @@ def _displayable(row: dict[str, Any]) -> dict[str, Any]:
             value = value[:500] + "…"
         out[key] = value
     return out
+
+
+def _local_card_in_time(source: str, rows: int) -> DatasetCard:
+    """A local dataset's card under a deadline (FINETUNE_CARD_TIMEOUT): the page answers, and
+    the reading left behind is bounded (data/bounds.py), so it ends on its own."""
+    from finetune_core.hub.net import DeadlineExceeded
+
+    seconds = limits.card_seconds()
+    try:
+        return run_with_deadline(lambda: _local_card(source, source, "local", rows), seconds)
+    except DeadlineExceeded:
+        raise DataError(
+            f"Reading {Path(source).name} took longer than {seconds:g} s, the limit for a "
+            "dataset card (FINETUNE_CARD_TIMEOUT); use a smaller file or fewer columns."
+        ) from None
 
 
 def _local_card(
@@ -289,7 +330,8 @@ def _local_card(
         preview=summary.preview,
         offline_reason=reason,
         thumbnails=summary.thumbnails,
-        warnings=summary.warnings,
+        warnings=summary.warnings
+        + bounds.class_warnings(len(summary.label_names), summary.columns.label),
         problem_type=summary.problem_type,
         label_delimiter=summary.label_delimiter,
         label_note=summary.label_note,

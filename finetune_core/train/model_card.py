@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from finetune_core import inert
+
 # metrics (the keys run.py's final evaluation returns) -> (metric type, display name, args)
 EVAL_METRICS = {
     "accuracy": ("accuracy", "Accuracy", None),
@@ -21,6 +23,17 @@ EVAL_METRICS = {
     "f1_micro": ("f1", "F1 (micro)", {"average": "micro"}),
 }
 LICENSE_LOOKUP_TIMEOUT = 5.0  # seconds: a slow Hub must not hold up saving a trained model
+
+
+CARD_CLASSES = 100  # class names listed in the card; all of them are in config.json
+
+
+def classes_line(names: list[str]) -> str:
+    """The card's list of classes: data-provided names shown as text (a label `<a href=...>`
+    must not become a link on the Hub's page), at most CARD_CLASSES of them."""
+    shown = ", ".join(inert.md(n) for n in names[:CARD_CLASSES])
+    more = f", and {len(names) - CARD_CLASSES:,} more" if len(names) > CARD_CLASSES else ""
+    return f"- Classes ({len(names):,}): {shown}{more}"
 
 
 def write_model_card(
@@ -50,7 +63,7 @@ def write_model_card(
         f"- Base model: `{public_name(cfg.model)}`",
         f"- Dataset: `{public_name(cfg.dataset)}`"
         + (f" (config `{cfg.dataset_config}`)" if cfg.dataset_config else ""),
-        f"- Classes ({len(cfg.label_names or [])}): {', '.join(cfg.label_names or [])}",
+        classes_line(cfg.label_names or []),
         f"- Training: {summary.line()}",
         f"- Frozen layer groups: {', '.join(summary.frozen) if summary.frozen else 'none'}",
         f"- Settings: epochs {cfg.epochs}, learning rate {cfg.learning_rate}, "

@@ -74,8 +74,8 @@ def majority(labels: np.ndarray) -> tuple[float, float, np.ndarray]:
     y = np.asarray(labels) > 0.5
     if not len(y):
         return 0.0, 0.0, np.zeros(y.shape[-1], dtype=bool)
-    rows = Counter(map(tuple, y.tolist()))
-    top = np.array(rows.most_common(1)[0][0], dtype=bool)
+    rows = Counter(map(bytes, np.packbits(y, axis=1)))  # 1 bit a class, not a Python bool
+    top = np.unpackbits(np.frombuffer(rows.most_common(1)[0][0], np.uint8))[: y.shape[1]] > 0
     constant = np.tile(top, (len(y), 1))
     return float((y == constant).all(1).mean()), scores(y, constant)["f1_macro"], top
 

@@ -244,7 +244,8 @@ def _train(ctx: RunContext):
     prepared, task, hooks = loaded.prepared, loaded.task, loaded.hooks
     ctx.check_stop()
     writer.phase(phases.PREPARING)
-    processor, collator = _preprocess(cfg, prepared, task, device, ctx.token)
+    config = loaded.model.config
+    processor, collator = _preprocess(cfg, prepared, task, device, ctx.token, config)
     ctx.check_stop()
     _plan(ctx, loaded, collator, device)
     cfg = ctx.cfg
@@ -337,26 +338,15 @@ def resolve(cfg: RunConfig, prepared, summary, frozen=(), groups=()) -> Resolved
     )
 
 
-def _preprocess(cfg, prepared, task, device, token):
-    from transformers import (
-        AutoImageProcessor,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        default_data_collator,
-    )
+def _preprocess(cfg, prepared, task, device, token, config):
+    from transformers import DataCollatorWithPadding, default_data_collator
 
-    source = model_mod.local_path(cfg.model)
-    try:
-        if task == model_mod.IMAGE:
-            processor = AutoImageProcessor.from_pretrained(source, token=resolve_token(token))
-            prepare.attach_image_transform(prepared, processor)
-            return processor, default_data_collator
-        processor = AutoTokenizer.from_pretrained(source, token=resolve_token(token))
-    except (OSError, ValueError) as exc:
-        what = "image processor" if task == model_mod.IMAGE else "tokenizer"
-        raise model_mod.ModelError(
-            f"Model {cfg.model} has no usable {what} ({str(exc).splitlines()[0][:160]})."
-        ) from exc
+    from finetune_core.model.processor import load_processor  # bounded: size, deadline
+
+    processor = load_processor(cfg.model, task, config, resolve_token(token))
+    if task == model_mod.IMAGE:
+        prepare.attach_image_transform(prepared, processor)
+        return processor, default_data_collator
     prepare.tokenize(prepared, processor, cfg.max_length)
     multiple = 8 if device == "cuda" else None
     return processor, DataCollatorWithPadding(processor, pad_to_multiple_of=multiple)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune_core import runs
+from finetune_core import inert, runs
 from finetune_core.host import paths
 
 OK, WARN, ERROR = "ok", "warn", "error"
@@ -233,11 +233,7 @@ def count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-# inline, these are the characters that start markup ("(" and "!" only after "[")
-_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
-
-
 def md_text(value: Any) -> str:
     """A dataset- or Hub-provided string made inert inside Markdown/HTML (label names,
     column names, file names): it shows as written and never becomes a tag or a link."""
-    return _MARKDOWN.sub(r"\\\1", html.escape(str(value), quote=False))
+    return inert.md(value)

@@ -52,8 +52,12 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     per_class = [
         [n, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
         + [c.get(k, "") for k in counts]
-        for n, c in ev["per_class"].items()
+        for n, c in _largest(ev["per_class"]).items()
     ]
+    if len(ev["per_class"]) > len(per_class):
+        more = len(ev["per_class"]) - len(per_class)
+        per_class.append([f"… {more:,} more classes (eval.json has them all)"] + [""] * 4)
+        per_class[-1] += [""] * len(counts)
     mistakes = grouped_mistakes(ev.get("most_confident_mistakes", []))
     micro = f" · micro F1 {ev['f1_micro']:.3f}" if "f1_micro" in ev else ""
     where = ev.get("report_split") or view.status.get("eval_source", "eval split")
@@ -75,7 +79,7 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     out = {
         "text": text,
         "state": state,
-        "labels": names,
+        "labels": ev.get("confusion_labels") or names,  # the matrix's own, when it is folded
         "per_class": per_class,
         "per_class_headers": PER_CLASS + [COUNT_NAMES[k] for k in counts],
         "mistakes": mistakes,
@@ -101,6 +105,17 @@ def baseline_line(ev: dict[str, Any]) -> str:
             f"{html.escape(str(ev['report_split']))}, which selection never saw."
         )
     return "".join(f"\n\n{line}" for line in lines)
+
+
+TABLE_CLASSES = 50  # per-class rows shown: the classes with the most evaluation examples
+
+
+def _largest(per_class: dict[str, dict]) -> dict[str, dict]:
+    """At most TABLE_CLASSES classes, the most frequent, in their eval.json order."""
+    if len(per_class) <= TABLE_CLASSES:
+        return per_class
+    top = set(sorted(per_class, key=lambda n: -per_class[n]["support"])[:TABLE_CLASSES])
+    return {n: c for n, c in per_class.items() if n in top}
 
 
 def grouped_mistakes(items: list[dict]) -> list[list[Any]]:

@@ -85,3 +85,20 @@ def image_run(tiny_vit: Path, image_folder: Path, factory) -> Path:
 def data_dir(run: Path) -> Path:
     """The dataset folder a run trained on (its config.json says)."""
     return Path(json.loads((run / "config.json").read_text())["dataset"])
+
+
+def predict_upload(run: Path, upload: Path, as_csv: bool, owner: str = "tester"):
+    """The Results step's Predict a file, as the page runs it: queued, then polled until done;
+    (predictions file or None, the notice)."""
+    import time
+
+    from finetune_core.ui import queued, results_tab
+
+    action_id, note = results_tab.predict_upload(owner, run, str(upload), as_csv)
+    if action_id is None:
+        return None, note
+    deadline = time.monotonic() + 300
+    while (got := queued.check(owner, action_id)).state in ("queued", "running"):
+        assert time.monotonic() < deadline, "the queued prediction never finished"
+        time.sleep(0.1)
+    return queued.predictions_file(got)

@@ -137,7 +137,7 @@ def test_heavy_actions_wait_their_turn_in_the_queue(trained, hosted_server, visi
     while probs is None or archive is None:
         assert time.monotonic() < deadline, "the actions did not finish"
         time.sleep(0.5)
-        got_probs, _, got_archive, export_note, _ = visitor.predict(api_name="/_tick")
+        got_probs, _, got_archive, export_note, *_ = visitor.predict(api_name="/_tick")
         if isinstance(got_probs, dict) and got_probs.get("confidences"):
             probs = got_probs
         if isinstance(got_archive, str) and got_archive.endswith(".zip"):

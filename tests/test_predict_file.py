@@ -15,6 +15,7 @@ import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import predict_runs
 import pytest
 import tiny
 from cli_run import error_line, finetune
@@ -254,14 +255,12 @@ def test_an_image_folder_with_a_non_image_is_one_sentence(image, tmp_path, capsy
 def test_the_results_step_predicts_a_zip_of_images(image, image_folder, tmp_path, monkeypatch):
     import zipfile
 
-    from finetune_core.ui import results_tab
-
     monkeypatch.setenv("FINETUNE_UPLOADS_DIR", str(tmp_path / "uploads"))
     archive = tmp_path / "photos.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for png in sorted(image_folder.rglob("*.png"))[:5]:
             z.write(png, f"photos/{png.parent.name}/{png.name}")
-    path, note = results_tab.predict_upload(image, str(archive), False)
+    path, note = predict_runs.predict_upload(image, archive, False)
     assert path and "Predicted 5 rows" in note, note
     records = read_jsonl(Path(path))
     assert [r["file"].split("/")[0] for r in records] == ["blue"] * 5  # sorted: blue/ first

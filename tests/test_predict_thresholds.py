@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import predict_runs
 import pytest
 from predict_runs import data_dir, multi_run, text_run
 
@@ -25,7 +26,7 @@ from finetune_core import predict
 from finetune_core.cli.commands import main
 from finetune_core.errors import RunError
 from finetune_core.predict.file import predict_file
-from finetune_core.ui import results_tab
+from finetune_core.ui import queued
 
 LABELS = ["neg", "neu", "pos"]
 PROBES = ["great superb table river", "awful hate", "table chair window", "good bad stone"]
@@ -53,7 +54,7 @@ def predict_rows(run: Path, source: Path, tmp_path: Path) -> list[dict]:
 
 def playground_labels(run: Path, text: str) -> list[str]:
     """The labels the playground's message names as on."""
-    probs, note = results_tab.playground(run, text, None)
+    probs, note = queued.playground(run, text, None)
     assert probs is not None and "Labels on:" in note, note
     shown = note.split("Labels on:", 1)[1]
     return [n for n in LABELS if f"{n} (over" in shown]
@@ -106,7 +107,7 @@ def test_the_rule_of_a_run(multi, single, tmp_path):
         with pytest.raises(RunError, match=predict.THRESHOLDS_KEY) as err:
             predict.thresholds(copy)
         assert "\n" not in str(err.value), what
-        probs, note = results_tab.playground(copy, "good", None)
+        probs, note = queued.playground(copy, "good", None)
         assert probs is None and predict.THRESHOLDS_KEY in note, what
     assert "names labels the model does not have (joy)" in str(err.value)
 
@@ -194,7 +195,7 @@ def test_single_label_predictions_agree_with_eval_json(single, tmp_path):
             mistake["confidence"], rel=1e-4
         )
     for row, record in list(zip(rows, records, strict=True))[:8]:
-        probs, note = results_tab.playground(single, row["text"], None)
+        probs, note = queued.playground(single, row["text"], None)
         assert note == "" and probs == pytest.approx(record["scores"], rel=1e-4, abs=1e-6)
 
 
@@ -229,27 +230,23 @@ def test_the_results_step_predicts_an_upload(single, tmp_path, monkeypatch):
     gradio_cache = tmp_path / "gradio" / "reviews.csv"  # where gradio keeps an upload
     gradio_cache.parent.mkdir()
     gradio_cache.write_text("text\ngood great love\nawful hate\n", encoding="utf-8")
-    seen = []
-    path, note = results_tab.predict_upload(
-        single, str(gradio_cache), True, lambda d, t: seen.append((d, t))
-    )
+    path, note = predict_runs.predict_upload(single, gradio_cache, True)
     assert path and Path(path).name == "reviews-predictions.csv" and "Predicted 2 rows" in note
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     assert lines[0] == "prediction,score_neg,score_neu,score_pos" and len(lines) == 3
-    assert seen[0] == (0, 2) and seen[-1] == (2, 2)
     assert list((tmp_path / "uploads").iterdir()) == []  # the upload's copy is gone
-    path, note = results_tab.predict_upload(single, str(gradio_cache), False)
+    path, note = predict_runs.predict_upload(single, gradio_cache, False)
     assert [r["prediction"] for r in read_jsonl(Path(path))] == [
         r.prediction for r in predict.classify(single, ["good great love", "awful hate"])
     ]
     bad = tmp_path / "gradio" / "notes.txt"
     bad.write_text("hello")
-    assert results_tab.predict_upload(single, str(bad), False)[0] is None
+    assert predict_runs.predict_upload(single, bad, False)[0] is None
     empty = tmp_path / "gradio" / "empty.csv"
     empty.write_text("")
-    path, note = results_tab.predict_upload(single, str(empty), False)
+    path, note = predict_runs.predict_upload(single, empty, False)
     assert path is None and "empty.csv is empty" in note
-    assert "Train a model first" in results_tab.predict_upload(None, str(gradio_cache), False)[1]
+    assert "Train a model first" in predict_runs.predict_upload(None, gradio_cache, False)[1]
     # the engine itself refuses a visitor's path outside the uploads
     with pytest.raises(Exception, match="Local paths are not available"):
         predict_file(single, gradio_cache, tmp_path / "out.jsonl")

@@ -12,6 +12,7 @@ from finetune_core.ui import (
     data_tab,
     freeze_tab,
     model_tab,
+    queued,
     results_tab,
     runs_tab,
     train_tab,
@@ -172,7 +173,7 @@ def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv, monkeypatch
     assert "Accuracy" in summary["text"] and len(summary["confusion"]) == 3
     action_id, msg = results_tab.try_model(owner, job_id, "good great love", None)
     assert action_id and "Predicting" in msg  # a queued job: never inside the page's event
-    assert results_tab.poll("someone-else-entirely", {"predict": action_id}) == ({}, {})
+    assert queued.poll("someone-else-entirely", {"predict": action_id}) == ({}, {})
     probs, msg, _ = wait_action(owner, "predict", action_id)
     assert msg == "" and set(probs) == {"neg", "neu", "pos"}
     assert abs(sum(probs.values()) - 1) < 1e-5
@@ -301,7 +302,7 @@ def wait_action(owner: str, kind: str, action_id: str, seconds: float = 120) -> 
 
     deadline = time.monotonic() + seconds
     while True:
-        left, shown = results_tab.poll(owner, {kind: action_id})
+        left, shown = queued.poll(owner, {kind: action_id})
         if not left:
             return shown[kind]
         assert time.monotonic() < deadline, f"the {kind} action did not finish"

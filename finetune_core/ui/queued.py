@@ -14,6 +14,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from finetune_core import predict
 from finetune_core.errors import FinetuneError
 from finetune_core.jobs import actions
 from finetune_core.jobs.manager import MANAGER
@@ -119,3 +120,34 @@ def exported(got: actions.Outcome) -> tuple[str | None, str]:
     figures = html.escape("\n".join(result.get("table") or []))
     archive = got.work_dir / Path(str(result.get("archive"))).name
     return str(archive), f"{message(str(result.get('summary')), OK)}<pre>{figures}</pre>"
+
+
+def poll(owner, pending: dict | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """(the actions still waiting or running, what to show): {kind: (None, notice)} while an
+    action is pending, {kind: (output value, notice, True)} once it is done."""
+    left, shown = {}, {}
+    for kind, action_id in (pending or {}).items():
+        got = check(owner, action_id)
+        if got is None:
+            continue
+        if got.state in ("queued", "running"):
+            left[kind] = action_id
+            shown[kind] = (None, progress(kind, got))
+        else:
+            done = {
+                PREDICT: predicted,
+                ONNX: exported,
+                PREDICT_FILE: predictions_file,
+            }[kind]
+            shown[kind] = (*done(got), True)
+    return left, shown
+
+
+def playground(run_dir: Path, text: str, image) -> tuple[dict[str, float] | None, str]:
+    """What the playground shows for one input, here and now: the class probabilities and, for
+    a multi-label run, the labels over their thresholds (the queued Predict shows the same)."""
+    try:
+        scores, note = predict.playground(run_dir, image if image is not None else text)
+    except FinetuneError as exc:
+        return None, message(str(exc))
+    return scores, message(note, OK) if note else ""

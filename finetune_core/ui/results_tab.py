@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from finetune_core import charts, export, predict, runs
+from finetune_core import charts, export, runs
 from finetune_core.errors import FinetuneError
 from finetune_core.host import retention
 from finetune_core.jobs.manager import MANAGER
@@ -145,21 +145,13 @@ def try_model(owner, job_id, text: str, image) -> tuple[str | None, str]:
     return queued.submit_predict(owner, run_dir_of(owner, job_id), text, image)
 
 
-def playground(run_dir: Path, text: str, image) -> tuple[dict[str, float] | None, str]:
-    """What the playground shows for one input, here and now: the class probabilities and, for
-    a multi-label run, the labels over their thresholds (the queued action shows the same)."""
-    try:
-        scores, note = predict.playground(run_dir, image if image is not None else text)
-    except FinetuneError as exc:
-        return None, message(str(exc))
-    return scores, message(note, OK) if note else ""
-
-
-def predict_upload(owner, job_id, file_path: str | None, as_csv: bool) -> tuple[str | None, str]:
-    """Queue the Results step's batch prediction of an uploaded file; (action id or None, the
-    notice). The upload is checked and copied as a dataset upload is (type, size, zip safety,
-    the hosted path policy); the action removes its copy when done."""
-    run_dir = run_dir_of(owner, job_id)
+def predict_upload(
+    owner: str | None, run_dir: Path | None, file_path: str | None, as_csv: bool
+) -> tuple[str | None, str]:
+    """Queue the Results step's batch prediction of an uploaded file through one of the
+    owner's runs; (action id or None, the notice). The upload is checked and copied as a
+    dataset upload is (type, size, zip safety, the hosted path policy); the action removes its
+    copy when done."""
     if run_dir is None:
         return None, message("Train a model first.")
     if not file_path:
@@ -189,27 +181,6 @@ def onnx(owner, job_id, quantize: bool, token: str | None = None, oauth_token=No
     does); (action id to poll, or None, and the notice)."""
     user_token = token or (getattr(oauth_token, "token", None) if oauth_token else None)
     return queued.submit_onnx(owner, run_dir_of(owner, job_id), quantize, user_token)
-
-
-def poll(owner, pending: dict | None) -> tuple[dict[str, str], dict[str, Any]]:
-    """(the actions still waiting or running, what to show): {kind: (None, notice)} while an
-    action is pending, {kind: (output value, notice, True)} once it is done."""
-    left, shown = {}, {}
-    for kind, action_id in (pending or {}).items():
-        got = queued.check(owner, action_id)
-        if got is None:
-            continue
-        if got.state in ("queued", "running"):
-            left[kind] = action_id
-            shown[kind] = (None, queued.progress(kind, got))
-        else:
-            done = {
-                queued.PREDICT: queued.predicted,
-                queued.ONNX: queued.exported,
-                queued.PREDICT_FILE: queued.predictions_file,
-            }[kind]
-            shown[kind] = (*done(got), True)
-    return left, shown
 
 
 def push(owner, job_id, repo_id: str, private: bool, token: str | None, oauth_token=None):
@@ -393,7 +364,7 @@ def _waiting(pending: dict | None, kind: str, action_id: str | None) -> tuple[An
 def _tick(owner, pending):
     """(probabilities, try notice, ONNX zip, export notice, predictions file, its notice,
     pending, timer)."""
-    left, shown = poll(owner, pending)
+    left, shown = queued.poll(owner, pending)
     out = []
     for kind in (queued.PREDICT, queued.ONNX, queued.PREDICT_FILE):
         value, note, *done = shown.get(kind, (None, None))
@@ -409,7 +380,8 @@ def _tick(owner, pending):
 
 
 def _predict_file(owner, draft, pick, file_path, as_csv, pending):
-    action_id, note = predict_upload(owner, _job(draft, pick), file_path, as_csv)
+    run_dir = run_dir_of(owner, _job(draft, pick))  # only this browser's runs
+    action_id, note = predict_upload(owner, run_dir, file_path, as_csv)
     return gr.skip(), note, *_waiting(pending, queued.PREDICT_FILE, action_id)
 
 

@@ -53,8 +53,8 @@ def wait_file_state(run_dir: Path, states: tuple[str, ...], seconds: float = 180
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         status = runs.read_status(run_dir)
-        if status.get("state") in states:
-            return status
+        if status.state in states:
+            return status.to_dict()
         time.sleep(0.4)
     raise AssertionError(f"{run_dir.name} never reached {states}: {runs.read_status(run_dir)}")
 

@@ -250,7 +250,7 @@ class JobManager:
 
     def _finish(self, job: Job) -> None:
         if job.limit_reason and job.action is None:  # the run ended itself; say which limit
-            runs.RunDir(job.run_dir).write_status(error=job.limit_reason)
+            runs.RunWriter(job.run_dir).explain(job.limit_reason)
         with self._lock:
             job.state = "finished"
             job.token = None

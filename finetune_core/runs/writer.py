@@ -183,6 +183,12 @@ class RunWriter:
             self.run.metrics_path, End(state, error, final.step, seconds).to_dict()
         )
 
+    def explain(self, error: str) -> None:
+        """The error of a run that already ended, replaced by a better sentence (the host's
+        limit that stopped it, rather than the exit code of the process it ended)."""
+        if self.main and self.read().finished:
+            self._update(error=error)
+
     def fail(self, message: str, exc: BaseException | None = None, token: str | None = None):
         """A failure: the traceback to error.log (tokens redacted), then finish("failed")."""
         try:

@@ -39,8 +39,11 @@ def own_registry(runs_dir: Path):
     fresh = JobManager()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FINETUNE_RUNS_DIR", str(runs_dir))
+        # the registry's own module too: the queued actions (jobs/actions.py) find it there
         for name, module in list(sys.modules.items()):
-            if name.startswith("finetune_core.ui") and hasattr(module, "MANAGER"):
+            if name.startswith(("finetune_core.ui", "finetune_core.jobs.manager")) and hasattr(
+                module, "MANAGER"
+            ):
                 mp.setattr(module, "MANAGER", fresh)
         yield fresh
     fresh.shutdown()

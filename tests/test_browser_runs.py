@@ -59,6 +59,8 @@ def test_a_reload_restores_what_was_asked_not_what_the_run_resolved(server, page
     page.goto(server, wait_until="domcontentloaded")
     wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
     load_model_and_data(page)
+    open_tab(page, "3 · Head & freezing")  # head only: the rate is searched on the cache
+    page.locator("#freeze-preset").get_by_text("head only", exact=True).click()
     open_tab(page, "4 · Train")
     assert box(page, "learning-rate").input_value() == ""  # empty: the run decides
     box(page, "epochs").fill("2")

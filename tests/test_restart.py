@@ -65,10 +65,20 @@ class Dashboard:
         raise AssertionError(f"the dashboard did not start: {self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:
-        """kill -9: no shutdown handler runs, the training thread dies with the server."""
+        """What a restart does to a Space: every process ends at once (kill -9), the server's
+        and its trainers' (a hosted visitor's run trains in a process of its own session)."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(30)
+        root = Path(self.env["FINETUNE_RUNS_DIR"])
+        for run in root.iterdir() if root.is_dir() else []:
+            held = runs.RunDir(run).read_status()  # as written: the process that holds it
+            pid, started = held.get("pid"), held.get("process_started")
+            # only the very process that wrote it (same pid and start time): a pid reused by
+            # anyone else's process on this machine is left alone
+            if isinstance(pid, int) and started and runs.status.process_started(pid) == started:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
 @pytest.fixture()

@@ -32,10 +32,20 @@ from hypothesis.stateful import (
 )
 
 from finetune_core import runs
+from finetune_core.jobs import manager as manager_mod
 from finetune_core.jobs import restore
 from finetune_core.jobs.manager import JobManager
 from finetune_core.model import inspect_model
-from finetune_core.ui import data_tab, events, results_tab, runs_tab, state, train_tab, wiring
+from finetune_core.ui import (
+    data_tab,
+    events,
+    queued,
+    results_tab,
+    runs_tab,
+    state,
+    train_tab,
+    wiring,
+)
 from finetune_core.ui.freeze_tab import CUSTOM, PRESETS
 from finetune_core.ui.state import Draft
 
@@ -236,7 +246,7 @@ class Page(RuleBasedStateMachine):
             status = runs.RunStatus.from_dict(rd.read_status())
             rd.write_json(rd.status_path, status.with_(state="running", pid=DEAD_PID).to_dict())
         fresh = JobManager(max_concurrent=1)
-        for module in (events, train_tab, results_tab, runs_tab):
+        for module in (events, train_tab, results_tab, runs_tab, queued, manager_mod):
             module.MANAGER = fresh  # the fixture's monkeypatch puts the original back
         restore.rebuild(fresh)
         self.reattach()
@@ -333,7 +343,7 @@ def manager(monkeypatch, tmp_path):
     runs too."""
     monkeypatch.setenv("FINETUNE_RUNS_DIR", str(tmp_path / "runs"))
     fresh = JobManager(max_concurrent=1)
-    for module in (events, train_tab, results_tab, runs_tab):
+    for module in (events, train_tab, results_tab, runs_tab, queued, manager_mod):
         monkeypatch.setattr(module, "MANAGER", fresh)
     return fresh
 

@@ -18,6 +18,7 @@ from typing import Any
 from finetune_core import model as model_mod
 from finetune_core.runs import RunWriter, phases, read_metrics, records
 from finetune_core.train import baseline
+from finetune_core.train.setup import agree
 
 SUMMARY = ("accuracy", "f1_macro", "f1_micro", "report_split", "num_examples", "baseline")
 
@@ -26,7 +27,9 @@ def evaluate(trainer, prepared, report_rows, writer: RunWriter, hooks, seed: int
     """eval.json for the trainer's current (kept) model; returns the CLI's summary of it."""
     logs = records.logs(read_metrics(writer.run.path)) if writer.main else []
     last = [r for r in logs if "eval_loss" in r.values]
-    stale = not last or last[-1].step != trainer.state.global_step
+    # decided on the main process (the one that reads the metrics) and agreed by every one:
+    # the predict below is a collective, and a rank that skipped it left the others waiting
+    stale = agree(not last or last[-1].step != trainer.state.global_step)
     selection = None
     if stale or hooks.multi_label:  # multi-label: the thresholds are tuned on these
         out = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")

@@ -143,7 +143,7 @@ def test_refusals_leave_nothing_behind(text_run, tmp_path, monkeypatch, capsys):
 
 
 def test_the_results_page_exports_onnx_and_shows_the_tensorboard_command(
-    tiny_bert, text_csv, tmp_path
+    tiny_bert, text_csv, tmp_path, monkeypatch
 ):
     import time
     import zipfile
@@ -169,5 +169,6 @@ def test_the_results_page_exports_onnx_and_shows_the_tensorboard_command(
     assert "checked on 6 of 6 evaluation examples" in note and "<pre>model" in note
     with zipfile.ZipFile(archive) as zipped:
         assert {"model.onnx", "model_int8.onnx", "export.json"} <= set(zipped.namelist())
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")  # hosted: another visitor cannot export it
     _, refused = results_tab.onnx("an-intruder", job.id, True)
     assert "Train a model first." in refused

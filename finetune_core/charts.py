@@ -16,6 +16,8 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from finetune_core import inert
+
 HEIGHT = 300
 TEMPLATE = "plotly_white"
 # The look is set once as plotly's default template: go.Figure() applies a default without
@@ -232,14 +234,21 @@ def figures(records: Sequence[Mapping[str, Any]], **loss_options: Any) -> dict[s
     }
 
 
+CHART_CLASSES = 30  # classes drawn one by one; beyond, the most frequent 29 and "other"
+
+
 def confusion_figure(
     matrix: Sequence[Sequence[float]], label_names: Sequence[str], *, normalize: bool = False
 ) -> go.Figure:
     """Confusion matrix heatmap: rows are true labels (top to bottom), columns predictions.
-    Cells show counts; with `normalize` the colour is the share of each true label's row."""
+    Cells show counts; with `normalize` the colour is the share of each true label's row.
+    Label names are data: shown as text (inert.plot), and at most CHART_CLASSES of them."""
     counts = [[_num(v) or 0.0 for v in row] for row in matrix]
     n = len(counts)
     names = [str(label_names[i]) if i < len(label_names) else str(i) for i in range(n)]
+    counts, names = _fold_matrix(counts, names, CHART_CLASSES)
+    n = len(counts)
+    names = inert.plot_names(names)
     fig = _figure("Confusion matrix", "predicted", "true", "confusion", None)
     fig.update_layout(height=max(HEIGHT, min(900, 40 * n + 140)), hovermode="closest")
     if not n:
@@ -269,12 +278,41 @@ def confusion_figure(
     return fig
 
 
+def _fold_matrix(
+    counts: list[list[float]], names: list[str], limit: int
+) -> tuple[list[list[float]], list[str]]:
+    """The `limit` - 1 classes with the most true examples, the others summed into "other"."""
+    n = len(counts)
+    if n <= limit:
+        return counts, names
+    keep = sorted(sorted(range(n), key=lambda i: -sum(counts[i]))[: limit - 1])
+    slot = {c: k for k, c in enumerate(keep)}
+    folded = [[0.0] * limit for _ in range(limit)]
+    for i, row in enumerate(counts):
+        for j, v in enumerate(row):
+            if v:
+                folded[slot.get(i, limit - 1)][slot.get(j, limit - 1)] += v
+    return folded, [names[i] for i in keep] + [f"other ({n - len(keep):,} classes)"]
+
+
+def top_counts(counts: Mapping[str, int], limit: int = CHART_CLASSES) -> dict[str, int]:
+    """The `limit` - 1 largest classes in their order, then "other (N classes)" for the rest."""
+    if len(counts) <= limit:
+        return dict(counts)
+    top = set(sorted(counts, key=lambda k: -counts[k])[: limit - 1])
+    kept = {k: v for k, v in counts.items() if k in top}
+    rest = sum(v for k, v in counts.items() if k not in top)
+    return {**kept, f"other ({len(counts) - len(top):,} classes)": rest}
+
+
 def class_balance_figure(counts: Mapping[str, int]) -> go.Figure:
-    """Examples per class: an imbalance is the first thing to see before training."""
+    """Examples per class: an imbalance is the first thing to see before training. Class
+    names are data: shown as text, and at most CHART_CLASSES bars (the rest as "other")."""
     fig = _figure("Examples per class", "class", "examples", "balance", None)
     fig.update_layout(hovermode="closest", showlegend=False)
     if counts:
-        names, values = [str(k) for k in counts], list(counts.values())
+        shown = top_counts(counts)
+        names, values = inert.plot_names(list(shown)), list(shown.values())
         bar = go.Bar(x=names, y=values, text=values, textposition="auto", marker_color=TRAIN_COLOR)
         fig.add_trace(bar)
         fig.update_xaxes(type="category")

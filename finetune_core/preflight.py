@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from finetune_core import freeze_plan, model
 from finetune_core.config import RunConfig
+from finetune_core.data import bounds, prepare
 from finetune_core.data import load as data
-from finetune_core.data import prepare
 from finetune_core.errors import DataError, HubError
 from finetune_core.host import paths
+from finetune_core.model.processor import check_tokenizer_size
 from finetune_core.train import trackers
 
 
@@ -37,6 +38,8 @@ def check(
         modality, n_labels = _hub_dataset(cfg, token)
     task = model.infer_task(hf_config, modality)
     prepare.check_max_length(cfg.max_length, hf_config, task, cfg.model)
+    if task == model.TEXT:
+        check_tokenizer_size(cfg.model, token)  # hosted: FINETUNE_MAX_TOKENIZER_MB
     meta = model.load_model(cfg.model, n_labels or 2, task=task, token=token, meta=True)
     freeze_plan.plan_freeze(cfg.freeze, model.layer_groups(meta), cfg.model, token)
 
@@ -75,6 +78,7 @@ def _hub_dataset(cfg: RunConfig, token: str | None) -> tuple[str | None, int]:
             f"{', '.join(card.features)})."
         )
     n = len(card.label_names)
+    bounds.check_classes(n, label)  # hosted: FINETUNE_MAX_CLASSES (the run checks them all)
     wrong = class_count_problem(cfg.num_labels, label, n) if card.labels_complete else None
     if wrong:
         raise DataError(wrong)

@@ -38,7 +38,8 @@ def trec(repo: str) -> None:
     """The coarse question types (6 classes); the raw files are Latin-1 text."""
     for split in ("train", "test"):
         rows = []
-        for line in show(repo, TREC_COMMIT, f"data/raw/TREC.{split}").decode("latin-1").splitlines():
+        raw = show(repo, TREC_COMMIT, f"data/raw/TREC.{split}").decode("latin-1")
+        for line in raw.splitlines():
             label, text = line.split(" ", 1)
             rows.append([text.strip(), label.split(":", 1)[0]])
         write(OUT / "trec" / f"{split}.csv", ["text", "label"], rows)
@@ -51,7 +52,8 @@ def goemotions(repo: str) -> None:
 
     def read(split: str) -> list[list[str]]:
         rows = []
-        for line in show(repo, GOEMOTIONS_COMMIT, f"data/original/{split}.tsv").decode().splitlines():
+        raw = show(repo, GOEMOTIONS_COMMIT, f"data/original/{split}.tsv").decode()
+        for line in raw.splitlines():
             text, ids, _ = line.split("\t")
             rows.append([text, ",".join(names[int(i)] for i in ids.split(","))])
         return rows

@@ -26,7 +26,8 @@ shas; `add_files` adds or replaces files, `remove` drops a repo. `hub.tokens` ho
 accepted tokens (default {"hf_test_token"}). Code: this module (server, modes, repos),
 fakehub_http.py (routing, auth, errors), fakehub_repo.py (files and the JSON bodies).
 
-Every request is recorded in `hub.requests` as (method, path-with-query); paths that no
+Every request is recorded in `hub.requests` as (method, path-with-query), and the bearer
+token it carried (if any) in `hub.bearers` as (method, path, token); paths that no
 route knows also go to `hub.unknown` (answered 404) so missing endpoints are easy to spot.
 Not served: the dataset-viewer host (datasets-server.*), LFS/Xet transfers (every preupload
 answer is "regular": content comes inline in the commit), pull requests and Spaces.
@@ -58,6 +59,7 @@ class FakeHub:
         self.hang_seconds = 30.0
         self.unknown: list[tuple[str, str]] = []
         self._requests: list[tuple[str, str]] = []
+        self._bearers: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -133,14 +135,22 @@ class FakeHub:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def bearers(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return list(self._bearers)
+
     def reset_requests(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._bearers.clear()
             self.unknown.clear()
 
-    def _record(self, method: str, path: str) -> None:
+    def _record(self, method: str, path: str, authorization: str | None = None) -> None:
         with self._lock:
             self._requests.append((method, path))
+            if authorization and authorization.lower().startswith("bearer "):
+                self._bearers.append((method, path, authorization[7:].strip()))
 
     # ---- repos ------------------------------------------------------------------
     def add_model(

@@ -48,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         hub = self.hub
-        hub._record(method, self.path)
+        hub._record(method, self.path, self.headers.get("Authorization"))
         body = b""
         if method == "POST":
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -59,23 +59,26 @@ def hosted_server(fake_hub, tiny_bert, tmp_path_factory):
         constants.HF_HUB_DISABLE_IMPLICIT_TOKEN,
     )
     os.environ.update(FINETUNE_HOSTED="1", HF_TOKEN=HOST_TOKEN, FINETUNE_ALLOWED_PATHS=str(allowed))
-    demo, url = serve_local()
-    world = {
-        "url": url,
-        "outside": outside,
-        "secret": str(secret),
-        "allowed": allowed,
-        "bert": "tests-org/hosted-bert",
-        "tmp": tmp_path_factory.mktemp("visitor"),
-    }
-    yield world
-    MANAGER.shutdown()
-    demo.close()
-    for key, value in saved.items():
-        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-    if implicit[0] is None:
-        os.environ.pop("HF_HUB_DISABLE_IMPLICIT_TOKEN", None)
-    constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = implicit[1]
+    try:  # the environment comes back even when the server fails to start (else every later
+        # test of the session would run hosted)
+        demo, url = serve_local()
+        world = {
+            "url": url,
+            "outside": outside,
+            "secret": str(secret),
+            "allowed": allowed,
+            "bert": "tests-org/hosted-bert",
+            "tmp": tmp_path_factory.mktemp("visitor"),
+        }
+        yield world
+        MANAGER.shutdown()
+        demo.close()
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        if implicit[0] is None:
+            os.environ.pop("HF_HUB_DISABLE_IMPLICIT_TOKEN", None)
+        constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = implicit[1]
 
 
 @pytest.fixture(scope="module")

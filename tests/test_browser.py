@@ -9,6 +9,7 @@ it the test fails (it is not skipped), so CI cannot pass without the browser che
 
 from __future__ import annotations
 
+import json
 import time
 import zipfile
 
@@ -161,6 +162,18 @@ def test_whole_flow_in_a_browser(server, page, tiny_bert, tmp_path_factory):
     top = next((line for line in probs.splitlines() if line.strip() in LABELS), None)
     assert top == "neg", f"top class is not 'neg': {probs!r}"
     assert_no_errors(page, "results tab")
+    # a file of new texts (the run's column): its predictions come back as a file
+    batch = tmp_path_factory.mktemp("predict-upload") / "new.csv"
+    batch.write_text("sentence\nawful hate the worst\ngood great love\n", encoding="utf-8")
+    page.locator("#predict-input input[type=file]").set_input_files(str(batch))
+    wait_text(page, "#predict-input", ".csv", "the upload to arrive")  # shown as "new\n.csv"
+    page.locator("#predict-btn").click()
+    wait_text(page, "#predict-msg", "Predicted 2 rows", "the file's predictions")
+    shown = text_of(page, "#predict-output").replace("\n", "")
+    assert "new-predictions.jsonl" in shown, shown
+    link = page.locator("#predict-output a").first.get_attribute("href")
+    lines = page.request.get(link if "://" in link else server + link.lstrip("/")).text()
+    assert [json.loads(x)["prediction"] for x in lines.splitlines()] == ["neg", "pos"], lines
     # one click on Download model: the zip is made and the browser saves it
     with page.expect_download(timeout=LONG) as download:
         page.locator("#zip-btn").click()

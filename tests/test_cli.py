@@ -239,12 +239,18 @@ def check_run_dir(out: Path, *, epochs: float, model: str, token: str | None = N
 def check_done_line(result: subprocess.CompletedProcess, out: Path, report: dict) -> None:
     assert result.returncode == 0, result.stderr
     match = re.search(
-        r"^done: accuracy (\d\.\d{4}), macro F1 (\d\.\d{4}); run folder (.+)$", result.stdout, re.M
+        r"^done: accuracy (\d\.\d{4}), macro F1 (\d\.\d{4}) on (.+) \((\d+) rows\); "
+        r"quick baseline \((.+)\): macro F1 (\d\.\d{4}); run folder (.+)$",
+        result.stdout,
+        re.M,
     )
     assert match, result.stdout
     assert float(match.group(1)) == pytest.approx(report["accuracy"], abs=1e-4)
     assert float(match.group(2)) == pytest.approx(report["f1_macro"], abs=1e-4)
-    assert match.group(3) == str(out)
+    assert (match.group(3), int(match.group(4))) == (report["report_split"], report["num_examples"])
+    assert match.group(5) == report["baseline"]["name"]
+    assert float(match.group(6)) == pytest.approx(report["baseline"]["f1_macro"], abs=1e-4)
+    assert match.group(7) == str(out)
 
 
 def test_train_yaml_config_with_flag_override_downloads_through_the_fake_hub(batch):

@@ -152,7 +152,14 @@ def test_checkpoints_are_pushed_while_training(tiny_bert, text_csv, tmp_path, fa
     assert weights == (newest / "trainable.safetensors").read_bytes()
     metrics = [json.loads(line) for line in fetch("run/metrics.jsonl").splitlines()]
     assert any("loss" in r for r in metrics) and max(r.get("step", 0) for r in metrics) <= step
-    assert json.loads(fetch("run/config.json"))["push_checkpoints_to"] == "fx-ckpt/live"
+    published = json.loads(fetch("run/config.json"))
+    assert published["push_checkpoints_to"] == "fx-ckpt/live"
+    # a local dataset and model by their names only: an upload's server path is its key
+    assert (published["dataset"], published["model"]) == (text_csv.name, tiny_bert.name)
+    assert published["output_dir"] is None
+    folders = (str(text_csv.parent).encode(), str(tiny_bert).encode(), str(out).encode())
+    stored = stored_files(fake_hub, "fx-ckpt/live")
+    assert not [n for n, data in stored.items() if any(f in data for f in folders)]
     assert "config.json" not in stored_files(fake_hub, "fx-ckpt/live")  # root kept for a model
     assert all(TOKEN.encode() not in d for d in stored_files(fake_hub, "fx-ckpt/live").values())
     assert_no_token(out.rglob("*"))

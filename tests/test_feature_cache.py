@@ -17,6 +17,7 @@ FAST = {
     "logging_steps": 1,
     "seed": 5,
     "learning_rate": 5e-3,
+    "freeze": "backbone",  # the head only: what the cache stands in for (auto would time it)
 }
 
 

@@ -13,13 +13,13 @@ from finetune_core.train import run as train
 from finetune_core.train.evaluation import majority, majority_f1_macro
 from finetune_core.train.health import Health
 
-BASE = {"batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
+BASE = {"batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3, "freeze": "backbone"}
 HEALTHY = {"freeze": "none", "learning_rate": 3e-3, "epochs": 6}
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return tiny.write_csv(tmp_path_factory.mktemp("health") / "d.csv", tiny.text_rows(90))
+    return tiny.write_csv(tmp_path_factory.mktemp("health") / "d.csv", tiny.text_rows(150))
 
 
 def run(tiny_bert, data, out, **extra):
@@ -119,3 +119,28 @@ def test_the_page_shows_the_warnings():
     status = RunStatus("completed", step=9, max_steps=9, warnings=["loss <flat>: try x"])
     html = train_tab.progress_html(charts.progress(status.to_dict(), []), None, status)
     assert "ft-warn" in html and "loss &lt;flat&gt;: try x" in html
+
+
+def test_multi_label_floods_and_silence_are_named():
+    health = Health(["a", "b", "c", "d"], multi_label=True)
+    assert health.on_label_counts({"true": 1.2, "predicted": 9.0}, 28)
+    assert "labels per row" in health.warnings[0] and "threshold" in health.warnings[0]
+    assert health.on_label_counts({"true": 1.2, "predicted": 2.0}, 28)  # taken back
+    assert health.warnings == []
+    assert health.on_label_counts(
+        {"true": 1.2, "predicted": 0.3, "rows_without_prediction": 0.7}, 28
+    )
+    assert "no label at all for 70%" in health.warnings[0]
+
+
+def test_a_swinging_weighted_loss_is_not_called_diverging():
+    """A weighted multi-label loss dips on easy batches and swings back, below where it
+    started; a real divergence climbs above its start."""
+    swinging = Health(["a", "b"], multi_label=True)
+    for step, loss in enumerate([3.0, 2.9, 2.8, 0.5, 0.6, 0.5, 1.3, 1.4, 1.2], 1):
+        swinging.on_loss(step, loss, 100)
+    assert not any("rising" in w for w in swinging.warnings)
+    rising = Health(["a", "b"], multi_label=True)
+    for step, loss in enumerate([1.0, 1.0, 1.0, 0.8, 0.7, 2.5, 3.0, 3.5], 1):
+        rising.on_loss(step, loss, 100)
+    assert any("rising" in w for w in rising.warnings)

@@ -11,26 +11,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "finetune_core"
 ENGINE = {"errors", "charts", "config", "runs", "host", "hub/net", "model", "freeze_plan"}
-ENGINE |= {"jsonfiles"}
+ENGINE |= {"jsonfiles", "inert"}
 ENGINE |= {"data", "hub", "predict", "export", "train", "preflight", "jobs"}
 BASE = {"errors", "config", "runs", "model"}
 ALLOWED: dict[str, set[str]] = {  # docs/architecture.md, "Import rules"
     "errors": set(),
-    "charts": set(),
+    "inert": set(),
+    "charts": {"inert"},
     "jsonfiles": set(),
     "config": {"errors"},
     "runs": {"errors", "jsonfiles"},
     "host": {"errors", "config", "runs"},
     "hub/net": {"errors", "host"},
-    "model": {"errors", "config", "hub/net"},
+    "model": {"errors", "config", "hub/net", "jsonfiles", "host"},
     "freeze_plan": {"errors", "config", "model", "hub/net"},
-    "data": {"errors", "config", "model", "hub/net", "host"},
+    "data": {"errors", "config", "model", "hub/net", "host", "jsonfiles"},
     "hub": BASE | {"data", "hub/net", "host"},
-    "predict": BASE,
-    "export": BASE | {"data", "hub", "hub/net", "host"},
-    "train": BASE | {"data", "hub", "hub/net", "export", "host", "freeze_plan"},
+    "predict": BASE | {"data", "host"},
+    "export": BASE | {"data", "hub", "hub/net", "host", "predict"},
+    "train": BASE | {"data", "hub", "hub/net", "export", "host", "freeze_plan", "predict", "inert"},
     "preflight": BASE | {"data", "hub", "hub/net", "train", "host", "freeze_plan"},
-    "jobs": BASE | {"train", "host"},
+    "jobs": BASE | {"jsonfiles", "train", "export", "predict", "host"},
     "ui": ENGINE,
     "cli": ENGINE | {"ui"},
     "__main__": {"cli"},

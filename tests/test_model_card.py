@@ -54,6 +54,10 @@ def test_a_run_on_a_hub_model_writes_hub_metadata_and_its_scores(
     assert card.data.eval_results == results and card.data.base_model == "eco-card/tiny-bert"
     assert "bert.encoder.layer.0" in card.text and 'pipeline("text-classification"' in card.text
     assert TOKEN not in path.read_text()
+    # a published card names a local dataset by its file name: its server path (for an
+    # upload, the key to it) is in no line of the card (issue 20)
+    assert "- Dataset: `reviews.csv`" in card.text
+    assert str(text_csv.parent) not in path.read_text()
 
 
 def test_hub_dataset_and_config_go_into_the_metadata(tiny_bert):

@@ -131,7 +131,7 @@ def test_multi_label_images_with_the_feature_cache(tiny_vit, tmp_path):
     cfg = RunConfig.from_dict(
         {"model": str(tiny_vit), "dataset": str(data), "output_dir": str(out)}
         | BASE
-        | {"learning_rate": 0.05, "epochs": 8}
+        | {"learning_rate": 0.05, "epochs": 8, "freeze": "backbone"}
     )
     assert train.run(cfg, release_memory=False).state == "completed"
     status = json.loads((out / "status.json").read_text())

@@ -148,10 +148,12 @@ def test_the_results_page_exports_onnx_and_shows_the_tensorboard_command(
     import time
     import zipfile
 
+    from test_ui_handlers import wait_action
+
     from finetune_core.jobs.manager import MANAGER
     from finetune_core.ui import results_tab
 
-    owner = "ecosystem-page-owner-0123456789ab"
+    owner = "ec05c0de111111111111111111111111"  # an id as the page issues them (32 hex digits)
     out = tmp_path / "page-run"
     cfg = RunConfig.from_dict(
         {"model": str(tiny_bert), "dataset": str(text_csv), "output_dir": str(out), **TINY}
@@ -165,10 +167,12 @@ def test_the_results_page_exports_onnx_and_shows_the_tensorboard_command(
     text = results_tab.summary(results_tab.run_dir_of(owner, job.id))["text"]
     assert f"TensorBoard logs: `tensorboard --logdir {out / 'tensorboard'}`" in text
 
-    archive, note = results_tab.onnx(owner, job.id, True)
+    action_id, note = results_tab.onnx(owner, job.id, True)
+    assert action_id and "Exporting to ONNX" in note  # queued: never inside the page's event
+    archive, note, _ = wait_action(owner, "onnx", action_id)
     assert "checked on 6 of 6 evaluation examples" in note and "<pre>model" in note
     with zipfile.ZipFile(archive) as zipped:
         assert {"model.onnx", "model_int8.onnx", "export.json"} <= set(zipped.namelist())
     monkeypatch.setenv("FINETUNE_HOSTED", "1")  # hosted: another visitor cannot export it
-    _, refused = results_tab.onnx("an-intruder", job.id, True)
-    assert "Train a model first." in refused
+    refused_id, refused = results_tab.onnx("an-intruder", job.id, True)
+    assert refused_id is None and "Train a model first." in refused

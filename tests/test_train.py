@@ -16,7 +16,9 @@ from finetune_core.errors import DataError, FinetuneError
 from finetune_core.runs import phases
 from finetune_core.train import run as train
 
+# the head only unless a test says otherwise (auto would time a few steps and train it whole)
 FAST = {"epochs": 2, "batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
+FAST |= {"freeze": "backbone"}
 
 
 def initial_state(source, num_labels, task="text"):
@@ -87,9 +89,9 @@ def test_freeze_list_leaves_exactly_those_groups_unchanged(tiny_bert, text_csv, 
             "model": str(tiny_bert),
             "dataset": str(text_csv),
             "output_dir": str(out),
+            **FAST,
             "freeze": frozen,
             "learning_rate": 1e-2,
-            **FAST,
         }
     )
     train.run(cfg)
@@ -112,8 +114,8 @@ def test_image_folder_run(tiny_vit, image_folder, tmp_path):
             "model": str(tiny_vit),
             "dataset": str(image_folder),
             "output_dir": str(out),
-            "freeze": "none",
             **FAST,
+            "freeze": "none",
         }
     )
     result = train.run(cfg)
@@ -215,6 +217,7 @@ def test_phases_reach_the_callback_and_status_and_a_stop_ends_the_cache_pass(
         phases.SEARCHING_LR,  # learning_rate null, the cache on: a few trials on the cache
         phases.TRAINING,
         phases.EVALUATING,
+        phases.BASELINE,
         phases.SAVING,
     ]
     counts = [(done, total) for name, done, total in seen if name == phases.CACHING]

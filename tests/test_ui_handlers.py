@@ -12,6 +12,7 @@ from finetune_core.ui import (
     data_tab,
     freeze_tab,
     model_tab,
+    queued,
     results_tab,
     runs_tab,
     train_tab,
@@ -170,7 +171,10 @@ def test_start_poll_results_and_owner_isolation(tiny_bert, text_csv, monkeypatch
     assert "completed" in html and "100.0%" in html
     summary = results_tab.summary(results_tab.run_dir_of(owner, job_id))
     assert "Accuracy" in summary["text"] and len(summary["confusion"]) == 3
-    probs, msg = results_tab.try_model(owner, job_id, "good great love", None)
+    action_id, msg = results_tab.try_model(owner, job_id, "good great love", None)
+    assert action_id and "Predicting" in msg  # a queued job: never inside the page's event
+    assert queued.poll("someone-else-entirely", {"predict": action_id}) == ({}, {})
+    probs, msg, _ = wait_action(owner, "predict", action_id)
     assert msg == "" and set(probs) == {"neg", "neu", "pos"}
     assert abs(sum(probs.values()) - 1) < 1e-5
     assert results_tab.run_dir_of("intruder", job_id) is None
@@ -289,3 +293,17 @@ def test_progress_shows_what_runs_before_the_first_step():
     status = status.with_(phase=phases.LOADING_MODEL, **failed)
     html = shown(status)
     assert "loading the model" not in html and "Model x was not found." in html
+
+
+def wait_action(owner: str, kind: str, action_id: str, seconds: float = 120) -> tuple:
+    """Poll one queued action of the results step, as the page's timer does, until done:
+    (output value, notice, True)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        left, shown = queued.poll(owner, {kind: action_id})
+        if not left:
+            return shown[kind]
+        assert time.monotonic() < deadline, f"the {kind} action did not finish"
+        time.sleep(0.2)

@@ -108,7 +108,7 @@ def test_page_config_lists_the_steps(server):
 
 
 def test_only_the_script_api_is_public(server, monkeypatch):
-    """Page events are private: gradio_client neither lists nor calls them; the six script
+    """Page events are private: gradio_client neither lists nor calls them; the seven script
     endpoints stay callable."""
     client = Client(server, verbose=False)
     named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
@@ -116,6 +116,7 @@ def test_only_the_script_api_is_public(server, monkeypatch):
         "/start_run",
         "/run_status",
         "/stop_run",
+        "/delete_run",
         "/my_runs",
         "/resume_run",
         "/train_more",

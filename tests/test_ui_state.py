@@ -319,6 +319,11 @@ class Page(RuleBasedStateMachine):
         assert line in wiring.summary_html(d) or "&" in line
 
 
+# an owner id as the page issues them (32 hex digits; anything else is replaced). Set here,
+# not in the class: hypothesis derives its derandomized sequences from the class's source
+Page.owner = "5e11c0de000000000000000000000000"
+
+
 @pytest.fixture()
 def manager(monkeypatch, tmp_path):
     """A registry and a runs folder of this test's own (a server of its own): on a dashboard

@@ -1,4 +1,4 @@
-"""The `finetune` command: ui | train | inspect | search | export.
+"""The `finetune` command: ui | train | inspect | search | export | predict.
 
     finetune train --config run.yaml [--epochs 2 --learning-rate 1e-3 ...]
     finetune train --resume runs/20261126-101500-bert-base-uncased
@@ -6,6 +6,7 @@
     finetune inspect assets/demo/support_tickets.csv [--json]
     finetune search models bert --task text-classification
     finetune export runs/20261126-101500-bert-base-uncased --format onnx --quantize int8
+    finetune predict runs/20261126-101500-bert-base-uncased --input new.csv --output out.jsonl
 
 Exit codes: 0 success, 1 a failure explained in one line, 2 bad usage, 3 run stopped.
 """
@@ -56,9 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--share", action="store_true")
 
     from finetune_core.cli import export as export_cli
+    from finetune_core.cli import predict as predict_cli
 
     export_cli.add_parser(sub)
     search_cli.add_parser(sub)
+    predict_cli.add_parser(sub)
     return parser
 
 
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             return export_cli.run(args)
         if args.command == "search":
             return search_cli.run(args)
+        if args.command == "predict":
+            from finetune_core.cli import predict as predict_cli
+
+            return predict_cli.run(args)
     except FinetuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -133,14 +140,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.state == "stopped":
         print(f"stopped; resume with: finetune train --resume {result.run_dir}", file=sys.stderr)
         return EXIT_STOPPED
-    metrics = result.metrics or {}
-    print(
-        f"done: accuracy {metrics.get('accuracy', float('nan')):.4f}, "
-        f"macro F1 {metrics.get('f1_macro', float('nan')):.4f}; run folder {result.run_dir}"
-    )
+    print(done_line(result.metrics or {}, result.run_dir))
     for sentence in getattr(result, "warnings", None) or []:  # training health (status.json)
         print(f"warning: {sentence}", file=sys.stderr)
     return EXIT_OK
+
+
+def done_line(metrics: dict, run_dir) -> str:
+    """The last line: the model's scores on the report split, and the quick baseline's."""
+    nan = float("nan")
+    micro = f", micro F1 {metrics['f1_micro']:.4f}" if "f1_micro" in metrics else ""
+    line = (
+        f"done: accuracy {metrics.get('accuracy', nan):.4f}, "
+        f"macro F1 {metrics.get('f1_macro', nan):.4f}{micro}"
+    )
+    if metrics.get("report_split"):
+        line += f" on {metrics['report_split']} ({metrics.get('num_examples', 0):,} rows)"
+    base = metrics.get("baseline") or {}
+    if "f1_macro" in base:
+        base_micro = f", micro F1 {base['f1_micro']:.4f}" if "f1_micro" in base else ""
+        line += f"; quick baseline ({base['name']}): macro F1 {base['f1_macro']:.4f}{base_micro}"
+    return f"{line}; run folder {run_dir}"
 
 
 def quiet_libraries() -> None:
@@ -170,10 +190,12 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 class ProgressBar:
-    """A terminal progress bar on stderr: a live line on a tty, a line per 10% elsewhere."""
+    """A terminal progress bar on stderr: a live line on a tty, a line per 10% elsewhere.
+    Training steps by default; `unit="rows"` counts rows (`finetune predict`), no epoch."""
 
-    def __init__(self, width: int = 30):
+    def __init__(self, width: int = 30, unit: str = "it"):
         self.width = width
+        self.unit = unit
         self.start = time.monotonic()
         self.tty = sys.stderr.isatty()
         self.last_decile = -1
@@ -183,6 +205,11 @@ class ProgressBar:
     def phase(self, name: str, done: int | None, total: int | None) -> None:
         """A line per phase (loading, caching, evaluating), live counts on a terminal."""
         if name == phases.TRAINING:
+            return
+        if done is None and total is None and name.startswith("freeze plan:"):  # Phases.say
+            print(
+                ("\r" if self.tty else "") + name + ("\033[K" if self.tty else ""), file=sys.stderr
+            )
             return
         count = f" {done}/{total} examples" if done is not None and total else ""
         if self.tty:
@@ -194,18 +221,20 @@ class ProgressBar:
     def __call__(self, step: int, max_steps: int, epoch: float | None) -> None:
         if not on_main_process() or not max_steps:
             return
-        if self.first_step is None:
-            self.first_step = step - 1
+        steps = self.unit == "it"
+        if self.first_step is None:  # rows: the first call (0 done) is the start
+            self.first_step = step - 1 if steps else step
             self.start = time.monotonic()  # the rate counts training steps, not loading
         frac = min(1.0, step / max_steps)
         elapsed = time.monotonic() - self.start
-        done = max(1, step - self.first_step)
-        eta = elapsed / done * (max_steps - step)
+        done = max(1, step - self.first_step) if steps else step - self.first_step
         filled = int(frac * self.width)
-        line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {step}/{max_steps} "
-            f"epoch {epoch or 0:.2f}  {done / max(elapsed, 1e-9):.1f} it/s  eta {eta:.0f}s"
-        )
+        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {step}/{max_steps}"
+        if steps:
+            line += f" epoch {epoch or 0:.2f}"
+        if done > 0:
+            eta = elapsed / done * (max_steps - step)
+            line += f"  {done / max(elapsed, 1e-9):.1f} {self.unit}/s  eta {eta:.0f}s"
         if self.tty:
             print("\r" + line, end="", file=sys.stderr, flush=True)
         elif int(frac * 10) > self.last_decile:
@@ -270,7 +299,11 @@ def _print_dataset(summary, as_json: bool) -> int:
     counts = d["class_counts"]
     labels = [f"{n} ({counts[n]})" if n in counts else n for n in d["label_names"]]
     multi = ", multi-label" if d.get("problem_type") == "multi_label" else ""
+    if d.get("label_delimiter"):
+        multi += f", joined by '{d['label_delimiter']}'"
     print(f"labels ({d['num_labels']}{multi}): " + ", ".join(labels))
+    if d.get("label_note"):
+        print(f"note: {d['label_note']}")
     for warning in d.get("warnings") or []:
         print(f"warning: {warning}")
     return EXIT_OK

@@ -1,6 +1,6 @@
 """Sentences for data that loads wrongly or not at all, naming the file, line or column:
 a JSON Lines line that is not JSON, files of one folder with different columns, a
-tab-separated file whose rows and lines disagree, class names that differ only by case."""
+tab-separated file whose rows and lines disagree (labels.py speaks about class names)."""
 
 from __future__ import annotations
 
@@ -251,18 +251,3 @@ def _header(file: Path) -> list[str] | None:
             return None
         return sorted(row) if isinstance(row, dict) else None
     return None
-
-
-def label_warnings(names: list[str], label: str | None) -> list[str]:
-    """A warning when class names differ only by case or surrounding spaces ("neg", "NEG ")."""
-    groups: dict[str, list[str]] = {}
-    for name in names:
-        groups.setdefault(name.strip().casefold(), []).append(name)
-    alike = [g for g in groups.values() if len(g) > 1]
-    if not alike:
-        return []
-    shown = "; ".join(", ".join(repr(n) for n in g) for g in alike[:3])
-    return [
-        f"Label column '{label}' has classes that differ only by case or spaces ({shown}); "
-        "they are trained as different classes: clean the labels if they mean the same."
-    ]

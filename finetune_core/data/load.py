@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import csv
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import diagnose, multilabel
+from finetune_core.data import diagnose, labels, multilabel
 from finetune_core.data.detect import (  # also imported from here by the hub's cards
     Columns,
     detect_columns,
     feature_kind,
-    label_names_of,
 )
-from finetune_core.data.diagnose import label_warnings
-from finetune_core.data.multilabel import is_label_list
 from finetune_core.errors import DataError, FinetuneError
 from finetune_core.host.paths import is_local
 
@@ -29,7 +25,6 @@ DATA_SUFFIXES = {
     ".jsonl": "json",
     ".parquet": "parquet",
 }
-EVAL_SPLIT_NAMES = ("validation", "valid", "val", "dev", "test", "eval")
 
 
 @dataclass
@@ -45,7 +40,9 @@ class DatasetSummary:
     preview: list[dict[str, Any]] = field(default_factory=list)
     thumbnails: list[tuple[Any, str]] = field(default_factory=list)  # (small PIL image, label)
     warnings: list[str] = field(default_factory=list)  # e.g. unusable images skipped
-    problem_type: str = "single_label"  # multi_label when the label column holds lists
+    problem_type: str = "single_label"  # multi_label: lists, or labels joined by a delimiter
+    label_delimiter: str | None = None  # what joins the labels of one cell, when it is text
+    label_note: str | None = None  # how the label column was read, when there was a question
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +58,8 @@ class DatasetSummary:
             "class_counts": self.class_counts,
             "warnings": self.warnings,
             "problem_type": self.problem_type,
+            "label_delimiter": self.label_delimiter,
+            "label_note": self.label_note,
         }
 
 
@@ -102,6 +101,7 @@ def load_checked(source: str, config: str | None = None, token: str | None = Non
         raise (DataError(local) if local else load_error(source, exc)) from exc
     if not isinstance(ds, datasets.DatasetDict):
         ds = datasets.DatasetDict({"train": ds})
+    ds = _bounded(ds, source)
     warnings = diagnose.file_warnings(source, ds) if is_local(source) else []
     if is_local(source) and Path(source).expanduser().is_dir():
         ds, warnings = images.drop_unusable(ds)
@@ -147,24 +147,38 @@ def load_error(source: str, exc: Exception) -> FinetuneError:
 
 
 def _load(source: str, path: str, **kwargs):
-    """datasets.load_dataset; hosted, every file it resolves to is checked first."""
+    """datasets.load_dataset, with every file it resolves to checked before it is parsed: the
+    path policy (hosted) and the bounds (data/bounds.py: nesting, columns)."""
     import logging
 
     import datasets
+    from datasets.utils.info_utils import is_small_dataset
 
+    from finetune_core.data import bounds
     from finetune_core.host import paths
 
     # datasets logs its own error line before raising; the one sentence comes from here
     logger = logging.getLogger("datasets")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
-    try:
-        if paths.hosted():
-            builder = datasets.load_dataset_builder(path, **kwargs)
-            paths.check_data_files(source, builder.config.data_files)
-        return datasets.load_dataset(path, **kwargs)
+    try:  # load_dataset's own three steps, with the checks between the first two
+        builder = datasets.load_dataset_builder(path, **kwargs)
+        paths.check_data_files(source, builder.config.data_files)
+        sep = kwargs.get("delimiter", ",")
+        bounds.check_files(source, builder.config.data_files, kwargs.get("token"), sep)
+        builder.download_and_prepare()
+        return builder.as_dataset(in_memory=is_small_dataset(builder.info.dataset_size))
     finally:
         logger.setLevel(level)
+
+
+def _bounded(ds, source: str):
+    """A loaded dataset within the bounds: columns, and rows that name files (data/media.py)."""
+    from finetune_core.data import bounds, media
+
+    for split in ds.values():
+        bounds.check_features(split.features, Path(source).name or source)
+    return media.guard(ds, source)
 
 
 def describe_load_error(source: str, exc: Exception) -> str:
@@ -176,6 +190,11 @@ def describe_load_error(source: str, exc: Exception) -> str:
         exc = root
     name = type(exc).__name__
     text = str(exc)
+    if isinstance(root, RecursionError) or "too deeply nested" in f"{text} {root}":
+        return (
+            f"Dataset {source} nests its values too deeply to be read; this dashboard reads "
+            "flat records (one object per row with plain values or short lists)."
+        )
     empty = re.search(r'Instruction "([^"]+)" corresponds to no data', text)
     if empty:  # datasets' words for a split whose files hold no rows
         return (
@@ -209,17 +228,7 @@ def summarize(
     first_name = "train" if "train" in ds else next(iter(ds))
     first = ds[first_name]
     cols = detect_columns(first)
-    names: list[str] = []
-    counts: dict[str, int] = {}
-    if cols.label:
-        names = label_names_of(ds, cols.label)
-        feature = first.features[cols.label]
-        if is_label_list(feature):
-            counts = multilabel.counts(first, cols.label)
-        else:
-            raw = Counter(first[cols.label])
-            to_name = feature.int2str if feature_kind(feature) == "class_label" else str
-            counts = {to_name(k): v for k, v in raw.items() if k is not None}
+    found = labels.survey(ds, cols.label, split=first_name) if cols.label else None
     preview = [
         {
             k: (v if not hasattr(v, "size") else f"<image {v.size[0]}x{v.size[1]}>")
@@ -233,14 +242,14 @@ def summarize(
         splits={name: len(split) for name, split in ds.items()},
         features={name: feature_kind(f) for name, f in first.features.items()},
         columns=cols,
-        label_names=names,
-        class_counts=counts,
-        problem_type=multilabel.resolve(
-            "auto", first.features[cols.label] if cols.label else None, cols.label or ""
-        ),
+        label_names=found.names if found else [],
+        class_counts=found.counts if found else {},
+        problem_type=found.reading.problem_type if found else multilabel.SINGLE,
+        label_delimiter=found.reading.delimiter if found else None,
+        label_note=found.note if found else None,
         preview=preview,
-        thumbnails=thumbnails(sample, cols, names),
-        warnings=loaded.warnings + (label_warnings(names, cols.label) if cols.label else []),
+        thumbnails=thumbnails(sample, cols, found.names if found else []),
+        warnings=loaded.warnings + (found.warnings if found else []),
     )
 
 

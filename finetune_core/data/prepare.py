@@ -6,19 +6,15 @@ only; padding is per batch) or attach the image processor (applied on the fly).
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from finetune_core.data import multilabel
+from finetune_core.data import bounds, labels, multilabel, splits
 from finetune_core.data.detect import TEXT_NAMES
 from finetune_core.data.load import (
-    EVAL_SPLIT_NAMES,
     Columns,
     detect_columns,
     feature_kind,
-    label_names_of,
-    label_warnings,
     load_checked,
 )
 from finetune_core.errors import DataError
@@ -29,47 +25,17 @@ class PreparedData:
     """Splits ready for the Trainer, plus what the run dir records about them."""
 
     train: Any
-    eval: Any
-    eval_raw: Any  # eval split before preprocessing, for showing examples
+    eval: Any  # the selection part: evaluated every epoch (keep_best, lr search, thresholds)
+    report: Any  # the part eval.json reports on: never seen by selection (data/splits.py)
+    report_raw: Any  # the report part before preprocessing, for showing examples
+    train_raw: Any  # train and selection before preprocessing (the quick baseline reads them)
+    eval_raw: Any
     columns: Columns
     label_names: list[str]
-    eval_source: str  # "validation" (a split name) or "held out 10% of train"
+    eval_source: str  # selection: "validation" (a split name) or "held out 10% of train"
+    report_source: str  # "test" (a split name) or "held out 10% of train"
     warnings: list[str] = field(default_factory=list)  # sentences for status.json
     multi_label: bool = False  # labels are multi-hot vectors (sigmoid + binary cross-entropy)
-
-
-def encode_labels(ds, label: str):
-    """Make the label column a ClassLabel (strings and plain ints alike), same in all splits."""
-    import datasets
-
-    names = label_names_of(ds, label)
-    first = next(iter(ds.values()))
-    if isinstance(first.features[label], datasets.ClassLabel):
-        return ds, names
-    for split_name, split in ds.items():
-        values = list(split[label])  # read the column once, not once per check
-        missing = sum(1 for v in values if v is None)
-        if missing:
-            raise DataError(
-                f"Label column '{label}' has {missing} empty value(s) in split "
-                f"'{split_name}'; fill them in or drop those rows."
-            )
-        blank = sum(1 for v in values if isinstance(v, str) and not v.strip())
-        if blank:
-            raise DataError(
-                f"Label column '{label}' has {blank} blank label(s) in split '{split_name}'; "
-                "a class needs a name: fill them in or drop those rows."
-            )
-    index = {name: i for i, name in enumerate(names)}
-    class_label = datasets.ClassLabel(names=names)
-
-    def to_index(batch: dict) -> dict:
-        return {label: [index[str(v)] for v in batch[label]]}
-
-    features = first.features.copy()
-    features[label] = class_label
-    ds = ds.map(to_index, batched=True, features=features, desc="Encoding labels")
-    return ds, names
 
 
 def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
@@ -123,13 +89,11 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
     import datasets
 
     ds = datasets.DatasetDict(keep)
-    problem = multilabel.resolve(
-        getattr(cfg, "problem_type", "auto"), train.features[cols.label], cols.label
+    found = labels.survey(
+        ds, cols.label, getattr(cfg, "problem_type", "auto"), split=cfg.train_split
     )
-    if problem == multilabel.MULTI:
-        ds, names = multilabel.encode(ds, cols.label)
-    else:
-        ds, names = encode_labels(ds, cols.label)
+    bounds.check_classes(len(found.names), cols.label)  # hosted cap, before encoding
+    ds, names, problem = labels.encode(ds, found), found.names, found.reading.problem_type
     if len(names) < 2:
         raise DataError(
             f"Label column '{cols.label}' has only one class ({names[0] if names else 'none'}); "
@@ -142,46 +106,35 @@ def prepare(cfg, *, token: str | None = None, ds=None) -> PreparedData:
             f"{len(names)} or leave it empty."
         )
 
-    train, evals, source = _split_eval(ds, cfg, cols.label)
-    if len(evals) == 0:
-        raise DataError(f"The evaluation split '{source}' is empty; choose another eval_split.")
+    parts = splits.split_parts(ds, cfg, cols.label)
+    train, select, report = parts.train, parts.select, parts.report
+    for split, source in ((select, parts.select_source), (report, parts.report_source)):
+        if len(split) == 0:
+            raise DataError(f"The evaluation split '{source}' is empty; choose another eval_split.")
     if cfg.max_train_samples:
         train = train.shuffle(seed=cfg.seed).select(range(min(len(train), cfg.max_train_samples)))
     if cfg.max_eval_samples:
-        evals = evals.shuffle(seed=cfg.seed).select(range(min(len(evals), cfg.max_eval_samples)))
+        n = cfg.max_eval_samples
+        select = select.shuffle(seed=cfg.seed).select(range(min(len(select), n)))
+        report = report.shuffle(seed=cfg.seed).select(range(min(len(report), n)))
     if cols.text:
-        for name, split in (("train", train), ("evaluation", evals)):
+        for name, split in (("train", train), ("selection", select), ("report", report)):
             _check_text(split, cols.text, name)
-    warnings += label_warnings(names, cols.label)
-    multi = problem == multilabel.MULTI
-    return PreparedData(train, evals, evals, cols, names, source, warnings, multi_label=multi)
-
-
-def _split_eval(ds, cfg, label: str):
-    if cfg.eval_split:
-        return ds[cfg.train_split], ds[cfg.eval_split], cfg.eval_split
-    for name in EVAL_SPLIT_NAMES:
-        if name in ds and name != cfg.train_split and len(ds[name]) > 0:
-            return ds[cfg.train_split], ds[name], name
-    train = ds[cfg.train_split]
-    if len(train) < 4:
-        raise DataError(
-            f"Split '{cfg.train_split}' has only {len(train)} rows; at least 4 are needed "
-            "to hold some out for evaluation."
-        )
-    try:
-        counts = Counter(train[label])
-    except TypeError:  # multi-hot lists: no single class to stratify by
-        counts = Counter()
-    stratify = label if counts and min(counts.values()) >= 2 else None
-    try:
-        parts = train.train_test_split(
-            test_size=cfg.validation_fraction, seed=cfg.seed, stratify_by_column=stratify
-        )
-    except ValueError:  # too few rows per class for a stratified split
-        parts = train.train_test_split(test_size=cfg.validation_fraction, seed=cfg.seed)
-    pct = f"{cfg.validation_fraction:.0%}"
-    return parts["train"], parts["test"], f"held out {pct} of {cfg.train_split}"
+    warnings += found.sentences  # how the labels were read, merged spellings
+    return PreparedData(
+        train,
+        select,
+        report,
+        report,
+        train,
+        select,
+        cols,
+        names,
+        parts.select_source,
+        parts.report_source,
+        warnings,
+        multi_label=problem == multilabel.MULTI,
+    )
 
 
 def _check_text(split, column: str, where: str) -> None:
@@ -213,7 +166,8 @@ def tokenize(data: PreparedData, tokenizer, max_length: int) -> PreparedData:
         )
 
     data.train = run(data.train, "train")
-    data.eval = run(data.eval, "eval")
+    data.eval = run(data.eval, "selection")
+    data.report = run(data.report, "report")
     return data
 
 
@@ -247,6 +201,7 @@ def attach_image_transform(data: PreparedData, processor) -> PreparedData:
 
     data.train = data.train.with_transform(transform)
     data.eval = data.eval.with_transform(transform)
+    data.report = data.report.with_transform(transform)
     return data
 
 

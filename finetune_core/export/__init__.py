@@ -3,13 +3,15 @@ ONNX checked against PyTorch (export_onnx.py, re-exported here)."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import os
+import threading
+import zipfile
 from pathlib import Path
 
 from finetune_core.config import is_repo_id
 from finetune_core.errors import HubError, RunError
 from finetune_core.export.onnx import FLOAT_FILE, OnnxExport, export_onnx
+from finetune_core.host.retention import exports_of
 from finetune_core.runs import RunDir
 
 __all__ = [
@@ -21,24 +23,46 @@ __all__ = [
 ]
 
 
+STORED = (".safetensors", ".bin", ".onnx", ".pt")  # weights: deflate saves little, costs much
+
+
 def zip_model(run_dir: str | Path) -> Path:
-    """model/ (weights, config, tokenizer or processor, model card) as one zip file."""
+    """model/ (weights, config, tokenizer or processor, model card) as one zip file, made once
+    per saved model in the run's exports folder (host/retention.py) and reused until the
+    model is saved again; older ones expire there and go with the run."""
     rd = RunDir(run_dir)
-    model_dir = rd.model_dir
     if not rd.has_model():
         raise RunError("This run has no saved model yet; wait for it to finish or stop it.")
-    out = Path(tempfile.mkdtemp(prefix="finetune-export-")) / f"{rd.path.name}-model"
-    return Path(shutil.make_archive(str(out), "zip", root_dir=model_dir))
+    return _zip_folder(rd.model_dir, exports_of(rd.path) / f"{rd.path.name}-model.zip")
 
 
-def zip_onnx(run_dir: str | Path) -> Path:
+def zip_onnx(run_dir: str | Path, dest: Path | None = None) -> Path:
     """onnx/ (models, config, tokenizer or processor, README, export.json) as one zip file."""
-    run_dir = Path(run_dir)
-    folder = RunDir(run_dir).onnx_dir
-    if not (folder / FLOAT_FILE).exists():
+    rd = RunDir(run_dir)
+    if not (rd.onnx_dir / FLOAT_FILE).exists():
         raise RunError("This run has no ONNX export yet; export it first.")
-    out = Path(tempfile.mkdtemp(prefix="finetune-export-")) / f"{run_dir.name}-onnx"
-    return Path(shutil.make_archive(str(out), "zip", root_dir=folder))
+    target = (dest or exports_of(rd.path)) / f"{rd.path.name}-onnx.zip"
+    return _zip_folder(rd.onnx_dir, target)
+
+
+def _zip_folder(folder: Path, target: Path) -> Path:
+    """`folder` as the zip `target`, unless a zip newer than every file in it is there."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    newest = max((p.stat().st_mtime for p in files), default=0.0)
+    if target.exists() and target.stat().st_mtime >= newest:
+        os.utime(target)  # used again: it expires counting from now
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        with zipfile.ZipFile(part, "w") as archive:
+            for path in files:
+                kind = zipfile.ZIP_STORED if path.suffix in STORED else zipfile.ZIP_DEFLATED
+                archive.write(path, path.relative_to(folder).as_posix(), compress_type=kind)
+        os.replace(part, target)  # whole or not at all, also with two clicks at once
+    finally:
+        part.unlink(missing_ok=True)
+    return target
 
 
 def push_to_hub(

@@ -151,7 +151,7 @@ def _export_checked(run: RunDir, model, processor, task: str, evalset, quantize)
         if quantize == "int8":
             _quantize(tmp / FLOAT_FILE, tmp / INT8_FILE)
             result.variants.append(_compare("int8", tmp / INT8_FILE, evalset, reference))
-        _save_companions(run.model_dir, processor, tmp, result)
+        _save_companions(run, processor, tmp, result)
         shutil.rmtree(run.onnx_dir, ignore_errors=True)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the other run folders are not
         os.replace(tmp, run.onnx_dir)
@@ -225,13 +225,17 @@ def _compare(name: str, path: Path, evalset, reference) -> Variant:
     )
 
 
-def _save_companions(model_dir: Path, processor, folder: Path, result: OnnxExport) -> None:
+def _save_companions(run: RunDir, processor, folder: Path, result: OnnxExport) -> None:
     from finetune_core.export.onnx_check import readme
+    from finetune_core.predict import thresholds
 
-    shutil.copy2(model_dir / "config.json", folder / "config.json")
+    shutil.copy2(run.model_dir / "config.json", folder / "config.json")  # labels, thresholds
     processor.save_pretrained(str(folder))
     (folder / REPORT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    (folder / "README.md").write_text(readme(result, FLOAT_FILE, INT8_FILE), encoding="utf-8")
+    rule = thresholds(run.path)  # multi-label: the snippet applies the stored thresholds
+    max_length = (run.read_config() or {}).get("max_length") or 512  # as the run tokenized
+    text = readme(result, FLOAT_FILE, INT8_FILE, rule, max_length)
+    (folder / "README.md").write_text(text, encoding="utf-8")
 
 
 def _weights_size(model_dir: Path) -> int:

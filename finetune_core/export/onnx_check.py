@@ -59,7 +59,7 @@ class EvalSet:
             raise RunError(
                 f"The evaluation set, needed to check the ONNX model, could not be loaded: {exc}"
             ) from None
-        split, cols = prepared.eval_raw, prepared.columns
+        split, cols = prepared.report_raw, prepared.columns
         total = len(split)
         split = split.select(range(min(total, max_examples or total)))
         batches = []
@@ -127,21 +127,23 @@ class EvalSet:
 TEXT_SNIPPET = """\
 import json
 
+import numpy as np
 import onnxruntime as ort
 from transformers import AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained(".")
 session = ort.InferenceSession("{file}")
 names = {{i.name for i in session.get_inputs()}}
-batch = tokenizer(["Type your text here"], truncation=True, return_tensors="np")
+batch = tokenizer(
+    ["Type your text here"], truncation=True, max_length={max_length}, return_tensors="np"
+)
 logits = session.run(None, {{k: v for k, v in batch.items() if k in names}})[0]
-labels = json.load(open("config.json"))["id2label"]
-print(labels[str(int(logits.argmax(-1)[0]))])
 """
 
 IMAGE_SNIPPET = """\
 import json
 
+import numpy as np
 import onnxruntime as ort
 from PIL import Image
 from transformers import AutoImageProcessor
@@ -151,14 +153,37 @@ session = ort.InferenceSession("{file}")
 image = Image.open("your-image.png").convert("RGB")
 pixels = processor(images=[image], return_tensors="np")["pixel_values"]
 logits = session.run(None, {{"pixel_values": pixels}})[0]
-labels = json.load(open("config.json"))["id2label"]
-print(labels[str(int(logits.argmax(-1)[0]))])
+"""
+
+SINGLE_LABEL = """\
+config = json.load(open("config.json"))
+labels = config["id2label"]
+print(labels[str(int(np.argmax(logits[0])))])
+"""
+
+# as `finetune predict` decides (finetune_core/predict): above the threshold, strictly
+MULTI_LABEL = """\
+config = json.load(open("config.json"))
+labels = config["id2label"]
+# multi-label: each label whose probability is above its threshold (the tuned ones stored
+# in config.json when there are, else the run's threshold)
+thresholds = config.get("{key}") or {{}}
+probs = 1 / (1 + np.exp(-logits[0]))
+on = [p > thresholds.get(labels[str(i)], {default}) for i, p in enumerate(probs)]
+print([labels[str(i)] for i, yes in enumerate(on) if yes])
 """
 
 
-def readme(result, float_file: str, int8_file: str) -> str:
-    """README.md of the exported folder: the figures and a snippet to run it."""
-    snippet = (IMAGE_SNIPPET if result.task == "image" else TEXT_SNIPPET).format(file=float_file)
+def readme(result, float_file: str, int8_file: str, rule=None, max_length: int = 512) -> str:
+    """README.md of the exported folder: the figures and a snippet to run it; `rule` (the
+    run's predict.Thresholds) makes a multi-label snippet apply the stored thresholds."""
+    from finetune_core.predict import THRESHOLDS_KEY
+
+    head = IMAGE_SNIPPET if result.task == "image" else TEXT_SNIPPET
+    tail = SINGLE_LABEL
+    if rule is not None and rule.multi_label:
+        tail = MULTI_LABEL.format(key=THRESHOLDS_KEY, default=rule.default)
+    snippet = head.format(file=float_file, max_length=max_length) + tail
     int8 = any(v.file == int8_file for v in result.variants)
     lines = [
         "# ONNX export",

@@ -6,15 +6,19 @@ uploads root itself, which holds everyone's uploads), the bundled assets, or a f
 host lists in FINETUNE_ALLOWED_PATHS; every file a dataset's README/config resolves to
 (`data_files`: absolute, `..`, globs, symlinks, URLs) must lie inside the dataset itself; an
 accelerate config file is the host's choice, never a visitor's; runs always go under the runs
-folder. Locally every check passes and nothing changes. Symlinks are resolved before checking,
-so a link cannot lead outside; the engine applies the policy where it opens files (data/load,
-the model loader, preflight), so the page, the API and subprocess runs share it.
+folder; a file a dataset's *rows* name (an Image column's `path`) must lie inside the dataset
+(`media_refusal`). Locally every check passes and nothing changes, but for row paths that can
+name no file of any dataset (URLs, relative paths, NUL bytes, over-long), refused everywhere.
+Symlinks are resolved before checking, so a link cannot lead outside; the engine applies the
+policy where it opens files (data/load, the model loader, preflight), so the page, the API and
+subprocess runs share it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from finetune_core import runs
@@ -130,8 +134,67 @@ def check_accelerate_config(path: str | None) -> None:
 
 
 def check_run(cfg, accelerate_config: str | None = None) -> None:
-    """The whole policy for one run a visitor asks for (model, dataset, output, launcher)."""
+    """The whole policy for one run a visitor asks for (model, dataset, output, launcher,
+    keys only the run fills in)."""
     check_source(cfg.model)
     check_source(cfg.dataset)
     check_output_dir(cfg.output_dir)
     check_accelerate_config(accelerate_config)
+    if hosted() and getattr(cfg, "freeze_plan", None) is not None:
+        raise ConfigError(
+            "freeze_plan is filled in by the run and cannot be set on this hosted dashboard; "
+            "remove it and choose what to freeze with freeze."
+        )
+
+
+# ---- files named inside a dataset's rows ------------------------------------------------
+MAX_PATH_CHARS = 4096  # Linux's PATH_MAX: no real file has a longer name
+
+
+@dataclass(frozen=True)
+class MediaHome:
+    """Where the files a dataset's rows name may lie: its own folder (a local dataset; a single
+    file's folder), or its Hub repo (streamed as hf://, downloaded into the Hub cache)."""
+
+    folder: Path | None
+    repo: str | None = None
+
+
+def media_home(source: str) -> MediaHome:
+    """The home of the dataset `source` (a local path or a Hub dataset id)."""
+    if is_local(source):
+        real = Path(source).expanduser().resolve()
+        return MediaHome(real if real.is_dir() else real.parent)
+    from huggingface_hub import constants  # the cache the datasets library downloads into
+
+    folder = Path(constants.HF_HUB_CACHE) / ("datasets--" + source.replace("/", "--"))
+    return MediaHome(folder.expanduser().resolve(), source)
+
+
+def media_refusal(path: str, home: MediaHome) -> str | None:
+    """Why the server may not open the file a row names (a phrase: "names a URL (http)"), or
+    None. Hosted, a path outside the dataset is refused before anything touches it, so the
+    answer is the same whether it exists, is a folder or is missing: no probing."""
+    if "\x00" in path:
+        return "has a path with a NUL character"
+    if len(path) > MAX_PATH_CHARS:
+        return f"has a path of {len(path):,} characters, over the limit of {MAX_PATH_CHARS:,}"
+    scheme = path.split("://", 1)[0].lower() if "://" in path else None
+    if scheme == "file":
+        return "names a file:// URL"
+    if scheme is not None:
+        own = home.repo and path.startswith(
+            (f"hf://datasets/{home.repo}@", f"hf://datasets/{home.repo}/")
+        )
+        if own and ".." not in path.split("/"):
+            return None  # a file of the dataset's own Hub repo, fetched with the visitor's token
+        return f"names a URL ({scheme[:10]}://...)"
+    if not os.path.isabs(path):
+        return f"names a relative path ({_name(path)})"
+    if hosted() and (home.folder is None or not _inside(Path(path).resolve(), home.folder)):
+        return f"names a file outside this dataset ({_name(path)})"
+    if os.path.isdir(path):
+        return f"names a folder ({_name(path)}), not an image file"
+    if not os.path.exists(path):
+        return f"names a file that does not exist ({_name(path)})"
+    return None

@@ -8,31 +8,31 @@ file count of image folders; split files under COUNT_MAX_BYTES are streamed and 
 larger CSV/JSON splits stay uncounted (None). Label names are complete for ClassLabel
 columns, else those seen in the sampled rows (`labels_complete` says which).
 
-Column detection is finetune_core.data.load's (detect_columns / feature_kind / label_names_of),
-so the card and the training run agree. Local files and folders go through data.summarize.
+Column detection is finetune_core.data.load's (detect_columns / feature_kind) and the label
+column is read by data/labels.py's survey, so the card and the training run agree. Local
+files and folders go through data.summarize.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune_core.data import multilabel
+from finetune_core.data import bounds, labels, media
 from finetune_core.data.diagnose import check_hub_id
 from finetune_core.data.load import (
     Columns,
     detect_columns,
     feature_kind,
     is_local,
-    label_names_of,
     thumbnails,
 )
 from finetune_core.data.load import summarize as summarize_local
-from finetune_core.errors import HubError
-from finetune_core.host import paths
+from finetune_core.data.multilabel import SINGLE
+from finetune_core.errors import DataError, HubError
+from finetune_core.host import limits, paths
 from finetune_core.hub.model_cards import ModelCard, card_timeout, fail, repo_info
 from finetune_core.hub.net import (
     TTLCache,
@@ -70,6 +70,9 @@ class DatasetCard:
     offline_reason: str | None = None
     thumbnails: list = field(default_factory=list)  # (small PIL image, label) for images
     warnings: list[str] = field(default_factory=list)  # e.g. unusable images skipped
+    problem_type: str = SINGLE  # multi_label: lists, or labels joined by a delimiter
+    label_delimiter: str | None = None  # what joins the labels of one cell (data/labels.py)
+    label_note: str | None = None  # how the label column was read, when there was a question
 
     @property
     def imbalance(self) -> str | None:
@@ -122,7 +125,7 @@ def dataset_card(
     if not source:
         raise HubError("No dataset given; enter a Hub dataset id, a data file or a folder.")
     if is_local(source):
-        return _local_card(source, source, "local", preview_rows)
+        return _local_card_in_time(source, preview_rows)
     check_hub_id(source)  # `csv`, `json`...: a file format, not a dataset
     token = resolve_token(token)
     if reason := offline_reason():  # HF_HUB_OFFLINE, or the Hub failed moments ago
@@ -153,15 +156,21 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
     paths.check_data_files(repo_id, files)  # hosted: a README may not point at server files
     if not files:
         raise HubError(f"Dataset {repo_id} has no data files the datasets library can read.")
+    bounds.check_files(repo_id, files, token)  # JSON nesting, before Arrow's reader sees it
     sizes = {s.rfilename: s.size for s in info.siblings or [] if s.size is not None}
     splits = {
         name: _count_rows(builder, name, paths, sizes, token) for name, paths in files.items()
     }
     first = "train" if "train" in files else next(iter(files))
     stream = builder.as_streaming_dataset(split=first)
-    sample = list(itertools.islice(stream, SAMPLE_ROWS))
+    sample = list(itertools.islice(_raw(stream), SAMPLE_ROWS))  # no file opened yet
     features = stream.features or datasets.Dataset.from_list(sample).features
-    cols, names, complete, counts = _detect(features, sample)
+    bounds.check_features(features, repo_id)
+    media.check_rows(sample, features, repo_id)  # files the rows name: the path policy
+    cols, found = _detect(features, sample, whole=splits.get(first) == len(sample))
+    names = found.names if found else []
+    complete = found is None or found.reading.classes is not None  # a ClassLabel lists all
+    shown = _decoded(sample[: max(rows, 8)], features, repo_id, token)  # checked: now decoded
     card_data = info.card_data
     card = DatasetCard(
         id=repo_id,
@@ -176,9 +185,13 @@ def _hub_card(repo_id: str, config: str | None, token: str | None, rows: int) ->
         label_column=cols.label,
         label_names=names,
         labels_complete=complete,
-        class_counts=counts,
-        preview=[_displayable(r) for r in sample[:rows]],
-        thumbnails=thumbnails(sample[:8], cols, names),
+        class_counts=dict(sorted(found.counts.items())) if found else {},
+        problem_type=found.reading.problem_type if found else SINGLE,
+        label_delimiter=found.reading.delimiter if found else None,
+        label_note=found.note if found else None,
+        warnings=(found.warnings if found else []) + bounds.class_warnings(len(names), cols.label),
+        preview=[_displayable(r) for r in shown[:rows]],
+        thumbnails=thumbnails(shown[:8], cols, names),
         gated=bool(info.gated),
         license=getattr(card_data, "license", None) if card_data else None,
     )
@@ -206,7 +219,7 @@ def _count_rows(
     if paths and all(p.endswith(".parquet") for p in paths):
         return _parquet_rows(urls, token)
     if sum(sizes.get(p, COUNT_MAX_BYTES + 1) for p in paths) <= COUNT_MAX_BYTES:
-        return sum(1 for _ in builder.as_streaming_dataset(split=split))
+        return sum(1 for _ in _raw(builder.as_streaming_dataset(split=split)))
     return None
 
 
@@ -222,8 +235,10 @@ def _parquet_rows(urls: list[str], token: str | None) -> int:
     return total
 
 
-def _detect(features, sample: list[dict[str, Any]]) -> tuple[Columns, list[str], bool, dict]:
-    """Columns, label names and class counts via data/load.py, on the sample without images."""
+def _detect(features, sample: list[dict[str, Any]], *, whole: bool) -> tuple[Columns, Any]:
+    """Columns and how the label column reads (data/labels.py's survey: classes, counts, the
+    delimiter), on the sample without images, as a training run would read them; `whole`:
+    the sample is the whole split."""
     import datasets
 
     image = next((n for n, f in features.items() if feature_kind(f) == "image"), None)
@@ -240,15 +255,30 @@ def _detect(features, sample: list[dict[str, Any]]) -> tuple[Columns, list[str],
     if image:
         cols = Columns(text=None, image=image, label=cols.label)
     if cols.label is None:
-        return cols, [], True, {}
-    names = label_names_of(datasets.DatasetDict({"sample": table}), cols.label)
-    feature = light[cols.label]
-    if multilabel.is_label_list(feature):  # a row counts once for each of its labels
-        return cols, names, False, dict(sorted(multilabel.counts(table, cols.label).items()))
-    is_class = feature_kind(feature) == "class_label"
-    name = feature.int2str if is_class else str
-    counts = Counter(name(v) for v in table[cols.label] if v is not None)
-    return cols, names, is_class, dict(sorted(counts.items()))
+        return cols, None
+    return cols, labels.survey(datasets.DatasetDict({"sample": table}), cols.label, whole=whole)
+
+
+def _raw(stream):
+    """A stream whose images (and other media) stay as read: no file is opened for them.
+    Without known features (CSV, JSON) the rows are plain values already."""
+    return stream.decode(False) if stream.features is not None else stream
+
+
+def _decoded(rows: list[dict[str, Any]], features, repo_id: str, token) -> list[dict[str, Any]]:
+    """Rows with their images decoded, after media.check_rows passed them (bytes, or files of
+    this repo fetched with the visitor's token); an image that fails to decode is left out."""
+    out = []
+    for row in rows:
+        row = dict(row)
+        for name, feature in features.items():
+            if media.is_image(feature) and row.get(name) is not None:
+                try:
+                    row[name] = feature.decode_example(row[name], {repo_id: token})
+                except Exception:  # a broken image: the gallery shows the others
+                    row[name] = None
+        out.append(row)
+    return out
 
 
 def _displayable(row: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +292,21 @@ def _displayable(row: dict[str, Any]) -> dict[str, Any]:
             value = value[:500] + "…"
         out[key] = value
     return out
+
+
+def _local_card_in_time(source: str, rows: int) -> DatasetCard:
+    """A local dataset's card under a deadline (FINETUNE_CARD_TIMEOUT): the page answers, and
+    the reading left behind is bounded (data/bounds.py), so it ends on its own."""
+    from finetune_core.hub.net import DeadlineExceeded
+
+    seconds = limits.card_seconds()
+    try:
+        return run_with_deadline(lambda: _local_card(source, source, "local", rows), seconds)
+    except DeadlineExceeded:
+        raise DataError(
+            f"Reading {Path(source).name} took longer than {seconds:g} s, the limit for a "
+            "dataset card (FINETUNE_CARD_TIMEOUT); use a smaller file or fewer columns."
+        ) from None
 
 
 def _local_card(
@@ -285,7 +330,11 @@ def _local_card(
         preview=summary.preview,
         offline_reason=reason,
         thumbnails=summary.thumbnails,
-        warnings=summary.warnings,
+        warnings=summary.warnings
+        + bounds.class_warnings(len(summary.label_names), summary.columns.label),
+        problem_type=summary.problem_type,
+        label_delimiter=summary.label_delimiter,
+        label_note=summary.label_note,
     )
 
 

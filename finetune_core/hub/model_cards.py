@@ -32,6 +32,7 @@ from finetune_core.errors import (
     FinetuneError,
     HubError,
     HubUnavailableError,
+    ModelError,
 )
 from finetune_core.hub.net import (
     TTLCache,
@@ -50,7 +51,7 @@ from finetune_core.hub.offline import (
     task_from_config,
 )
 from finetune_core.model import BUNDLED_MODEL, bundled_model_path
-from finetune_core.runs import read_json
+from finetune_core.model import size as model_size
 
 HEAD_SUFFIXES = ("ForSequenceClassification", "ForImageClassification")
 
@@ -185,10 +186,13 @@ def _hub_model_card(repo_id: str, token: str | None, plan: tuple) -> ModelCard:
     sha = info.sha
     config = _BY_SHA.get(("config", repo_id, sha))
     if config is None:
+        sizes = {f.rfilename: f.size for f in info.siblings or [] if f.size is not None}
+        if "config.json" in sizes:  # refused before a byte is downloaded
+            model_size.check_config_size(repo_id, sizes["config.json"])
         path = hf_hub_download(
             repo_id, "config.json", revision=sha, token=token, endpoint=endpoint()
         )
-        config = _BY_SHA.put(("config", repo_id, sha), read_json(Path(path)) or {})
+        config = _BY_SHA.put(("config", repo_id, sha), model_size.read_config(Path(path), repo_id))
     params = info.safetensors.total if info.safetensors else _BY_SHA.get(("params", repo_id, sha))
     if params is None:
         try:
@@ -212,7 +216,7 @@ def _hub_model_card(repo_id: str, token: str | None, plan: tuple) -> ModelCard:
 def _local_model_card(
     repo_id: str, folder: Path, source: str, plan: tuple, reason: str | None = None
 ) -> ModelCard:
-    config = read_json(folder / "config.json") or {}
+    config = model_size.read_config(folder / "config.json", repo_id)
     license_ = _front_matter(folder / "README.md").get("license")
     card = _build_model_card(
         repo_id,
@@ -244,8 +248,9 @@ def _build_model_card(
     num_labels, batch_size, freeze, max_length = plan
     archs = config.get("architectures") or []
     head = next((a for a in archs if a.endswith(HEAD_SUFFIXES)), None)
-    id2label = config.get("id2label") or {}
-    labels = [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))] if head else []
+    id2label = config.get("id2label") if isinstance(config.get("id2label"), dict) else {}
+    first = sorted(id2label, key=_label_index)[:HEAD_LABELS]  # a card shows a few
+    labels = [str(id2label[k])[:100] for k in first] if head else []
     model_type = config.get("model_type")
     modality, can_classify = model_mod.modality(model_type, pipeline_tag)
     return ModelCard(
@@ -261,7 +266,7 @@ def _build_model_card(
         pipeline_tag=pipeline_tag,
         gated=gated,
         has_head=head is not None,
-        head_size=(len(labels) or config.get("num_labels")) if head else None,
+        head_size=(len(id2label) or config.get("num_labels")) if head else None,
         head_labels=labels,
         memory=estimate_memory(
             config,
@@ -272,6 +277,15 @@ def _build_model_card(
             max_length=max_length,
         ),
     )
+
+
+HEAD_LABELS = 100  # an existing head's class names kept for the card
+
+
+def _label_index(key: Any) -> tuple[int, str]:
+    """id2label keys are numbers written as strings; anything else sorts after them."""
+    text = str(key)
+    return (int(text), "") if text.isdigit() and len(text) < 12 else (10**12, text)
 
 
 def estimate_memory(
@@ -355,7 +369,7 @@ def fail(kind: str, repo_id: str, exc: Exception, fallback=None) -> Any:
             return fallback(typed.reason)
     if typed is not None:
         raise typed
-    if isinstance(exc, DataError):
+    if isinstance(exc, DataError | ModelError):  # already one sentence about the input
         raise exc
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     raise HubError(f"{label} {repo_id} could not be read from the Hub: {first}")

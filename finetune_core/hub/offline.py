@@ -115,6 +115,8 @@ def local_param_count(folder: Path) -> int | None:
 def safetensors_params(path: Path) -> int:
     with path.open("rb") as f:
         (size,) = struct.unpack("<Q", f.read(8))
+        if size > 100 * 2**20:  # safetensors' own limit on a header
+            raise ValueError("safetensors header too large")
         header = json.loads(f.read(size))
     total = 0
     for name, tensor in header.items():

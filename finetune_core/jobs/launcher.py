@@ -4,8 +4,9 @@ The job's run dir already holds the request and status "queued", so the subproce
 starts that run (a start, not a resume: it refuses a folder that is not queued) and writes the
 same files a thread run writes; the dashboard cannot tell the two apart. The child's main
 process records its own pid in status.json, so liveness watches the trainer, not the
-dashboard. The token travels in the child's environment only. The child runs in its own
-process group so Stop can end the whole tree if the graceful stop file is ignored.
+dashboard. The token travels in the child's environment only; hosted, that environment is
+built from an allowlist (visitor_env.py) and every visitor job runs as a child. The child runs
+in its own process group so Stop can end the whole tree if the graceful stop file is ignored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from finetune_core import runs
@@ -65,17 +67,34 @@ def command(
     return cmd
 
 
-def start_process(job) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.pop("HF_TOKEN", None)
-    if job.token:
-        env["HF_TOKEN"] = job.token
-    env.setdefault("OMP_NUM_THREADS", "1")
+def single_command(run_dir: Path, resume: bool = False) -> list[str]:
+    """One training process (a hosted visitor's run: its own process, see visitor_env.py);
+    a resumed run continues its folder from the last checkpoint."""
+    how = "--resume" if resume else "--start"
+    return [sys.executable, "-m", "finetune_core", "train", how, str(run_dir), "--quiet"]
+
+
+def start_process(job, cmd: list[str] | None = None, log: Path | None = None) -> subprocess.Popen:
+    """Start the job's child: the accelerate line by default. Hosted, its environment is the
+    visitor's (visitor_env.py); locally the user's own, with the job's token as HF_TOKEN."""
+    from finetune_core.jobs import visitor_env
+
+    if visitor_env.isolated():
+        job.private_dir = job.private_dir or visitor_env.private_dir()
+        trackio = runs.RunDir(job.run_dir).trackio_dir if job.action is None else None
+        env = visitor_env.build(job.token, job.private_dir, trackio)
+    else:
+        env = dict(os.environ)
+        env.pop("HF_TOKEN", None)
+        if job.token:
+            env["HF_TOKEN"] = job.token
+        env.setdefault("OMP_NUM_THREADS", "1")
+    cmd = cmd or command(Path(job.run_dir), job.processes, job.accelerate_config, job.resume)
     # the child gets its own copy of the log's descriptor; the server's is closed at once
-    with open(runs.RunDir(job.run_dir).launcher_log_path, "ab") as log:
+    with open(log or runs.RunDir(job.run_dir).launcher_log_path, "ab") as out:
         return subprocess.Popen(
-            command(Path(job.run_dir), job.processes, job.accelerate_config, job.resume),
-            stdout=log,
+            cmd,
+            stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
@@ -92,12 +111,7 @@ def wait_process(job) -> str | None:
             break
         except subprocess.TimeoutExpired:
             if job.stop_event.is_set():
-                runs.request_stop(job.run_dir)
-                try:
-                    code = proc.wait(timeout=GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    kill_tree(proc)
-                    code = proc.wait()
+                code = _stop_gracefully(job, proc)
                 break
     writer = runs.RunWriter(job.run_dir)
     status = writer.read()  # as written: the child is gone, so liveness would say interrupted
@@ -106,6 +120,21 @@ def wait_process(job) -> str | None:
         writer.finish("failed", error)
         return error
     return status.error if code else None
+
+
+def _stop_gracefully(job, proc: subprocess.Popen) -> int:
+    """Ask the child to stop and wait GRACE_SECONDS before ending its tree. The request is
+    renewed each second: a child still starting clears a stop file it finds (a new run's
+    leftover), and a stop asked for then must not be lost."""
+    deadline = time.monotonic() + GRACE_SECONDS
+    while time.monotonic() < deadline:
+        runs.request_stop(job.run_dir, job.limit_reason)
+        try:
+            return proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            continue
+    kill_tree(proc)
+    return proc.wait()
 
 
 def kill_tree(proc: subprocess.Popen) -> None:

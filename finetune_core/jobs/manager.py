@@ -4,8 +4,11 @@ A job runs `train.run` in a daemon thread (one device), or `finetune train --sta
 subprocess (several processes through `accelerate launch`, see jobs/launcher.py). Starting
 checks everything first and creates nothing on a refusal; then it returns at once: the run dir
 is created with status "queued" (and the request) so every page shows it at once.
-At most `max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait in
-order. Every lookup checks the owner, so one browser session can never see, stop or download
+At most `max_concurrent` jobs train at a time (default: one per GPU, one on CPU); the rest wait,
+in round-robin order between visitors, under per-visitor caps and limits (jobs/limits.py).
+Heavy actions on a run (ONNX export, predictions: jobs/actions.py) are jobs of the same queue.
+Hosted, every job runs in its own process with the visitor's environment (visitor_env.py).
+Every lookup checks the owner, so one browser session can never see, stop or download
 another's job, even with a guessed id (ids are random 128-bit values anyway). Ownership is
 kept in the run folder as a hash (jobs/ownership.py), so jobs.restore rebuilds the registry
 from the runs folder when the server starts; jobs/continuing.py resumes and trains more.
@@ -25,7 +28,7 @@ from pathlib import Path
 from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import FinetuneError, RunError
-from finetune_core.jobs import ownership
+from finetune_core.jobs import actions, limits, ownership, visitor_env
 from finetune_core.jobs.launcher import check_accelerate_config
 
 
@@ -33,7 +36,7 @@ from finetune_core.jobs.launcher import check_accelerate_config
 class Job:
     id: str
     owner: str
-    config: RunConfig
+    config: RunConfig | None  # None for an action
     run_dir: Path
     processes: int = 1
     accelerate_config: str | None = None
@@ -46,9 +49,17 @@ class Job:
     token: str | None = field(default=None, repr=False)
     resume: bool = False  # continue the run in run_dir from its last checkpoint
     owner_digest: str = ""  # the owner as the run folder keeps it (ownership.digest)
+    action: actions.Action | None = None  # a heavy action on a run instead of a training
+    started: float | None = None  # when it left the queue (the fair order reads it)
+    limit_reason: str | None = None  # the sentence when a limit stopped it (jobs/limits.py)
+    private_dir: Path | None = None  # hosted: the child's own HOME (visitor_env.py)
 
     def __post_init__(self) -> None:
         self.owner_digest = self.owner_digest or ownership.digest(self.owner)
+
+    @property
+    def label(self) -> str:
+        return self.action.label if self.action else "run"
 
 
 def _check_processes(processes: object) -> int:
@@ -83,6 +94,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._seen: dict[str, float] = {}
         self._lock = threading.RLock()
+        self._watchdog = limits.Watchdog(self._running, self.halt)
 
     @property
     def max_concurrent(self) -> int:
@@ -110,31 +122,51 @@ class JobManager:
         processes = _check_processes(processes)
         if accelerate_config:
             check_accelerate_config(accelerate_config)
-        run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
-        cfg = dataclasses.replace(cfg, output_dir=str(run_dir.path))
-        run_dir.create()
-        runs.RunWriter(run_dir).queue(cfg.to_dict())  # the request; config.json: resolved
-        job = Job(
-            secrets.token_hex(16),
-            owner,
-            cfg,
-            run_dir.path,
-            processes,
-            accelerate_config=accelerate_config,
-            token=token,
-        )
-        ownership.record(run_dir.path, job.owner_digest, job.id)
-        self.enqueue(job)
+        with self._lock:  # the caps are checked and the job registered as one step
+            limits.check_start(owner, self._jobs.values(), processes)
+            run_dir = runs.RunDir(cfg.output_dir or runs.default_run_dir(cfg.model))
+            cfg = dataclasses.replace(cfg, output_dir=str(run_dir.path))
+            run_dir.create()
+            runs.RunWriter(run_dir).queue(cfg.to_dict())  # the request; config.json: resolved
+            job = Job(
+                secrets.token_hex(16),
+                owner,
+                cfg,
+                run_dir.path,
+                processes,
+                accelerate_config=accelerate_config,
+                token=token,
+            )
+            ownership.record(run_dir.path, job.owner_digest, job.id)
+            self._jobs[job.id] = job
+            self._seen[owner] = time.time()
+            self._schedule()  # in the same step: the next start sees this one running
+        return job
+
+    def submit(self, owner: str, action: actions.Action, *, token: str | None = None) -> Job:
+        """Queue a heavy action on a run (jobs/actions.py), under the same caps as a run."""
+        if not owner:
+            raise RunError("No session id; reload the page.")
+        with self._lock:
+            limits.check_start(owner, self._jobs.values())
+            job = Job(secrets.token_hex(16), owner, None, Path(action.run_dir), token=token)
+            job.action = action
+            self._jobs[job.id] = job
+            self._seen[owner] = time.time()
+            self._schedule()  # in the same step: the next start sees this one running
         return job
 
     def enqueue(self, job: Job, *, replacing: Job | None = None) -> None:
-        """Queue a job (a start, or a resume that takes `replacing`'s place)."""
+        """Queue a job (a resume that takes `replacing`'s place, or Train more), under the
+        same caps as a start."""
         with self._lock:
+            others = [j for j in self._jobs.values() if j is not replacing]
+            limits.check_start(job.owner, others, job.processes)
             if replacing is not None:
                 self._jobs.pop(replacing.id, None)
             self._jobs[job.id] = job
             self._seen[job.owner] = time.time()
-        self._schedule()
+            self._schedule()
 
     def adopt(self, job: Job) -> bool:
         """Add a job rebuilt from its run folder (jobs/restore.py); False when known."""
@@ -151,19 +183,27 @@ class JobManager:
     def _schedule(self) -> None:
         with self._lock:
             self._drop_abandoned()
-            running = sum(1 for j in self._jobs.values() if j.state == "running")
-            for job in self._queued():
-                if running >= self.max_concurrent:
-                    break
+            running = self._running()
+            for job in limits.next_to_start(
+                self._queued(), running, self.max_concurrent - len(running)
+            ):
                 job.state = "running"
-                running += 1
                 self._launch(job)
 
-    def _launch(self, job: Job) -> None:
-        if job.processes > 1:
-            from finetune_core.jobs.launcher import start_process
+    def _running(self) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.state == "running"]
 
-            job.process = start_process(job)
+    def _launch(self, job: Job) -> None:
+        job.started = time.time()
+        self._watchdog.start()
+        if job.action is not None:
+            target = self._run_action
+        elif job.processes > 1 or visitor_env.isolated():
+            from finetune_core.jobs import launcher
+
+            cmd = None if job.processes > 1 else launcher.single_command(job.run_dir, job.resume)
+            job.process = launcher.start_process(job, cmd)
             target = self._watch_process
         else:
             target = self._run_thread
@@ -192,6 +232,14 @@ class JobManager:
         finally:
             self._finish(job)
 
+    def _run_action(self, job: Job) -> None:
+        try:
+            actions.run(job)
+        except BaseException as exc:  # the job ends either way; the page reads why
+            job.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._finish(job)
+
     def _watch_process(self, job: Job) -> None:
         from finetune_core.jobs.launcher import wait_process
 
@@ -201,10 +249,28 @@ class JobManager:
             self._finish(job)
 
     def _finish(self, job: Job) -> None:
+        if job.limit_reason and job.action is None:  # the run ended itself; say which limit
+            runs.RunDir(job.run_dir).write_status(error=job.limit_reason)
         with self._lock:
             job.state = "finished"
             job.token = None
+        visitor_env.remove(job.private_dir)
         self._schedule()
+
+    def halt(self, job: Job, reason: str, kill: bool = False) -> None:
+        """Stop a running job that passed a limit (the watchdog calls it): gracefully (the
+        model so far is saved) or, for memory, at once."""
+        with self._lock:
+            if job.state != "running":  # it ended while being measured: nothing to stop
+                return
+            job.limit_reason = reason
+        if job.action is None:
+            runs.request_stop(job.run_dir, reason)
+        job.stop_event.set()
+        if kill and job.process is not None:
+            from finetune_core.jobs.launcher import kill_tree
+
+            kill_tree(job.process)
 
     # ---- queries (all owner-checked) ------------------------------------------------
     def get(self, job_id: str, owner: str) -> Job | None:
@@ -215,7 +281,11 @@ class JobManager:
     def jobs_of(self, owner: str) -> list[Job]:
         with self._lock:
             self._seen[owner] = time.time()
-            return [j for j in self._jobs.values() if ownership.matches(owner, j.owner_digest)]
+            return [
+                j
+                for j in self._jobs.values()
+                if j.action is None and ownership.matches(owner, j.owner_digest)
+            ]
 
     def owns_run(self, owner: str, run_dir: str | Path) -> bool:
         target = Path(run_dir).resolve()
@@ -233,9 +303,9 @@ class JobManager:
             self._seen[owner] = time.time()
 
     def _queued(self) -> list[Job]:
-        return sorted(
-            (j for j in self._jobs.values() if j.state == "queued"), key=lambda j: j.created
-        )
+        """The queued jobs in the order they will start (round-robin between visitors)."""
+        queued = [j for j in self._jobs.values() if j.state == "queued"]
+        return limits.order(queued, self._jobs.values())
 
     def _drop_abandoned(self) -> None:
         now = time.time()
@@ -245,6 +315,9 @@ class JobManager:
 
     def _cancel_queued(self, job: Job, reason: str | None) -> None:
         job.state = "finished"
+        if job.action is not None:  # the run it would work on is not touched
+            job.error = reason or f"the {job.label} was cancelled"
+            return
         runs.RunWriter(job.run_dir).finish("failed" if reason else "stopped", reason)
 
     # ---- stopping -----------------------------------------------------------------
@@ -263,8 +336,17 @@ class JobManager:
         ):
             return False  # over already (or deleted): nothing to stop
         job.stop_event.set()
-        runs.request_stop(job.run_dir)  # every process of the run (or an earlier server's)
+        if job.action is None:  # every process of the run (or an earlier server's)
+            runs.request_stop(job.run_dir)
         return True
+
+    def forget(self, job_id: str, owner: str) -> Job | None:
+        """Drop a finished job of this owner from the registry (its run was deleted)."""
+        job = self.get(job_id, owner)
+        with self._lock:
+            if job is None or job.state != "finished":
+                return None
+            return self._jobs.pop(job.id, None)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop everything (server exit): running jobs save and mark themselves stopped."""

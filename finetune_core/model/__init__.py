@@ -99,10 +99,20 @@ def load_config(source: str, token: str | None = None):
         from finetune_core.hub.net import check_hosted_access
 
         check_hosted_access("model", source, token)  # hosted: never a gated repo from the cache
-    try:
+    from finetune_core.model import size
+
+    try:  # config.json read within bounds first: size, nesting, label count, parameters
+        raw, revision = size.bounded_config(source, token or None)
+        size.check_size(raw, source)
         return AutoConfig.from_pretrained(
-            source, token=token or None, trust_remote_code=remote_code_allowed()
+            source,
+            revision=revision,  # the commit whose config.json was just checked
+            token=token or None,
+            trust_remote_code=remote_code_allowed(),
+            **size.label_overrides(raw),
         )
+    except ModelError:
+        raise
     except Exception as exc:
         raise load_error(source, exc) from exc
 
@@ -133,11 +143,13 @@ def load_error(source: str, exc: Exception) -> FinetuneError:
     return ModelError(f"Model {source} could not be loaded: {first}")
 
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".index.json")
+SAFE_WEIGHTS = (".safetensors", ".safetensors.index.json")
+# pickled weights: loading one can run code, so they are never loaded (only safetensors are)
+PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".bin.index.json")
 
 
 def check_weights(source: str, token: str | None = None) -> None:
-    """Refuse a repo or folder without transformers weights before anything is queued.
+    """Refuse a repo or folder without safetensors weights before anything is queued.
     An unreachable Hub is not an error here: the download will say what it finds."""
     path = local_path(source)
     if os.path.isdir(path):
@@ -149,11 +161,19 @@ def check_weights(source: str, token: str | None = None) -> None:
             files = HfApi().list_repo_files(path, token=token or None)
         except Exception:
             return
-    if not any(f.endswith(WEIGHT_SUFFIXES) for f in files):
+    if any(f.endswith(SAFE_WEIGHTS) for f in files):
+        return
+    pickled = next((f for f in files if f.endswith(PICKLED_WEIGHTS)), None)
+    if pickled:
         raise ModelError(
-            f"Model {source} has no transformers weights (model.safetensors or "
-            "pytorch_model.bin); choose a transformers checkpoint."
+            f"Model {source} has only pickled weights ({os.path.basename(pickled)}); only "
+            "safetensors weights are loaded here, because a pickle can run code: choose a "
+            "checkpoint with model.safetensors."
         )
+    raise ModelError(
+        f"Model {source} has no transformers weights (model.safetensors); choose a "
+        "transformers checkpoint."
+    )
 
 
 # Hub pipeline tags that say a model reads images, or text
@@ -250,12 +270,14 @@ def load_model(
         if meta:
             with torch.device("meta"):
                 return auto.from_config(hf_config, trust_remote_code=remote_code_allowed())
+        check_weights(source, token)  # safetensors only, said in one sentence
         return auto.from_pretrained(
             local_path(source),
             config=hf_config,
             ignore_mismatched_sizes=True,
             token=token or None,
             trust_remote_code=remote_code_allowed(),
+            use_safetensors=True,  # never a pickle (check_weights says so first)
         )
     except ModelError:
         raise

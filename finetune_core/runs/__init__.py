@@ -11,8 +11,10 @@
     model/         the fine-tuned model (save_pretrained)
     onnx/          `finetune export --format onnx`: model.onnx (+ model_int8.onnx), export.json
     tensorboard/   TensorBoard event files when report_to has tensorboard
+    trackio/       trackio's records of a hosted visitor's run (TRACKIO_DIR of its process)
     checkpoints/   Trainer checkpoints for --resume (checkpoint-STEP/), best/ for keep_best
-    stop           present when a stop was requested (read by every process of the run)
+    stop           present when a stop was requested (read by every process of the run); it
+                   may hold the reason, the error of the stopped run (a host's limit)
     error.log      the traceback of a failure (tokens redacted)
     launcher.log   output of an accelerate launcher (multi-process jobs)
 

@@ -22,7 +22,7 @@ CONFIG, REQUEST, METRICS, STATUS, EVAL = (
     "eval.json",
 )
 MODEL, CHECKPOINTS, STOP = "model", "checkpoints", "stop"
-ONNX, TENSORBOARD = "onnx", "tensorboard"
+ONNX, TENSORBOARD, TRACKIO = "onnx", "tensorboard", "trackio"
 ERROR_LOG, LAUNCHER_LOG = "error.log", "launcher.log"
 NOTES = "notes.json"  # the page's name and note for a run: {"name", "note", "updated"}
 OWNER = "owner.json"  # who may see the run: {"owner": sha256 of the key, "job_id", ...}
@@ -65,6 +65,7 @@ class RunDir:
     model_dir = property(lambda self: self.path / MODEL)
     onnx_dir = property(lambda self: self.path / ONNX)  # finetune export --format onnx
     tensorboard_dir = property(lambda self: self.path / TENSORBOARD)  # report_to tensorboard
+    trackio_dir = property(lambda self: self.path / TRACKIO)  # report_to trackio, hosted
     checkpoints_dir = property(lambda self: self.path / CHECKPOINTS)
     best_dir = property(lambda self: self.path / CHECKPOINTS / BEST)  # keep_best
     best_weights = property(lambda self: self.best_dir / BEST_WEIGHTS)
@@ -147,6 +148,14 @@ class RunDir:
     def stop_requested(self) -> bool:
         return self.stop_path.exists()
 
+    def stop_reason(self) -> str | None:
+        """Why the stop was asked for, when it was a limit (the stopped run's error)."""
+        try:
+            text = self.stop_path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return text if text and not _is_number(text) else None
+
     def clear_stop(self) -> None:
         self.stop_path.unlink(missing_ok=True)
 
@@ -167,11 +176,20 @@ class RunDir:
         os.replace(tmp, path)
 
 
-def request_stop(path: str | Path) -> None:
+def request_stop(path: str | Path, reason: str | None = None) -> None:
     """Ask a run (thread or any process of a distributed run) to stop after this step; a
-    folder that is gone has nothing to stop."""
+    reason (one sentence) becomes the stopped run's error. A folder that is gone has nothing
+    to stop."""
     if Path(path).is_dir():
-        Path(path, STOP).write_text(str(time.time()))
+        Path(path, STOP).write_text(reason or str(time.time()), encoding="utf-8")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def checkpoint_name(step: int) -> str:

@@ -52,9 +52,11 @@ class RunStatus:
     last_checkpoint: int | None = None
     # what the run found out (written as it goes)
     device: str | None = None
-    eval_source: str | None = None
+    eval_source: str | None = None  # the selection split (evaluated every epoch)
+    report_source: str | None = None  # the split eval.json reports on (data/splits.py)
     train_rows: int | None = None
     eval_rows: int | None = None
+    report_rows: int | None = None
     samples_per_step: int | None = None
     trainable_params: int | None = None
     total_params: int | None = None

@@ -119,6 +119,12 @@ class RunWriter:
             self._phase, self._phase_written = name, now
             self._update(**changes)
 
+    def say(self, sentence: str) -> None:
+        """A decision worth a line in the terminal (the freeze plan): to the listener only;
+        status.json holds it in its own key."""
+        if self.main and self.on_phase:
+            self.on_phase(sentence, None, None)
+
     def progress(
         self,
         step: int,

@@ -11,12 +11,14 @@ the last upload is awaited and the outcome goes to status.json (`pushed_checkpoi
 `push_error`); a failed upload is reported there and never stops the run.
 
 Only the run's own token (the user's) is used, never the host's HF_TOKEN, and it is never
-written anywhere.
+written anywhere. The published config.json names a local dataset or model by its file name
+only (an upload's server path is the key to that upload).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import threading
@@ -30,6 +32,7 @@ from finetune_core import runs
 from finetune_core.config import RunConfig
 from finetune_core.errors import HubError
 from finetune_core.runs import RunWriter
+from finetune_core.train.model_card import public_name
 
 RUN_FILES = (runs.REQUEST, runs.CONFIG, runs.METRICS, runs.STATUS)
 STAGING = ".hub-push"
@@ -132,7 +135,9 @@ class CheckpointPusher(TrainerCallback):
         (dest / "run").mkdir()
         for name in RUN_FILES:
             source = self.run_dir.path / name
-            if source.exists():
+            if name in (runs.CONFIG, runs.REQUEST):  # both name the data and the run folder
+                _publish_config(source, dest / "run" / name)
+            elif source.exists():
                 shutil.copy2(source, dest / "run" / name)  # these grow: copy, not link
         return dest
 
@@ -184,6 +189,18 @@ class CheckpointPusher(TrainerCallback):
         if final or now != self._reported:
             self._reported = now
             self.writer.note(pushed_checkpoint=now[0], push_error=now[1])
+
+
+def _publish_config(source: Path, dest: Path) -> None:
+    """The run's config.json (or request.json) as published: the model and dataset by name
+    when they are local paths (an upload's server path is the key to it), no run folder path."""
+    data = runs.read_json(source)
+    if not isinstance(data, dict):
+        return
+    for key in ("model", "dataset"):
+        data[key] = public_name(data.get(key))
+    data["output_dir"] = None
+    dest.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def _link_or_copy(source: str, dest: str) -> None:

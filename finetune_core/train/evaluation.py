@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from finetune_core.train import class_bounds
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
@@ -14,23 +16,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def confusion(labels: np.ndarray, preds: np.ndarray, n: int) -> np.ndarray:
-    matrix = np.zeros((n, n), dtype=np.int64)
-    np.add.at(matrix, (labels.astype(int), preds.astype(int)), 1)
-    return matrix
-
-
 def scores(labels: np.ndarray, preds: np.ndarray, n: int) -> dict[str, Any]:
     """Accuracy, macro F1 and per-class precision/recall/F1 (0 where undefined)."""
-    matrix = confusion(labels, preds, n)
-    tp = np.diag(matrix).astype(float)
-    predicted = matrix.sum(axis=0).astype(float)
-    actual = matrix.sum(axis=1).astype(float)
+    tp, predicted, actual = class_bounds.counts(labels, preds, n)  # no n x n matrix
     precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros(n), where=actual > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros(n), where=denom > 0)
-    total = matrix.sum()
+    total = actual.sum()
     return {
         "accuracy": float(tp.sum() / total) if total else 0.0,
         "f1_macro": float(f1.mean()) if n else 0.0,
@@ -38,7 +31,6 @@ def scores(labels: np.ndarray, preds: np.ndarray, n: int) -> dict[str, Any]:
         "recall": recall.tolist(),
         "f1": f1.tolist(),
         "support": actual.astype(int).tolist(),
-        "confusion_matrix": matrix.tolist(),
     }
 
 
@@ -118,7 +110,7 @@ def report(
         "majority_class": label_names[top] if label_names else None,
         "num_examples": len(labels),
         "per_class": per_class,
-        "confusion_matrix": result["confusion_matrix"],
+        **class_bounds.confusion(labels, preds, label_names),  # bounded for many classes
         "label_names": list(label_names),
         "most_confident_mistakes": mistakes,
     }

@@ -11,8 +11,11 @@ keeps the warnings already given. The rules, and why these thresholds:
   frequencies on imbalanced data with the plain loss; still within 10% of it after a fair share
   of the steps (a third of the run, at least 10 and at most 100) means nothing is learned.
 - collapse: every evaluation example predicted as one class (the SMS-spam case: all "ham").
-- diverging: the recent loss more than twice its best so far and above 1.5 x ln(classes): the
-  steps are too large (a non-finite loss also stops the run, see callbacks.py).
+- diverging: the recent loss more than twice its best so far, above 1.5 x ln(classes) and above
+  where it started: the steps are too large (a non-finite loss also stops the run, see
+  callbacks.py).
+- multi-label, the final evaluation: at least 4 times as many labels predicted per row as the
+  data has (and 3 or more), or no label at all for most rows.
 - no better than the majority: the final macro F1 at most that of always predicting the most
   frequent class (plus 0.01).
 """
@@ -69,6 +72,10 @@ class Health:
     def _clear(self, kind: str) -> bool:
         return self.current.pop(kind, None) is not None
 
+    def say(self, kind: str, sentence: str | None) -> bool:
+        """A warning of another part of the run (None takes it back); True when it changed."""
+        return self._clear(kind) if sentence is None else self._fire(kind, sentence)
+
     def on_loss(self, step: int, loss: float, max_steps: int | None) -> bool:
         """A training loss was logged; True when the warnings changed."""
         if not math.isfinite(loss):
@@ -94,7 +101,10 @@ class Health:
                 "or more layers (freeze), or class_weight: balanced if one class dominates.",
             )
         best = min(self.losses)
-        if recent > 2 * best and recent > 1.5 * self.chance_loss:
+        start = sum(self.losses[:RECENT]) / RECENT
+        # above where it started, too: a weighted multi-label loss swings by batch (a rare
+        # label's positives weigh up to ~100), and its dips are not a baseline to rise from
+        if recent > 2 * best and recent > 1.5 * self.chance_loss and recent > start:
             fired |= self._fire(
                 "diverging",
                 f"The loss is rising (now {recent:.3f}, best {best:.3f}) at step {step}: the "
@@ -126,6 +136,26 @@ class Health:
             f"'{majority}' ({baseline_f1:.3f}): try class_weight: balanced, a higher "
             "learning rate, more epochs, or training the pooler or more layers (freeze).",
         )
+
+    def on_label_counts(self, per_row: dict[str, float], num_labels: int) -> bool:
+        """Multi-label, the final evaluation: a model that answers (almost) every label, or
+        none, for most rows is not usable however its loss looks."""
+        true, predicted = per_row.get("true", 0.0), per_row.get("predicted", 0.0)
+        empty = per_row.get("rows_without_prediction", 0.0)
+        if predicted >= max(3.0, 4 * true):
+            return self._fire(
+                "flood",
+                f"The model predicts {predicted:.1f} labels per row where the data has "
+                f"{true:.1f}: almost every label for every row; use class_weight: none or a "
+                "higher threshold, or leave threshold empty to tune it per label.",
+            )
+        if empty > 0.5 and true >= 0.5:
+            return self._fire(
+                "no-label",
+                f"The model predicts no label at all for {empty:.0%} of the rows: lower the "
+                "threshold, leave it empty to tune it per label, or train longer or more layers.",
+            )
+        return self._clear("flood") | self._clear("no-label")
 
     @property
     def _guess(self) -> str:

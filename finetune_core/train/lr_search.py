@@ -106,7 +106,7 @@ def _evaluate(trainer) -> float:
 def run_for(cfg, trainer, attachment, writer, hooks):
     """The run's search, when learning_rate was null (hooks.search_lr): on the cached features
     (the cache's attachment is on), or skipped with the reason. Returns the config with the
-    chosen rate (also in the Trainer's arguments and config.json)."""
+    chosen rate (also in the Trainer's arguments; run.py writes config.json once after)."""
     if not hooks.search_lr:
         return cfg
     if not getattr(attachment, "on", False):
@@ -124,7 +124,4 @@ def run_for(cfg, trainer, attachment, writer, hooks):
         cfg = dataclasses.replace(cfg, learning_rate=result["chosen"])
         trainer.args.learning_rate = result["chosen"]
     writer.note(learning_rate_search=result)
-    # TODO(issue 19): the rate is decided before the Trainer is built, then config.json is
-    # written once; until then this is its second write (the first has the rate still null)
-    writer.resolved(cfg.to_dict())
     return cfg

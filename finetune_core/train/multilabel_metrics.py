@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from finetune_core.train.thresholds import tune
+
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
@@ -44,13 +46,17 @@ def scores(labels: np.ndarray, preds: np.ndarray) -> dict[str, Any]:
     }
 
 
-def compute_metrics_for(threshold: float):
-    """The Trainer's compute_metrics for multi-label runs (eval_accuracy, eval_f1_micro, ...)."""
+def compute_metrics_for(threshold: float | None):
+    """The Trainer's compute_metrics for multi-label runs (eval_accuracy, eval_f1_micro, ...).
+    threshold None: the cuts are tuned on these (selection-split) predictions, as the final
+    model's will be, so keep_best compares models as they will predict."""
 
     def compute(eval_pred) -> dict[str, float]:
         logits = eval_pred.predictions
         logits = logits[0] if isinstance(logits, tuple) else logits
-        preds = sigmoid(logits) > threshold
+        probs = sigmoid(logits)
+        cuts = threshold if threshold is not None else tune(probs, eval_pred.label_ids)
+        preds = probs > np.asarray(cuts)
         result = scores(eval_pred.label_ids, preds)
         sets = Counter(map(bytes, np.packbits(preds, axis=1)))
         return {
@@ -68,8 +74,8 @@ def majority(labels: np.ndarray) -> tuple[float, float, np.ndarray]:
     y = np.asarray(labels) > 0.5
     if not len(y):
         return 0.0, 0.0, np.zeros(y.shape[-1], dtype=bool)
-    rows = Counter(map(tuple, y.tolist()))
-    top = np.array(rows.most_common(1)[0][0], dtype=bool)
+    rows = Counter(map(bytes, np.packbits(y, axis=1)))  # 1 bit a class, not a Python bool
+    top = np.unpackbits(np.frombuffer(rows.most_common(1)[0][0], np.uint8))[: y.shape[1]] > 0
     constant = np.tile(top, (len(y), 1))
     return float((y == constant).all(1).mean()), scores(y, constant)["f1_macro"], top
 
@@ -79,12 +85,13 @@ def report(
     labels: np.ndarray,
     label_names: list[str],
     *,
-    threshold: float = 0.5,
+    threshold: float | list[float] = 0.5,
     examples: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """eval.json for a multi-label run."""
+    """eval.json for a multi-label run; threshold: one cut, or one per label."""
     probs = sigmoid(logits)
-    preds = probs > threshold
+    cuts = np.broadcast_to(np.asarray(threshold, dtype=float), (len(label_names),))
+    preds = probs > cuts
     result = scores(labels, preds)
     counts = result["counts"]
     per_class = {
@@ -103,7 +110,13 @@ def report(
         "accuracy": result["accuracy"],
         "f1_micro": result["f1_micro"],
         "f1_macro": result["f1_macro"],
-        "threshold": threshold,
+        "threshold": float(np.median(cuts)),
+        "thresholds": {n: float(c) for n, c in zip(label_names, cuts, strict=True)},
+        "labels_per_row": {
+            "true": float(np.asarray(labels).sum(1).mean()) if len(labels) else 0.0,
+            "predicted": float(preds.sum(1).mean()) if len(preds) else 0.0,
+            "rows_without_prediction": float((preds.sum(1) == 0).mean()) if len(preds) else 0.0,
+        },
         "majority_baseline": baseline,
         "majority_f1_macro": baseline_f1,
         "majority_class": ", ".join(n for n, on in zip(label_names, top, strict=True) if on)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finetune_core.runs import RunWriter
-from finetune_core.train import evaluation, multilabel_metrics
+from finetune_core.train import baseline, evaluation, multilabel_metrics, thresholds
 from finetune_core.train.best import BestCallback, metric_name
 from finetune_core.train.health import Health, HealthCallback
 from finetune_core.train.losses import (
@@ -32,8 +32,9 @@ class QualityHooks:
     best: BestCallback
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
     multi_label: bool = False
-    threshold: float = 0.5
+    threshold: float | None = None  # multi-label: None = tuned on the selection split
     search_lr: bool = False  # learning_rate was null: lr_search.run_for may pick it
+    thresholds: list[float] | None = None  # multi-label: the cuts the final model uses
 
     @property
     def problem_type(self) -> str:
@@ -53,11 +54,22 @@ class QualityHooks:
         report["metric_for_best"] = self.best.metric
         if self.best.stopped_early_at is not None:
             report["early_stopped_at"] = self.best.stopped_early_at
-        if "majority_f1_macro" in report and self.health.on_final(
+        changed = "majority_f1_macro" in report and self.health.on_final(
             report["f1_macro"], report["majority_f1_macro"], str(report.get("majority_class"))
-        ):
+        )
+        if "labels_per_row" in report:
+            changed |= self.health.on_label_counts(
+                report["labels_per_row"], len(self.health.label_names)
+            )
+        if changed:
             self.health_callback.write()
         return report
+
+    def on_baseline(self, report: dict[str, Any], fitted: dict[str, Any]) -> bool:
+        """The health warning when the quick baseline does as well; True when it changed."""
+        if "skipped" in fitted:
+            return False
+        return self.health.say("baseline", baseline.verdict(report, fitted))
 
     @property
     def compute_metrics(self):
@@ -66,12 +78,24 @@ class QualityHooks:
             return multilabel_metrics.compute_metrics_for(self.threshold)
         return evaluation.compute_metrics
 
-    def report(self, logits, labels, label_names: list[str], *, examples=None) -> dict[str, Any]:
-        """What eval.json holds: the metrics of the final evaluation, plus best_step."""
+    def report(
+        self, logits, labels, label_names: list[str], *, examples=None, selection=None
+    ) -> dict[str, Any]:
+        """What eval.json holds: the metrics of the final evaluation (the report split), plus
+        best_step. selection: (logits, labels) of the selection split, where multi-label
+        thresholds are tuned (train/thresholds.py) when `threshold` is empty."""
         if self.multi_label:
+            if self.threshold is not None or selection is None:
+                cut = self.threshold if self.threshold is not None else 0.5
+                self.thresholds, origin = [cut] * len(label_names), "threshold"
+            else:
+                probs = multilabel_metrics.sigmoid(selection[0])
+                self.thresholds = thresholds.tune(probs, selection[1])
+                origin = "tuned on the selection split"
             result = multilabel_metrics.report(
-                logits, labels, label_names, threshold=self.threshold, examples=examples
+                logits, labels, label_names, threshold=self.thresholds, examples=examples
             )
+            result["thresholds_from"] = origin
         else:
             result = evaluation.report(logits, labels, label_names, examples=examples)
         return self.after_final_eval(result)

@@ -27,13 +27,27 @@ from finetune_core.data import prepare
 from finetune_core.errors import FinetuneError, RunError, redact
 from finetune_core.hub.net import resolve_token
 from finetune_core.runs import RunDir, RunWriter, phases, read_metrics, records
-from finetune_core.train import checkpoint_push, failures, lr_search, quality, trackers
+from finetune_core.train import (
+    budget,
+    checkpoint_push,
+    failures,
+    final,
+    lr_search,
+    quality,
+    trackers,
+)
 from finetune_core.train import device as device_mod
 from finetune_core.train.cache import attach as feature_cache
 from finetune_core.train.callbacks import RunDirCallback
 from finetune_core.train.failures import failure_message
 from finetune_core.train.model_card import write_model_card
-from finetune_core.train.setup import init_distributed, prepare_run_dir, resume_config, world
+from finetune_core.train.setup import (
+    agree,
+    init_distributed,
+    prepare_run_dir,
+    resume_config,
+    world,
+)
 
 
 class Stopped(Exception):
@@ -124,7 +138,7 @@ def run(
         trainer, result = _train(ctx)
         return result
     except Stopped:
-        writer.finish("stopped")
+        writer.finish("stopped", run_dir.stop_reason())  # a host's limit says which
         return RunResult(run_dir.path, "stopped")
     except BaseException as exc:
         message = redact(failure_message(exc), token)
@@ -143,8 +157,7 @@ def run(
 
 
 def _load(ctx: RunContext, device: str) -> Loaded:
-    """Data, then the model with its new head and freeze plan; records what was detected
-    (config.json, written once resolved) and the sizes (status.json)."""
+    """Data, then the model with its new head (all of it trainable until _plan)."""
     from transformers import set_seed
 
     cfg = ctx.cfg
@@ -164,16 +177,43 @@ def _load(ctx: RunContext, device: str) -> Loaded:
         label_names=prepared.label_names,
         token=ctx.token,
     )
-    groups = model_mod.layer_groups(model)
-    plan = freeze_plan.plan_for_run(cfg, groups, ctx.token)
-    frozen = plan.frozen
-    model_mod.apply_freeze(model, frozen)
-    summary = model_mod.summarize(model, cfg.model, task, frozen)
     hooks = quality.for_run(cfg, ctx.writer, prepared)  # before: lr null?
     model.config.problem_type = f"{hooks.problem_type}_classification"  # pipelines read it
-    ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, frozen))
-    ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=hooks.problem_type)
-    ctx.writer.resolved(ctx.cfg.to_dict())
+    return Loaded(prepared, model, [], None, task, hooks)
+
+
+def _plan(ctx: RunContext, loaded: Loaded, collator, device: str) -> None:
+    """The freeze plan (auto: measured, train/budget.py), applied, and the resolved config
+    (written to config.json once the learning rate is decided too); the sizes to status.json."""
+    cfg, prepared, model = ctx.cfg, loaded.prepared, loaded.model
+    groups = model_mod.layer_groups(model)
+    plan = None
+    if cfg.freeze == "auto" and not cfg.freeze_plan:
+        ctx.writer.phase(phases.PLANNING)
+        plan = budget.plan(
+            model,
+            groups,
+            prepared,
+            collator,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            device=model.device,
+            requested_budget=cfg.time_budget,
+            cached=cfg.feature_cache and world()[1] == 1,
+            processes=world()[1],
+            seed=cfg.seed,
+        )
+    plan = agree(plan) or freeze_plan.plan_for_run(cfg, groups, ctx.token)
+    if cfg.freeze == "auto":
+        ctx.writer.say(f"freeze plan: {plan.reason}")
+    model_mod.apply_freeze(model, plan.frozen)
+    summary = model_mod.summarize(model, cfg.model, loaded.task, plan.frozen)
+    loaded.frozen, loaded.summary = list(plan.frozen), summary
+    loaded.hooks.search_lr = loaded.hooks.search_lr and not any(
+        g.kind == "block" for g in groups if g.name not in set(plan.frozen)
+    )  # a search costs seconds for a head, a few epochs' worth for transformer blocks
+    ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, plan.frozen, groups))
+    ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=loaded.hooks.problem_type)
     # data left out or doubtful (skipped images, near-duplicate labels): in the same write
     data_warnings = {"warnings": list(prepared.warnings)} if prepared.warnings else {}
     ctx.writer.note(
@@ -181,13 +221,14 @@ def _load(ctx: RunContext, device: str) -> Loaded:
         total_params=summary.total_params,
         device=device,
         eval_source=prepared.eval_source,
+        report_source=prepared.report_source,
         train_rows=len(prepared.train),
         samples_per_step=cfg.batch_size * world()[1],
         eval_rows=len(prepared.eval),
+        report_rows=len(prepared.report),
         freeze_plan=plan.to_dict(),
         **data_warnings,
     )
-    return Loaded(prepared, model, list(frozen), summary, task, hooks)
 
 
 def _train(ctx: RunContext):
@@ -200,10 +241,14 @@ def _train(ctx: RunContext):
     trackers.check(cfg.report_to)  # a chosen tracker that is not installed: refused now
     device = device_mod.pick_device(cfg.device)
     loaded = _load(ctx, device)
-    cfg, prepared, task, hooks = ctx.cfg, loaded.prepared, loaded.task, loaded.hooks
+    prepared, task, hooks = loaded.prepared, loaded.task, loaded.hooks
     ctx.check_stop()
     writer.phase(phases.PREPARING)
-    processor, collator = _preprocess(cfg, prepared, task, device, ctx.token)
+    config = loaded.model.config
+    processor, collator = _preprocess(cfg, prepared, task, device, ctx.token, config)
+    ctx.check_stop()
+    _plan(ctx, loaded, collator, device)
+    cfg = ctx.cfg
     ctx.check_stop()
 
     callback = RunDirCallback(
@@ -237,16 +282,20 @@ def _train(ctx: RunContext):
             world_size=world()[1],
             writer=writer,
             check_stop=ctx.check_stop,
+            extra={"report": prepared.report},
         ) as attachment:
             ctx.cfg = lr_search.run_for(ctx.cfg, trainer, attachment, writer, hooks)
+            # config.json, once: the plan (timed before the Trainer) and the learning rate
+            # (the rule, or the search on the cached features) are decided
+            writer.resolved(ctx.cfg.to_dict())
             writer.phase(phases.TRAINING)
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-            return _finish(ctx, trainer, callback, loaded)
+            return _finish(ctx, trainer, callback, loaded, attachment)
     finally:
         trackers.close(cfg.report_to)
 
 
-def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
+def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded, attachment):
     run_dir, writer, prepared = ctx.run_dir, ctx.writer, loaded.prepared
 
     if callback.diverged_at is not None:
@@ -259,51 +308,45 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded):
     # a stopped run is evaluated too (the kept model: keep_best's best weights are back), so
     # Results, the Runs list and the downloaded model show the same numbers for it
     writer.phase(phases.EVALUATING)
-    metrics = _final_eval(trainer, prepared, writer, loaded.hooks)
+    report_rows = attachment.rows("report", prepared.report)
+    metrics = final.evaluate(trainer, prepared, report_rows, writer, loaded.hooks, ctx.cfg.seed)
     writer.phase(phases.SAVING)
     if writer.main:
         trainer.save_model(str(run_dir.model_dir))
         _record_num_labels(run_dir.model_dir, len(prepared.label_names))
-        card = {"eval_split": prepared.eval_source, "token": ctx.token}  # token: license lookup
+        card = {"eval_split": prepared.report_source, "token": ctx.token}  # token: license lookup
         write_model_card(run_dir.model_dir, ctx.cfg, loaded.summary, metrics, state, **card)
-    writer.finish(state, step=trainer.state.global_step, seconds=callback.elapsed())
+    why = run_dir.stop_reason() if state == "stopped" else None  # a limit's sentence
+    writer.finish(state, why, step=trainer.state.global_step, seconds=callback.elapsed())
     return trainer, RunResult(run_dir.path, state, metrics, warnings=loaded.hooks.warnings)
 
 
-def resolve(cfg: RunConfig, prepared, summary, frozen=()) -> ResolvedRun:
+def resolve(cfg: RunConfig, prepared, summary, frozen=(), groups=()) -> ResolvedRun:
     """What this run detected, so config.json reproduces it exactly."""
+    trains_blocks = any(g.kind == "block" and g.name not in set(frozen) for g in groups)
     return ResolvedRun(
         text_column=prepared.columns.text,
         image_column=prepared.columns.image,
         label_column=prepared.columns.label,
         label_names=tuple(prepared.label_names),
         task=summary.task,
-        learning_rate=learning_rate_for(cfg.learning_rate, summary.trainable_share),
+        learning_rate=learning_rate_for(
+            cfg.learning_rate, summary.trainable_share, trains_blocks=trains_blocks or None
+        ),
         frozen_groups=tuple(frozen),
         trainable_share=summary.trainable_share,
     )
 
 
-def _preprocess(cfg, prepared, task, device, token):
-    from transformers import (
-        AutoImageProcessor,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        default_data_collator,
-    )
+def _preprocess(cfg, prepared, task, device, token, config):
+    from transformers import DataCollatorWithPadding, default_data_collator
 
-    source = model_mod.local_path(cfg.model)
-    try:
-        if task == model_mod.IMAGE:
-            processor = AutoImageProcessor.from_pretrained(source, token=resolve_token(token))
-            prepare.attach_image_transform(prepared, processor)
-            return processor, default_data_collator
-        processor = AutoTokenizer.from_pretrained(source, token=resolve_token(token))
-    except (OSError, ValueError) as exc:
-        what = "image processor" if task == model_mod.IMAGE else "tokenizer"
-        raise model_mod.ModelError(
-            f"Model {cfg.model} has no usable {what} ({str(exc).splitlines()[0][:160]})."
-        ) from exc
+    from finetune_core.model.processor import load_processor  # bounded: size, deadline
+
+    processor = load_processor(cfg.model, task, config, resolve_token(token))
+    if task == model_mod.IMAGE:
+        prepare.attach_image_transform(prepared, processor)
+        return processor, default_data_collator
     prepare.tokenize(prepared, processor, cfg.max_length)
     multiple = 8 if device == "cuda" else None
     return processor, DataCollatorWithPadding(processor, pad_to_multiple_of=multiple)
@@ -366,16 +409,3 @@ def _loader_workers(device: str, task: str) -> int:
     if device != "cuda" or task != model_mod.IMAGE:
         return 0
     return min(4, max(0, (os.cpu_count() or 1) // 2))
-
-
-def _final_eval(trainer, prepared, writer: RunWriter, hooks) -> dict:
-    output = trainer.predict(trainer.eval_dataset, metric_key_prefix="eval")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    logs = records.logs(read_metrics(writer.run.path)) if writer.main else []
-    last = [r for r in logs if "eval_loss" in r.values]
-    if not last or last[-1].step != trainer.state.global_step:
-        trainer.log({k: v for k, v in output.metrics.items() if k.startswith("eval_")})
-    examples = prepared.eval_raw[prepared.columns.text] if prepared.columns.text else None
-    result = hooks.report(logits, output.label_ids, prepared.label_names, examples=examples)
-    writer.eval(result)
-    return {"accuracy": result["accuracy"], "f1_macro": result["f1_macro"]}

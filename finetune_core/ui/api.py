@@ -6,9 +6,12 @@
     c.predict(job["job_id"], api_name="/run_status")
     c.predict(job["job_id"], api_name="/resume_run")        # a stopped or interrupted run
     c.predict(job["job_id"], 2, api_name="/train_more")     # a completed one, 2 more epochs
+    c.predict(job["job_id"], api_name="/delete_run")  # a finished run and what it alone used
 
 The owner is the client's session, so one client never sees another's runs (on a dashboard
-that is not hosted for others, the single user's: every run).
+that is not hosted for others, the single user's: every run). Polling /run_status (or
+/my_runs) is the client's presence: a queued run of a client that polls is never dropped as
+abandoned.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import gradio as gr
 from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig, parse_text
 from finetune_core.errors import FinetuneError
-from finetune_core.jobs import continuing
+from finetune_core.jobs import cleanup, continuing
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui.common import check_local_path
 
@@ -47,9 +50,11 @@ def start_run(config_yaml: str, request: gr.Request) -> dict[str, Any]:
 
 def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
     """State, progress and chart point counts of one of this client's runs."""
-    job = MANAGER.get(job_id, _owner(request))
+    owner = _owner(request)
+    job = MANAGER.get(job_id, owner)
     if job is None:
         return {"state": "unknown", "error": "No such run for this session."}
+    MANAGER.touch(owner)  # the client is still there: its queued run keeps its place
     status = runs.read_status(job.run_dir)
     records = runs.tail(job.run_dir)  # only the new lines, shared by all polls
     points = charts.loss_points(records)  # the loss chart's point count, no figure built
@@ -104,6 +109,26 @@ def stop_run(job_id: str, request: gr.Request) -> dict[str, Any]:
     return {"stopping": True, "error": None}
 
 
+def delete_run(job_id: str, request: gr.Request) -> dict[str, Any]:
+    """Delete one of this client's finished runs, with what it alone used (its upload,
+    exports, tracker records)."""
+    owner = _owner(request)
+    job = MANAGER.get(job_id, owner)
+    if job is None:
+        return {"deleted": False, "error": "No such run for this session."}
+    ended = not runs.read_status(job.run_dir).active
+    if ended and job.state != "finished" and job.thread is not None:
+        job.thread.join(30)  # the run has ended and its process is exiting: a moment
+    try:
+        if job.state != "finished":
+            raise FinetuneError(f"Run {Path(job.run_dir).name} is {job.state}; stop it first.")
+        cleanup.delete_run(job.run_dir)
+    except FinetuneError as exc:
+        return {"deleted": False, "error": str(exc)}
+    MANAGER.forget(job.id, owner)
+    return {"deleted": True, "error": None}
+
+
 def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     """This client's runs: id, run folder name and state."""
     out = []
@@ -113,7 +138,7 @@ def my_runs(request: gr.Request) -> list[dict[str, Any]]:
     return out
 
 
-SCRIPT_API = (start_run, run_status, stop_run, my_runs, resume_run, train_more)
+SCRIPT_API = (start_run, run_status, stop_run, delete_run, my_runs, resume_run, train_more)
 PUBLIC = tuple(fn.__name__ for fn in SCRIPT_API)
 
 

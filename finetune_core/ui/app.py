@@ -52,7 +52,7 @@ def build() -> gr.Blocks:
     host_notes = hosting.notices()  # first: on a Space this picks the runs folder
     restore.rebuild(MANAGER)  # runs outlive the server: every run folder is a job again
     _warm_imports()
-    with gr.Blocks(title="Fine-tune dashboard") as demo:
+    with gr.Blocks(title="Fine-tune dashboard", delete_cache=_cache_cleanup()) as demo:
         shared = Shared(
             owner=gr.State(None),
             browser_owner=gr.BrowserState(
@@ -132,6 +132,15 @@ def build() -> gr.Blocks:
         api.register()
     api.keep_only_script_api(demo)
     return demo
+
+
+def _cache_cleanup() -> tuple[int, int] | None:
+    """Gradio keeps its own copy of every upload and download; they expire with the exports
+    (FINETUNE_EXPORT_TTL_MINUTES), checked as often, at most hourly (0: kept)."""
+    from finetune_core.host import env
+
+    age = int(env.limits().export_ttl_minutes * 60)
+    return (min(age, 3600), age) if age else None
 
 
 def _next_button(tab_id: str, label: str) -> tuple[str, gr.Button]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune_core import runs
+from finetune_core import inert, runs
 from finetune_core.host import paths
 
 OK, WARN, ERROR = "ok", "warn", "error"
@@ -32,13 +32,24 @@ def new_owner() -> str:
     return secrets.token_hex(16)
 
 
-def ensure_owner(owner: str | None) -> str:
-    """The owner key as given (a browser's random key, or a signed-in visitor's), else new."""
-    from finetune_core.jobs.ownership import SIGNED_IN
+_OWNER = re.compile(r"[0-9a-f]{32}")
+_SIGNED_IN = re.compile(r"hf:[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # jobs/ownership.signed_in
 
-    if isinstance(owner, str) and (len(owner) >= 16 or owner.startswith(SIGNED_IN)):
+
+def ensure_owner(owner: str | None) -> str:
+    """The session's owner key when it is one this server makes: a browser key it issued (32
+    hex digits) or a signed-in visitor's (`hf:` and a Hub username, set by the server from the
+    sign-in, never from the browser); else a new one. Whatever else arrives (5 MB of text, a
+    guess) is never kept or looked up."""
+    if isinstance(owner, str) and (_OWNER.fullmatch(owner) or _SIGNED_IN.fullmatch(owner)):
         return owner
     return new_owner()
+
+
+def browser_key(stored: str | None) -> str:
+    """The key a browser keeps (localStorage): only one this server issued, else a new one; a
+    browser claiming `hf:someone` does not become them."""
+    return stored if isinstance(stored, str) and _OWNER.fullmatch(stored) else new_owner()
 
 
 def browser_secret() -> str:
@@ -222,11 +233,7 @@ def count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-# inline, these are the characters that start markup ("(" and "!" only after "[")
-_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
-
-
 def md_text(value: Any) -> str:
     """A dataset- or Hub-provided string made inert inside Markdown/HTML (label names,
     column names, file names): it shows as written and never becomes a tag or a link."""
-    return _MARKDOWN.sub(r"\\\1", html.escape(str(value), quote=False))
+    return inert.md(value)

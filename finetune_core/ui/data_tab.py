@@ -79,10 +79,12 @@ def card_view(d: dict[str, Any]) -> CardView:
             for k, v in splits.items()
         ),
         "- columns: " + ", ".join(f"{md_text(k)} ({md_text(v)})" for k, v in features.items()),
-        f"- classes ({len(names)}): "
+        f"- classes ({len(names)}{_reading(d)}): "
         + (", ".join(md_text(n) for n in names[:30]) or "-")
         + (" …" if len(names) > 30 else ""),
     ]
+    if d.get("label_note"):  # how the label column was read (a delimiter in some labels)
+        md.append(f"- {md_text(d['label_note'])}")
     if d.get("configs") and len(d["configs"]) > 1:
         md.append("- configs: " + ", ".join(md_text(c) for c in d["configs"]))
     if d.get("imbalance"):
@@ -112,6 +114,14 @@ def card_view(d: dict[str, Any]) -> CardView:
         warn=warn,
         datatype=datatype,
     )
+
+
+def _reading(d: dict[str, Any]) -> str:
+    """ ", multi-label, joined by ','" for the classes line."""
+    if d.get("problem_type") != "multi_label":
+        return ""
+    joined = d.get("label_delimiter")
+    return ", multi-label" + (f", joined by '{md_text(joined)}'" if joined else "")
 
 
 def thumbnail_html(image: Any, size: int = 64) -> str:

@@ -18,7 +18,7 @@ from finetune_core.errors import FinetuneError
 from finetune_core.jobs import continuing, ownership
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.ui import form, state, train_tab
-from finetune_core.ui.common import OK, WARN, ensure_owner, message
+from finetune_core.ui.common import OK, WARN, browser_key, ensure_owner, message
 from finetune_core.ui.state import Draft
 
 _HF_PATH = re.compile(r"hf://[^\s'\"]*/([^/\s'\"]+)")
@@ -99,7 +99,7 @@ def train(
     why = not_loaded(d, values) or next(iter(state.problems(d)), "")
     if why:
         return owner, d, say(why)
-    values = {**values, "frozen": list(d.frozen)}
+    values = {**values, "frozen": d.freeze}
     owner, job_id, note = train_tab.start(
         owner, values, d.groups, token, processes, accelerate_config
     )
@@ -196,7 +196,7 @@ def train_more(owner: str | None, d: Draft, token: str | None, epochs: Any) -> t
 def identify(stored: str | None, username: str | None = None) -> tuple[str, str]:
     """(owner, the browser's own key): a visitor signed in with Hugging Face owns their runs
     by username in any browser; otherwise the random key this browser keeps."""
-    browser = ensure_owner(stored)
+    browser = browser_key(stored)
     return (ownership.signed_in(username) if username else browser), browser
 
 

@@ -1,5 +1,6 @@
 """Step 5, results: final metrics, confusion matrix, per-class table, the most confidently
-wrong examples, a playground, and export (zip download, push to the Hub)."""
+wrong examples, a playground, and export (zip download, push to the Hub). Predict and Export
+ONNX are queued jobs (ui/queued.py): a timer fills their outputs when they are done."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any
 
 import gradio as gr
 
-from finetune_core import charts, export, predict, runs
+from finetune_core import charts, export, runs
 from finetune_core.errors import FinetuneError
+from finetune_core.host import retention
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.train import trackers
+from finetune_core.ui import queued, uploads
 from finetune_core.ui.common import OK, message, on
 
 
@@ -49,10 +52,15 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     per_class = [
         [n, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", c["support"]]
         + [c.get(k, "") for k in counts]
-        for n, c in ev["per_class"].items()
+        for n, c in _largest(ev["per_class"]).items()
     ]
+    if len(ev["per_class"]) > len(per_class):
+        more = len(ev["per_class"]) - len(per_class)
+        per_class.append([f"… {more:,} more classes (eval.json has them all)"] + [""] * 4)
+        per_class[-1] += [""] * len(counts)
     mistakes = grouped_mistakes(ev.get("most_confident_mistakes", []))
     micro = f" · micro F1 {ev['f1_micro']:.3f}" if "f1_micro" in ev else ""
+    where = ev.get("report_split") or view.status.get("eval_source", "eval split")
     stopped = (
         f" at {view.status.reached()}: the model kept so far, evaluated"
         if state == "stopped"
@@ -61,8 +69,9 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     text = (
         f"### Run {run_dir.name}: {state}{stopped}\n"
         f"**Accuracy {ev['accuracy']:.2%}** · **macro F1 {ev['f1_macro']:.3f}**{micro} · "
-        f"{ev['num_examples']} evaluation examples ({view.status.eval_source or 'eval split'})"
+        f"{ev['num_examples']} evaluation examples ({html.escape(str(where))})"
     )
+    text += baseline_line(ev)
     if multi:
         text += "\n\nMulti-label: accuracy counts examples whose every label is right."
     if board := trackers.tensorboard_command(run_dir):
@@ -70,7 +79,7 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     out = {
         "text": text,
         "state": state,
-        "labels": names,
+        "labels": ev.get("confusion_labels") or names,  # the matrix's own, when it is folded
         "per_class": per_class,
         "per_class_headers": PER_CLASS + [COUNT_NAMES[k] for k in counts],
         "mistakes": mistakes,
@@ -78,6 +87,35 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
     if not multi:
         out["confusion"] = ev["confusion_matrix"]
     return out
+
+
+def baseline_line(ev: dict[str, Any]) -> str:
+    """The quick baseline beside the model, and which split selected and which reported."""
+    lines = []
+    base = ev.get("baseline") or {}
+    if "f1_macro" in base:
+        micro = f" · micro F1 {base['f1_micro']:.3f}" if "f1_micro" in base else ""
+        lines.append(
+            f"Quick baseline ({html.escape(str(base['name']))}, {base['seconds']:.0f} s): "
+            f"accuracy {base['accuracy']:.2%} · macro F1 {base['f1_macro']:.3f}{micro}"
+        )
+    if ev.get("selection_split") and ev.get("report_split"):
+        lines.append(
+            f"Model chosen on {html.escape(str(ev['selection_split']))}; scored on "
+            f"{html.escape(str(ev['report_split']))}, which selection never saw."
+        )
+    return "".join(f"\n\n{line}" for line in lines)
+
+
+TABLE_CLASSES = 50  # per-class rows shown: the classes with the most evaluation examples
+
+
+def _largest(per_class: dict[str, dict]) -> dict[str, dict]:
+    """At most TABLE_CLASSES classes, the most frequent, in their eval.json order."""
+    if len(per_class) <= TABLE_CLASSES:
+        return per_class
+    top = set(sorted(per_class, key=lambda n: -per_class[n]["support"])[:TABLE_CLASSES])
+    return {n: c for n, c in per_class.items() if n in top}
 
 
 def grouped_mistakes(items: list[dict]) -> list[list[Any]]:
@@ -102,15 +140,28 @@ def show(owner, job_id):
     return s["text"], fig, table, s.get("mistakes", [])
 
 
-def try_model(owner, job_id, text: str, image) -> tuple[Any, str]:
-    run_dir = run_dir_of(owner, job_id)
+def try_model(owner, job_id, text: str, image) -> tuple[str | None, str]:
+    """Queue the playground's prediction; (action id to poll, or None, and the notice)."""
+    return queued.submit_predict(owner, run_dir_of(owner, job_id), text, image)
+
+
+def predict_upload(
+    owner: str | None, run_dir: Path | None, file_path: str | None, as_csv: bool
+) -> tuple[str | None, str]:
+    """Queue the Results step's batch prediction of an uploaded file through one of the
+    owner's runs; (action id or None, the notice). The upload is checked and copied as a
+    dataset upload is (type, size, zip safety, the hosted path policy); the action removes its
+    copy when done."""
     if run_dir is None:
         return None, message("Train a model first.")
+    if not file_path:
+        return None, message("Upload a file to predict (CSV, TSV, JSON, JSONL, Parquet or a zip).")
     try:
-        probs = predict.predict(run_dir, image if image is not None else text)
+        saved = uploads.save_data_upload(file_path)
     except FinetuneError as exc:
         return None, message(str(exc))
-    return probs, ""
+    name = f"{Path(file_path).stem}-predictions.{'csv' if as_csv else 'jsonl'}"
+    return queued.submit_predict_file(owner, run_dir, str(saved), name)
 
 
 def download(owner, job_id):
@@ -118,28 +169,18 @@ def download(owner, job_id):
     if run_dir is None:
         return gr.update(value=None), message("Train a model first.")
     try:
-        path = export.zip_model(run_dir)  # made now: the model as it is at this click
+        retention.sweep()  # expired downloads and uploads go (at most once a minute)
+        path = export.zip_model(run_dir)  # made once per saved model, then reused
         return str(path), message(f"Downloading {path.name}.", OK)
     except FinetuneError as exc:
         return gr.update(value=None), message(str(exc))
 
 
 def onnx(owner, job_id, quantize: bool, token: str | None = None, oauth_token=None):
-    """Export the run's model to ONNX (export.export_onnx, as `finetune export` does): the zip
-    of the exported folder and the parity figures."""
-    run_dir = run_dir_of(owner, job_id)
-    if run_dir is None:
-        return gr.update(value=None), message("Train a model first.")
+    """Queue an ONNX export of the run's model (export.export_onnx, as `finetune export`
+    does); (action id to poll, or None, and the notice)."""
     user_token = token or (getattr(oauth_token, "token", None) if oauth_token else None)
-    quantize_to = "int8" if quantize else None
-    try:
-        result = export.export_onnx(run_dir, quantize=quantize_to, token=user_token)
-        archive = export.zip_onnx(run_dir)
-    except FinetuneError as exc:
-        return gr.update(value=None), message(str(exc))
-    figures = html.escape("\n".join(result.table()))
-    note = message(result.summary(f"{run_dir.name}/onnx"), OK)
-    return str(archive), f"{note}<pre>{figures}</pre>"
+    return queued.submit_onnx(owner, run_dir_of(owner, job_id), quantize, user_token)
 
 
 def push(owner, job_id, repo_id: str, private: bool, token: str | None, oauth_token=None):
@@ -209,7 +250,20 @@ def render(shared) -> ResultsStep:
         image_in = gr.Image(label="…or an image", type="pil", height=160)
         probs = gr.Label(num_top_classes=5, label="Class probabilities", elem_id="try-probs")
     try_btn = gr.Button("Predict", elem_id="try-btn")
-    try_msg = gr.HTML()
+    try_msg = gr.HTML(elem_id="try-msg")
+    gr.Markdown("#### Predict a file")
+    with gr.Row():
+        types = list(uploads.DATA_TYPES)
+        batch_in = gr.File(
+            label="CSV, TSV, JSON, JSONL, Parquet, or a zip of images",
+            file_types=types,
+            elem_id="predict-input",
+        )
+        batch_out = gr.File(label="Predictions", interactive=False, elem_id="predict-output")
+    with gr.Row():
+        batch_csv = gr.Checkbox(label="CSV (else JSON Lines)", value=False, scale=1)
+        batch_btn = gr.Button("Predict the file", scale=2, elem_id="predict-btn")
+    batch_msg = gr.HTML(elem_id="predict-msg")
     gr.Markdown("#### Export")
     with gr.Row():
         zip_btn = gr.Button("Download model (.zip)", elem_id="zip-btn")
@@ -226,14 +280,30 @@ def render(shared) -> ResultsStep:
         onnx_file = gr.DownloadButton(
             "Download ONNX (.zip)", value=None, visible=False, elem_id="onnx-download"
         )
-    export_msg = gr.HTML()
+    export_msg = gr.HTML(elem_id="export-msg")
+    pending = gr.State({})  # kind -> id of the queued action this page waits for
+    timer = gr.Timer(0.5, active=False)  # polls the pending actions, only while there are some
 
     outs = [text, confusion, per_class, mistakes]
     job = [shared.owner, shared.draft, pick]
     on(refresh.click, _show, job, [*outs, pick], msg=text)
     on(pick.input, _show, job, [*outs, pick], msg=text)
     for trigger in (try_btn.click, text_in.submit):
-        on(trigger, _try, [*job, text_in, image_in], [probs, try_msg], msg=try_msg)
+        on(
+            trigger,
+            _try,
+            [*job, text_in, image_in, pending],
+            [probs, try_msg, pending, timer],
+            msg=try_msg,
+            concurrency_limit=None,
+        )
+    on(
+        batch_btn.click,
+        _predict_file,
+        [*job, batch_in, batch_csv, pending],
+        [batch_out, batch_msg, pending, timer],
+        msg=batch_msg,
+    )
     on(zip_btn.click, _download, job, [zip_file, export_msg], msg=export_msg).then(
         None, [zip_file], None, js=SAVE_JS
     )
@@ -243,7 +313,22 @@ def render(shared) -> ResultsStep:
         push_inputs.append(shared.oauth)
         onnx_inputs.append(shared.oauth)
     on(push_btn.click, _push, push_inputs, [export_msg], msg=export_msg)
-    on(onnx_btn.click, _onnx, onnx_inputs, [onnx_file, export_msg], msg=export_msg)
+    on(
+        onnx_btn.click,
+        _onnx,
+        [*onnx_inputs, pending],
+        [onnx_file, export_msg, pending, timer],
+        msg=export_msg,
+        concurrency_limit=None,
+    )
+    on(
+        timer.tick,
+        _tick,
+        [shared.owner, pending],
+        [probs, try_msg, onnx_file, export_msg, batch_out, batch_msg, pending, timer],
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
     return ResultsStep(refresh, outs)
 
 
@@ -264,8 +349,40 @@ def _show(owner, draft, pick):
     return (*show(owner, _job(draft, value)), gr.update(choices=choices, value=value))
 
 
-def _try(owner, draft, pick, text, image):
-    return try_model(owner, _job(draft, pick), text, image)
+def _try(owner, draft, pick, text, image, pending):
+    action_id, note = try_model(owner, _job(draft, pick), text, image)
+    return gr.skip(), note, *_waiting(pending, queued.PREDICT, action_id)
+
+
+def _waiting(pending: dict | None, kind: str, action_id: str | None) -> tuple[Any, Any]:
+    """(pending, timer) after a click: the new action joins the ones the timer polls."""
+    if action_id is None:
+        return gr.skip(), gr.skip()
+    return {**(pending or {}), kind: action_id}, gr.Timer(active=True)
+
+
+def _tick(owner, pending):
+    """(probabilities, try notice, ONNX zip, export notice, predictions file, its notice,
+    pending, timer)."""
+    left, shown = queued.poll(owner, pending)
+    out = []
+    for kind in (queued.PREDICT, queued.ONNX, queued.PREDICT_FILE):
+        value, note, *done = shown.get(kind, (None, None))
+        if note is None:  # nothing pending of this kind: leave its widgets alone
+            out += [gr.skip(), gr.skip()]
+        elif done and kind == queued.ONNX:  # the download button shows once there is a zip
+            out += [gr.update(value=value, visible=value is not None), note]
+        else:
+            out += [value if done else gr.skip(), note]
+    changed = left != (pending or {})
+    # only a change goes out (a component update makes Gradio rebuild its config)
+    return *out, left if changed else gr.skip(), gr.skip() if left else gr.Timer(active=False)
+
+
+def _predict_file(owner, draft, pick, file_path, as_csv, pending):
+    run_dir = run_dir_of(owner, _job(draft, pick))  # only this browser's runs
+    action_id, note = predict_upload(owner, run_dir, file_path, as_csv)
+    return gr.skip(), note, *_waiting(pending, queued.PREDICT_FILE, action_id)
 
 
 def _download(owner, draft, pick):
@@ -279,8 +396,7 @@ def _push(owner, draft, pick, repo_id, private, token, oauth_token=None):
     return push(owner, _job(draft, pick), repo_id, private, token, oauth_token)
 
 
-def _onnx(owner, draft, pick, quantize, token, oauth_token=None):
-    archive, note = onnx(owner, _job(draft, pick), quantize, token, oauth_token)
-    if not isinstance(archive, str):
-        return gr.update(value=None, visible=False), note
-    return gr.update(value=archive, visible=True), note
+def _onnx(owner, draft, pick, quantize, token, *rest):
+    oauth_token, pending = rest if len(rest) == 2 else (None, rest[0])
+    action_id, note = onnx(owner, _job(draft, pick), quantize, token, oauth_token)
+    return gr.skip(), note, *_waiting(pending, queued.ONNX, action_id)

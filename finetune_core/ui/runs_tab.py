@@ -4,7 +4,6 @@ others, a visitor sees only their own runs (jobs/ownership.py)."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import gradio as gr
 
 from finetune_core import charts, runs
 from finetune_core.errors import FinetuneError
+from finetune_core.jobs import cleanup
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.runs import records
 from finetune_core.ui import run_notes
@@ -110,11 +110,19 @@ def delete(owner: str | None, chosen: list[str] | None, sure: bool):
     if not sure:
         return (*table(owner), message("Tick “Yes, delete” first: deleted runs are gone."))
     by_name = {v.path.name: v for v in visible_runs(owner)}
+    jobs = {j.run_dir.resolve(): j for j in MANAGER.jobs_of(owner or "")}
     gone, kept = [], []
     for name in chosen:
         view = by_name.get(name)
         if view is not None and deletable(owner, view):
-            shutil.rmtree(view.path, ignore_errors=True)
+            try:  # with what it alone used: its upload, exports and tracker records
+                cleanup.delete_run(view.path)
+            except FinetuneError:
+                kept.append(name)
+                continue
+            job = jobs.get(view.path.resolve())
+            if job is not None:
+                MANAGER.forget(job.id, owner or "")
             gone.append(name)
         else:
             kept.append(name)

@@ -57,7 +57,7 @@ class Draft:
     model: ModelFacts | None = None
     data: DataFacts | None = None
     num_labels: int | None = None  # the new head's classes; None: from the data (unknown yet)
-    preset: str = freeze_tab.HEAD_ONLY
+    preset: str = freeze_tab.AUTO
     last_n: int = 2
     frozen: list[str] = field(default_factory=list)
     note: str = ""  # why the preset was chosen
@@ -74,6 +74,11 @@ class Draft:
     @property
     def groups(self) -> list[dict]:
         return self.model.groups if self.model else []
+
+    @property
+    def freeze(self) -> str | list[str]:
+        """The form's freeze value: "auto", or the groups ticked."""
+        return "auto" if self.preset == freeze_tab.AUTO else list(self.frozen)
 
     @property
     def trainable(self) -> int | None:
@@ -135,7 +140,9 @@ def _resolve_freeze(freeze: Any, groups: list[dict]) -> list[str]:
     if isinstance(freeze, list):
         wanted = set(freeze)
         return [g["name"] for g in groups if g["name"] in wanted]
-    return freeze_tab.preset_frozen(groups, freeze_tab.HEAD_ONLY)  # "backbone" (or "auto")
+    if freeze == "auto":
+        return freeze_tab.preset_frozen(groups, freeze_tab.AUTO)
+    return freeze_tab.preset_frozen(groups, freeze_tab.HEAD_ONLY)  # "backbone"
 
 
 def set_num_labels(d: Draft, text: Any, token: str | None = None) -> tuple[Draft, str]:
@@ -197,6 +204,7 @@ def apply_preset(d: Draft, preset: str, n: Any = None) -> Draft:
     new = replace(d, last_n=_int(n, d.last_n), preset=preset if preset in PRESETS else CUSTOM)
     if new.preset != CUSTOM:
         new.frozen = freeze_tab.preset_frozen(d.groups, new.preset, new.last_n)
+    new.note = freeze_tab.AUTO_NOTE if new.preset == freeze_tab.AUTO and d.groups else ""
     return new
 
 
@@ -209,7 +217,9 @@ def toggle(d: Draft, frozen: list[str] | None) -> Draft:
 
 def matching_preset(groups: list[dict], frozen: list[str], last_n: int) -> str:
     for preset in PRESETS:
-        if preset != LAST_N and freeze_tab.preset_frozen(groups, preset) == frozen:
+        if preset in (LAST_N, freeze_tab.AUTO):  # auto is chosen, never matched by boxes
+            continue
+        if freeze_tab.preset_frozen(groups, preset) == frozen:
             return preset
     if freeze_tab.preset_frozen(groups, LAST_N, last_n) == frozen:
         return LAST_N
@@ -310,7 +320,9 @@ def summary(d: Draft) -> str:
         d.model.id.rsplit("/", 1)[-1] if d.model else "no model yet",
         _name(d.data.source) if d.data else "no dataset yet",
         f"{d.num_labels} classes" if d.num_labels else "classes unknown",
-        f"{d.trainable:,} trainable" if d.model else "",
+        ("freeze auto" if d.preset == freeze_tab.AUTO else f"{d.trainable:,} trainable")
+        if d.model
+        else "",
         (d.run_line or d.run_state)
         if shown_run_state(d)
         else ("ready" if ready(d) else "not ready"),

@@ -7,8 +7,8 @@ something changed, so many open tabs cost little while a job trains.
 
 from __future__ import annotations
 
+import hashlib
 import html
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from finetune_core import charts, preflight, runs
 from finetune_core.config import RunConfig
 from finetune_core.config.fields import ADVANCED, TRAIN_STEP
 from finetune_core.errors import FinetuneError
+from finetune_core.host import retention
 from finetune_core.jobs.manager import MANAGER
 from finetune_core.runs import phases, records
 from finetune_core.train import device
@@ -70,8 +71,11 @@ def preview(values: dict[str, Any], groups: list[dict] | None) -> tuple[str, str
         cfg = form_config(values, groups)
     except FinetuneError as exc:
         return f"# {exc}", "", None
-    path = Path(tempfile.mkdtemp(prefix="finetune-config-")) / "run.yaml"
-    cfg.save(path)
+    text = cfg.to_yaml()  # one file per distinct config (not one per preview), expiring
+    folder = retention.exports_root() / "configs" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "run.yaml"
+    path.write_text(text, encoding="utf-8")
     return (
         cfg.to_yaml(),
         f"{cfg.cli_line('run.yaml')}\n# or, without the file:\n{cfg.cli_flags()}",

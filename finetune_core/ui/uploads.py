@@ -1,7 +1,8 @@
 """Uploaded datasets and configs: accepted types, size and count limits, zip-slip-safe unzip.
 
 Each upload is copied into its own random folder under the uploads root, so the engine only
-ever reads files the dashboard placed there itself.
+ever reads files the dashboard placed there itself. Uploads go with the last run that uses
+them and expire (host/retention.py); each new upload sweeps the expired ones.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from finetune_core.errors import DataError
-from finetune_core.host import env
+from finetune_core.host import env, retention
 from finetune_core.host.paths import uploads_root
 
 DATA_TYPES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip")
@@ -50,6 +51,7 @@ def save_data_upload(src: str | os.PathLike) -> Path:
             "(zip for an image folder)."
         )
     _check_size(src, max_upload_mb())
+    retention.sweep()
     dest = uploads_root() / secrets.token_hex(8)
     dest.mkdir(parents=True, exist_ok=True)
     try:

@@ -221,7 +221,7 @@ def then_preview(page: Page, dep):
 
     def do_preview(d, *vals):
         values = dict(zip(keys, vals, strict=True))
-        y, cli, path = train_tab.preview({**values, "frozen": d.frozen}, d.groups)
+        y, cli, path = train_tab.preview({**values, "frozen": d.freeze}, d.groups)
         return {tr.yaml_box: y, tr.cli_box: cli, tr.config_dl: path}
 
     inputs = [page.shared.draft, *widgets.values()]

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -39,10 +40,16 @@ class Attachment:
     note: str
     cache: FeatureCache | None = None
     _undo: list[Callable[[], None]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # name -> the cached rows of a split
 
     @property
     def on(self) -> bool:
         return self.cache is not None
+
+    def rows(self, name: str, dataset: Any) -> Any:
+        """What the Trainer evaluates for an extra split: its cached rows when the cache is on
+        (the Trainer's collator then expects row numbers), else the dataset itself."""
+        return self.extra.get(name, dataset) if self.on else dataset
 
     def close(self) -> None:
         """Remove the hooks, give the Trainer its data back, free the cached tensors."""
@@ -58,9 +65,11 @@ def attach(
     world_size: int = 1,
     folder: Path,
     progress: Callable[[int, int], None] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Attachment:
-    """Cache the frozen part of trainer.model for trainer's train and eval sets, if that is
-    exact; see the module doc."""
+    """Cache the frozen part of trainer.model for trainer's train and eval sets (and the
+    `extra` splits, e.g. the report split: `Attachment.rows(name, ds)`), if that is exact; see
+    the module doc."""
     if not enabled:
         return Attachment("off (feature_cache: false)")
     if world_size > 1:
@@ -77,15 +86,20 @@ def attach(
     # the pass and the check draw no randomness from the run's stream: a cached run sees the
     # same dropout and data order as an uncached one
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        attachment = _build_and_check(trainer, FeatureCache(model, cut), folder, progress)
+        attachment = _build_and_check(
+            trainer, FeatureCache(model, cut), folder, progress, extra or {}
+        )
     if attachment.on:
         attachment.note += f", built in {time.monotonic() - started:.1f} s"
     return attachment
 
 
-def _build_and_check(trainer, cache: FeatureCache, folder: Path, progress) -> Attachment:
+def _build_and_check(
+    trainer, cache: FeatureCache, folder: Path, progress, extra: dict[str, Any]
+) -> Attachment:
     train, evaluation, collator = trainer.train_dataset, trainer.eval_dataset, trainer.data_collator
     splits = [train] if evaluation is None else [train, evaluation]
+    splits += list(extra.values())
     rows = rows_for(splits, collator)
     batch_size = trainer.args.per_device_train_batch_size
     attachment = Attachment(f"on ({cache.cut.describe()})", cache, [cache.close])
@@ -100,8 +114,13 @@ def _build_and_check(trainer, cache: FeatureCache, folder: Path, progress) -> At
         attachment.note += f", {where}"
         _hook(trainer.model, cache, attachment)
         trainer.train_dataset = rows.split(0, len(train))
+        start = len(train)
         if evaluation is not None:
-            trainer.eval_dataset = rows.split(len(train), len(evaluation))
+            trainer.eval_dataset = rows.split(start, len(evaluation))
+            start += len(evaluation)
+        for name, split in extra.items():
+            attachment.extra[name] = rows.split(start, len(split))
+            start += len(split)
         trainer.data_collator = rows.collate
 
         def give_back() -> None:
@@ -173,7 +192,9 @@ def self_check(model, batch: dict, device) -> str | None:
 
 
 @contextlib.contextmanager
-def attached(trainer, cfg, frozen: list[str], *, world_size: int, writer, check_stop) -> Iterator:
+def attached(
+    trainer, cfg, frozen: list[str], *, world_size: int, writer, check_stop, extra=None
+) -> Iterator:
     """attach() for a run: progress in the run's phases (a stop ends the pass), the note in
     status.json (the run's RunWriter), and everything undone when the block ends."""
 
@@ -190,6 +211,7 @@ def attached(trainer, cfg, frozen: list[str], *, world_size: int, writer, check_
             world_size=world_size,
             folder=writer.run.path / CACHE_FOLDER,
             progress=progress,
+            extra=extra,
         )
         writer.note(feature_cache=attachment.note)
         yield attachment

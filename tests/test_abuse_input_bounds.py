@@ -145,7 +145,7 @@ def test_the_results_table_lists_the_largest_classes_and_says_how_many_more(tmp_
 
     run = runs.RunDir(tmp_path / "run")
     run.path.mkdir()
-    run.write_status(state="completed")
+    runs.RunWriter(run).finish("completed")
     per_class = {
         f"c{i}": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": i} for i in range(300)
     }

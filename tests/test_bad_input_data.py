@@ -98,7 +98,7 @@ CASES = [
     ),
     (
         "FINETUNE_CACHE_MAX_GB=abc",
-        lambda f, b, v: base(f, b),
+        lambda f, b, v: base(f, b, freeze="backbone"),  # a cache to size
         {"FINETUNE_CACHE_MAX_GB": "abc"},
         "FINETUNE_CACHE_MAX_GB must be a number of gigabytes, not 'abc'",
     ),

@@ -130,7 +130,14 @@ def test_push_checkpoints_to_is_validated(tiny_bert, text_csv, tmp_path):
 
 def test_checkpoints_are_pushed_while_training(tiny_bert, text_csv, tmp_path, fake_hub):
     out = tmp_path / "run"
-    cfg = config(tiny_bert, text_csv, out, save_steps=2, push_checkpoints_to="fx-ckpt/live")
+    cfg = config(
+        tiny_bert,
+        text_csv,
+        out,
+        save_steps=2,
+        push_checkpoints_to="fx-ckpt/live",
+        freeze="backbone",
+    )
     fake_hub.reset_requests()
     assert train.run(cfg, token=TOKEN).state == "completed"
 

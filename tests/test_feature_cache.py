@@ -35,12 +35,12 @@ def test_cached_text_run_matches_uncached(tiny_bert, text_csv, tmp_path, freeze,
         out = tmp_path / f"cache-{cached}"
         cfg = RunConfig.from_dict(
             {
+                **FAST,
                 "model": str(tiny_bert),
                 "dataset": str(text_csv),
                 "output_dir": str(out),
                 "freeze": freeze,
                 "feature_cache": cached,
-                **FAST,
             }
         )
         train.run(cfg)
@@ -84,11 +84,11 @@ def test_cache_is_off_when_a_block_trains(tiny_bert, text_csv, tmp_path):
     out = tmp_path / "run"
     cfg = RunConfig.from_dict(
         {
+            **FAST,
             "model": str(tiny_bert),
             "dataset": str(text_csv),
             "output_dir": str(out),
             "freeze": ["bert.embeddings"],
-            **FAST,
             "epochs": 1,
         }
     )
@@ -166,7 +166,7 @@ def test_frozen_checkpoints_hold_the_trainable_part_and_resume_exactly(
 
 def test_full_fine_tune_checkpoints_stay_complete(tiny_bert, text_csv, tmp_path):
     out = tmp_path / "run"
-    cfg = {"model": str(tiny_bert), "dataset": str(text_csv), "freeze": "none", **FAST}
+    cfg = {"model": str(tiny_bert), "dataset": str(text_csv), **FAST, "freeze": "none"}
     train.run(RunConfig.from_dict({**cfg, "output_dir": str(out), "save_steps": 3}))
     files = {p.name for p in runs.last_checkpoint(out).iterdir()}
     assert "model.safetensors" in files and "trainable.safetensors" not in files

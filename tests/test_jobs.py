@@ -126,7 +126,7 @@ def test_a_queued_run_is_started_and_only_a_queued_run(tiny_bert, text_csv, tmp_
 
 def test_the_run_never_changes_the_config_it_was_given(tiny_bert, text_csv, tmp_path):
     out = tmp_path / "run"
-    cfg = config(tiny_bert, text_csv, out, epochs=1, batch_size=8)
+    cfg = config(tiny_bert, text_csv, out, epochs=1, batch_size=8, freeze="backbone")
     before = cfg.to_dict()
     train.run(cfg, release_memory=False)
     assert cfg.to_dict() == before

@@ -16,6 +16,7 @@ from finetune_core.train.model_card import card_metadata
 
 TOKEN = "hf_test_token"
 TINY = {"epochs": 1, "batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
+TINY |= {"freeze": "backbone"}  # the card lists the frozen groups (auto trains a tiny model whole)
 
 
 def test_a_run_on_a_hub_model_writes_hub_metadata_and_its_scores(

@@ -173,6 +173,6 @@ def test_the_results_page_exports_onnx_and_shows_the_tensorboard_command(
     assert "checked on 6 of 6 evaluation examples" in note and "<pre>model" in note
     with zipfile.ZipFile(archive) as zipped:
         assert {"model.onnx", "model_int8.onnx", "export.json"} <= set(zipped.namelist())
-    monkeypatch.setenv("FINETUNE_HOSTED", "1")  # hosted: another visitor cannot export it
+    monkeypatch.setenv("FINETUNE_HOSTED", "1")  # hosted for others: a run is its owner's alone
     refused_id, refused = results_tab.onnx("an-intruder", job.id, True)
     assert refused_id is None and "Train a model first." in refused

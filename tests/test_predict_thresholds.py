@@ -73,10 +73,11 @@ def python_block(readme: Path) -> str:
 
 
 def with_thresholds(run: Path, dest: Path, stored: dict | None, threshold: float | None = None):
-    """A copy of `run` whose model stores `stored` as label_thresholds (and whose config.json
-    says `threshold`), as the training run would have written them."""
+    """A copy of `run` whose model stores `stored` as label_thresholds (None: none stored, as
+    a model trained before they were) and whose config.json says `threshold`."""
     shutil.copytree(run, dest)
     model_cfg = json.loads((dest / "model" / "config.json").read_text())
+    model_cfg.pop(predict.THRESHOLDS_KEY, None)
     if stored is not None:
         model_cfg[predict.THRESHOLDS_KEY] = stored
     (dest / "model" / "config.json").write_text(json.dumps(model_cfg, indent=2))
@@ -88,8 +89,14 @@ def with_thresholds(run: Path, dest: Path, stored: dict | None, threshold: float
 
 # ---- the rule ---------------------------------------------------------------------------
 def test_the_rule_of_a_run(multi, single, tmp_path):
+    # the training run tuned a cut per label on its selection split and stored it with the model
     rule = predict.thresholds(multi)
-    assert rule.multi_label and rule.labels == tuple(LABELS) and rule.by_label == {}
+    report = json.loads((multi / "eval.json").read_text())
+    assert rule.multi_label and rule.labels == tuple(LABELS)
+    assert rule.by_label == report["thresholds"] and set(rule.by_label) == set(LABELS)
+    assert report["thresholds_from"] == "tuned on the selection split"
+    rule = predict.thresholds(with_thresholds(multi, tmp_path / "older", None))  # none stored
+    assert rule.by_label == {}
     assert rule.default == 0.5 and rule.decide({"neg": 0.5, "neu": 0.51, "pos": 0.9}) == [
         "neu",
         "pos",
@@ -167,7 +174,7 @@ def test_the_runs_threshold_applies_where_none_is_stored(multi, tmp_path):
     saved = json.loads((multi / "config.json").read_text())
     cfg = RunConfig.from_dict(saved | {"threshold": high})
     code = "\n".join(usage("text-classification", cfg))
-    code = code.replace("path/or/hub-id/of/this/model", str(multi / "model"))
+    code = code.replace("path/or/hub-id/of/this/model", str(copy / "model"))  # none stored
     for text, labels in zip(PROBES, want, strict=True):
         assert exec_snippet(code.replace("Type your text here", text)) == repr(labels)
 

@@ -85,6 +85,11 @@ def test_start_watch_stop_and_isolation(server, text_csv, monkeypatch):
         "Alice's run to stop",
     )
     assert final["step"] < final["max_steps"]
+    # the stopped run was evaluated: its scores on the report split beside the quick baseline,
+    # and the plan it trained, as the page and the CLI show them
+    assert final["eval"] and final["result"]["report_split"] != final["result"]["selection_split"]
+    assert 0 <= final["result"]["f1_macro"] <= 1 and "f1_macro" in final["result"]["baseline"]
+    assert "classifier" in final["freeze_plan"]["trainable"]
 
     # Bob's job starts once the device is free; stop it too
     wait_for(

@@ -311,7 +311,9 @@ class Page(RuleBasedStateMachine):
             frozen = set(d.frozen)
             trainable = sum(g.params for g in groups if g.name not in frozen)
             assert d.trainable == trainable
-            assert f"{trainable:,} trainable" in line
+            # freeze auto is decided when the run starts (timed); else the boxes' count
+            shown = "freeze auto" if d.freeze == "auto" else f"{trainable:,} trainable"
+            assert shown in line
             assert d.model.id.rsplit("/", 1)[-1] in line
             assert d.model.max_tokens == engine_summary(d.model.id, d.num_labels or 2).max_tokens
         if d.num_labels:

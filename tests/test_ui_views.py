@@ -62,9 +62,12 @@ def test_summary_bar_says_what_the_draft_holds():
         data=DataFacts("data/support-tickets.csv", None, ["text", "label"], "label", list("abcd")),
         num_labels=4,
         frozen=["enc"],
+        preset="head only",
     )
     line = state.summary(d)
     assert line == "tiny-bert-uncased · support-tickets.csv · 4 classes · 732 trainable · ready"
+    auto = state.apply_preset(d, "auto (timed at the start)")  # the default: decided at Train
+    assert "· freeze auto · ready" in state.summary(auto) and auto.freeze == "auto"
     assert "✓ Model ✓ Data ✓ Head · Train · Results" in wiring.summary_html(d)
     d = state.toggle(d, [])
     assert d.preset == "everything" and "9,732 trainable" in state.summary(d)

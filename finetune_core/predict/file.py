@@ -99,7 +99,7 @@ def _column(run: RunDir, image: bool) -> str:
     key = "image_column" if image else "text_column"
     column = (run.read_config() or {}).get(key)
     if not column:
-        raise RunError(f"{run.config_path} names no {key}; this run cannot read a file.")
+        raise RunError(f"Run {run.path.name} names no {key}; it cannot read a file.")
     return str(column)
 
 

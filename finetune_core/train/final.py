@@ -57,7 +57,7 @@ def evaluate(trainer, prepared, report_rows, writer: RunWriter, hooks, seed: int
 
 
 def quick_baseline(prepared, seed: int) -> dict[str, Any]:
-    """eval.json's `baseline`, or why there is none: a baseline that cannot be fitted (one
+    """The report's `baseline`, or why there is none: a baseline that cannot be fitted (one
     class in the training rows, no words) never fails the run."""
     cols = prepared.columns
     task = "image" if cols.task == model_mod.IMAGE else "text"

@@ -106,7 +106,7 @@ classifier = pipeline("{task}", model="path/or/hub-id/of/this/model", top_k=None
 thresholds = getattr(classifier.model.config, "{key}", None) or {{}}
 scores = classifier([{example}]{cut})[0]
 labels = [s["label"] for s in scores if s["score"] > thresholds.get(s["label"], {default})]
-print(labels)"""
+print(sorted(labels, key=classifier.model.config.label2id.get))  # in the model's label order"""
 
 
 def usage(pipeline_tag: str, cfg) -> list[str]:
@@ -126,7 +126,7 @@ def usage(pipeline_tag: str, cfg) -> list[str]:
         key=THRESHOLDS_KEY,
         example='"your-image.png"' if image else '"Type your text here"',
         cut="" if image else f", truncation=True, max_length={cfg.max_length}",
-        default=cfg.threshold,
+        default=cfg.threshold if cfg.threshold is not None else 0.5,
     ).splitlines()
 
 

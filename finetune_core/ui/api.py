@@ -58,6 +58,7 @@ def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
     status = runs.read_status(job.run_dir)
     records = runs.tail(job.run_dir)  # only the new lines, shared by all polls
     points = charts.loss_points(records)  # the loss chart's point count, no figure built
+    report = runs.RunDir(job.run_dir).read_eval()
     return {
         "state": status.state,
         "error": status.error,
@@ -65,8 +66,22 @@ def run_status(job_id: str, request: gr.Request) -> dict[str, Any]:
         "max_steps": status.max_steps,
         "queue_position": MANAGER.queue_position(job),
         "loss_points": points,
-        "eval": runs.RunDir(job.run_dir).read_eval() is not None,
+        "eval": report is not None,
+        "freeze_plan": status.freeze_plan,  # which plan, its estimate and why
+        "warnings": list(status.warnings),
+        "result": _result(report),
     }
+
+
+RESULT_KEYS = ("accuracy", "f1_macro", "f1_micro", "report_split", "selection_split", "baseline")
+
+
+def _result(report: dict | None) -> dict[str, Any] | None:
+    """The run's headline result: the model's scores on the report split beside the quick
+    baseline's (the page's Results and the CLI's last line show the same)."""
+    if not report:
+        return None
+    return {k: report[k] for k in RESULT_KEYS if k in report}
 
 
 def resume_run(job_id: str, request: gr.Request) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
         per_class[-1] += [""] * len(counts)
     mistakes = grouped_mistakes(ev.get("most_confident_mistakes", []))
     micro = f" · micro F1 {ev['f1_micro']:.3f}" if "f1_micro" in ev else ""
-    where = ev.get("report_split") or view.status.get("eval_source", "eval split")
+    where = ev.get("report_split") or view.status.eval_source or "eval split"
     stopped = (
         f" at {view.status.reached()}: the model kept so far, evaluated"
         if state == "stopped"

@@ -249,8 +249,8 @@ class JobManager:
             self._finish(job)
 
     def _finish(self, job: Job) -> None:
-        if job.limit_reason and job.action is None:  # the run ended itself; say which limit
-            runs.RunDir(job.run_dir).write_status(error=job.limit_reason)
+        # a limit's sentence reached the run through its stop file (the run writes it as its
+        # error when it stops) or, for a child killed at once, through launcher.wait_process
         with self._lock:
             job.state = "finished"
             job.token = None

@@ -138,8 +138,11 @@ def test_resume_continues_the_same_run_and_its_metrics(tiny_bert, text_csv, host
         continuing.resume(manager, new, ALICE)
 
 
-def test_train_more_starts_a_new_run_from_the_weights(tiny_bert, text_csv, hosted):
+def test_train_more_starts_a_new_run_from_the_weights(tiny_bert, text_csv, hosted, monkeypatch):
+    from finetune_core.ui import events
+
     manager = JobManager(max_concurrent=1)
+    monkeypatch.setattr(events, "MANAGER", manager)
     first = manager.start(config(tiny_bert, text_csv, None, epochs=1), ALICE)
     assert finished(manager, first).state == "completed"
     resolved = runs.RunDir(first.run_dir).read_config()
@@ -153,3 +156,36 @@ def test_train_more_starts_a_new_run_from_the_weights(tiny_bert, text_csv, hoste
     assert asked["label_names"] == resolved["label_names"]
     assert sorted(j.id for j in manager.jobs_of(ALICE)) == sorted([first.id, more.id])
     assert manager.jobs_of(BOB) == []
+    d, form, _ = events.reattach(ALICE)  # a reload follows the new run ...
+    assert d.run == more.run_dir.name and d.run_state == "completed"
+    assert form.model == str(tiny_bert)  # ... and the form a model it can load, not a run folder
+
+
+def test_the_script_api_resumes_and_trains_more(tiny_bert, text_csv, hosted, monkeypatch):
+    import types
+
+    from finetune_core.ui import api
+
+    manager = JobManager(max_concurrent=1)
+    monkeypatch.setattr(api, "MANAGER", manager)
+    mine, theirs = (types.SimpleNamespace(session_hash=h) for h in ("mine", "theirs"))
+    job = manager.start(config(tiny_bert, text_csv, None, epochs=1), "api-mine")
+    finished(manager, job)
+
+    assert "already ended" in api.stop_run(job.id, mine)["error"]  # never "stopping"
+    assert "Train more" in api.resume_run(job.id, mine)["error"]  # completed: nothing to resume
+    assert api.train_more(job.id, 1, theirs)["error"] == "No such run for this session."
+    more = api.train_more(job.id, 1, mine)
+    assert more["error"] is None and more["run"] != job.run_dir.name
+    new = manager.get(more["job_id"], "api-mine")
+    assert finished(manager, new).state == "completed"
+
+    killed(new.run_dir)  # the server died while it trained; the API resumes it
+    restarted = JobManager(max_concurrent=1)
+    monkeypatch.setattr(api, "MANAGER", restarted)
+    restore.rebuild(restarted, hosted)
+    assert {r["state"] for r in api.my_runs(mine)} == {"completed", "interrupted"}
+    assert api.my_runs(theirs) == []
+    resumed = api.resume_run(more["job_id"], mine)
+    assert resumed["error"] is None and resumed["run"] == more["run"]
+    assert finished(restarted, restarted.get(resumed["job_id"], "api-mine")).state == "completed"

@@ -317,3 +317,39 @@ def test_every_event_that_changes_the_draft_is_serialized():
     assert len(changing) > 10
     unserialized = [fn.name for fn in changing if not getattr(fn.fn, "serial", False)]
     assert not unserialized, unserialized
+
+
+def test_messages_never_show_a_commit_hash():
+    """A library error about a dataset can carry its revision: the page drops it."""
+    from finetune_core.ui import events
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    said = [
+        events.say(f"Couldn't reach 'org/data' at revision {sha}: no split 'train'."),
+        events.say(f"hf://datasets/org/data@{sha}/data/train.csv is broken"),
+        events.say(f"Unable to load revision '{sha}' of org/data."),
+        events.say(f"Config mismatch ({sha})."),
+    ]
+    assert not [s for s in said if sha[:7] in s], said
+    assert "Couldn't reach 'org/data': no split 'train'." in said[0]
+    assert "train.csv is broken" in said[1]
+
+
+def test_the_resolved_values_are_shown_inert(tmp_path):
+    """config.json's values come from the data (label names, columns): Markdown or HTML in them
+    shows as written, never as a link or a tag."""
+    from finetune_core import runs
+
+    rd = runs.RunDir(tmp_path / "run")
+    rd.create()
+    runs.RunWriter(rd).queue({"model": "m", "dataset": "d"})
+    bad = "[click](javascript:alert(1))"
+    rd.write_json(
+        rd.config_path,
+        {"learning_rate": 0.003, "label_names": [bad, "<b>x</b>"], "label_column": bad},
+    )
+    text = train_tab.resolved_markdown(runs.read_run(rd.path, metrics=False))
+    import re
+
+    assert "**0.003**" in text and "<b>" not in text
+    assert not re.search(r"(?<!\\)\]\(javascript", text)  # every "]" escaped: no link

@@ -116,7 +116,9 @@ def wait_process(job) -> str | None:
     writer = runs.RunWriter(job.run_dir)
     status = writer.read()  # as written: the child is gone, so liveness would say interrupted
     if status.active:  # it died without a word: the final status and the end line, together
-        error = f"the training processes exited with code {code} at {status.reached()}"
+        error = job.limit_reason or (
+            f"the training processes exited with code {code} at {status.reached()}"
+        )
         writer.finish("failed", error)
         return error
     return status.error if code else None

@@ -34,8 +34,11 @@ class MetricsTail(LinesTail):
 def read_status(path: str | Path) -> RunStatus:
     """THE status of a run, for every reader: status.json as a RunStatus, with a run left
     "queued"/"running" by a process that is gone read as "interrupted" (status.gone); a folder
-    with no status yet reads as queued."""
-    return interpreted(RunStatus.from_dict(RunDir(path).read_status()))
+    without a readable status.json reads as "unknown" (never as a run still going)."""
+    written = RunDir(path).read_status()
+    if not written:
+        return RunStatus(state="unknown")
+    return interpreted(RunStatus.from_dict(written))
 
 
 # One incremental reader per run, shared by every poll; bounded (least recently used out) so a

@@ -22,11 +22,22 @@ from finetune_core.ui.common import OK, WARN, browser_key, ensure_owner, message
 from finetune_core.ui.state import Draft
 
 _HF_PATH = re.compile(r"hf://[^\s'\"]*/([^/\s'\"]+)")
+# a library's revision hashes mean nothing to a person: "@<sha>" in a path, "(at) revision
+# <sha>", and any other 40-hex commit id are dropped
+_AT_COMMIT = re.compile(r"@[0-9a-f]{40}\b")
+_SHA = r"['\"]?[0-9a-f]{40}\b['\"]?"
+_AT_REVISION = re.compile(rf"\s+(?:at|on|in)\s+(?:revision|commit)\s+{_SHA}")
+_REVISION = re.compile(rf"\b(?:revision|commit)\s+{_SHA}")
+_COMMIT = re.compile(r"\s*\(?\b[0-9a-f]{40}\b\)?")
 
 
 def say(text: str, kind: str = "error") -> str:
-    """A step message: page words, no raw hf:// paths."""
-    return message(_HF_PATH.sub(r"\1", form.page_words(text)), kind) if text else ""
+    """A step message: page words, no raw hf:// paths, no commit hashes."""
+    if not text:
+        return ""
+    text = _HF_PATH.sub(r"\1", form.page_words(_AT_COMMIT.sub("", text)))
+    text = _REVISION.sub("the current version", _AT_REVISION.sub("", text))
+    return message(_COMMIT.sub("", text), kind)
 
 
 def load_model(d: Draft, model_id: str, token: str | None) -> tuple[Draft, str]:
@@ -196,6 +207,18 @@ def latest_job(owner: str):
     return (going or jobs or [None])[-1]
 
 
+def _as_a_new_setup(cfg: RunConfig) -> RunConfig:
+    """Train more starts from an earlier run's model/ folder, which the form cannot load as a
+    model of its own (a hosted page refuses server paths): the form shows the model that run
+    started from, as the setup to train next."""
+    base = Path(cfg.model).parent
+    if not runs.is_run(base) or runs.RunDir(base).model_dir != Path(cfg.model):
+        return cfg
+    asked = runs.RunDir(base).read_request() or {}
+    model = asked.get("model")
+    return dataclasses.replace(cfg, model=model) if isinstance(model, str) and model else cfg
+
+
 def reattach(owner: str) -> tuple[Draft, RunConfig | None, str]:
     """This visitor's latest run (a running one first) and the request to restore the form
     from (what was asked; the resolved values are shown beside it); (draft, request, note)."""
@@ -207,6 +230,7 @@ def reattach(owner: str) -> tuple[Draft, RunConfig | None, str]:
         cfg = RunConfig.from_dict(view.request) if view and view.request else job.config
     except FinetuneError:
         cfg = job.config  # the folder's request is unreadable: what this server was asked
+    cfg = _as_a_new_setup(cfg)
     st = view.state if view else "deleted"
     d = Draft(num_labels=cfg.num_labels, pending_freeze=cfg.freeze)
     d = _following(d, job.id, Path(job.run_dir).name, st, None, None)

@@ -24,7 +24,15 @@ from finetune_core.jobs.manager import MANAGER
 from finetune_core.runs import phases, records
 from finetune_core.train import device
 from finetune_core.ui import form, freeze_tab
-from finetune_core.ui.common import OK, WARN, Shared, check_local_path, ensure_owner, message
+from finetune_core.ui.common import (
+    OK,
+    WARN,
+    Shared,
+    check_local_path,
+    ensure_owner,
+    md_text,
+    message,
+)
 
 # (run dir, log scale) -> (records drawn, last record, figures): each new metrics line is
 # drawn once, not once per open tab (a figure set costs tens of ms of the interpreter's time)
@@ -141,23 +149,22 @@ def resolved_markdown(view: runs.RunView | None) -> str:
     how = " (picked by the learning-rate search)" if search.get("chosen") else ""
     lr = c.get("learning_rate")
     plan = c.get("freeze_plan") or {}
-    labels = [str(n) for n in c.get("label_names") or []]
+    labels = [md_text(n) for n in c.get("label_names") or []]  # the data's strings: inert
     shown = ", ".join(labels[:12]) + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
+    columns = ", ".join(
+        f"{k.removesuffix('_column')} '{md_text(c[k])}'"
+        for k in ("text_column", "image_column", "label_column")
+        if c.get(k)
+    )
+    trains = ", ".join(md_text(g) for g in plan.get("trainable") or []) or "?"
     lines = [
-        f"**Resolved by run {view.path.name}** (read-only; the form keeps what you asked)",
+        f"**Resolved by run {md_text(view.path.name)}** (read-only; the form keeps what you asked)",
         f"- learning rate: **{lr:g}**{how}" if isinstance(lr, int | float) else "",
-        f"- task: {c.get('task') or '?'} · columns: "
-        + ", ".join(
-            f"{k.removesuffix('_column')} '{c[k]}'"
-            for k in ("text_column", "image_column", "label_column")
-            if c.get(k)
-        ),
+        f"- task: {md_text(c.get('task') or '?')} · columns: {columns}",
         f"- {c.get('num_labels') or len(labels)} classes: {shown}" if labels else "",
-        f"- trains: {', '.join(plan.get('trainable') or []) or '?'} ({plan.get('reason')})"
-        if plan
-        else "",
+        f"- trains: {trains} ({md_text(plan.get('reason') or '')})" if plan else "",
     ]
-    return "\n".join(html.escape(line, quote=False) for line in lines if line)
+    return "\n".join(line for line in lines if line)
 
 
 def poll(owner: str | None, job_id: str | None, log_scale: bool, seen: int) -> dict[str, Any]:

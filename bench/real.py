@@ -74,6 +74,7 @@ def train(name: str, data: Path, extra: dict, folder: Path, threads: int) -> dic
     out = folder / name.split(" ")[0].replace("+", "plus")
     config = {"model": common.MINILM, "dataset": str(data), "output_dir": str(out), **extra}
     path = folder / f"{out.name}.json"
+    folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config))
     env = {**os.environ, "FINETUNE_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "finetune_core", "train", "--config", str(path), "--quiet"]

@@ -99,6 +99,11 @@ def test_estimates_grow_with_depth_and_the_deepest_fitting_plan_wins():
     assert budget.choose(plans, times, times[2]) == 2
     assert budget.choose(plans, times, (times[1] + times[2]) / 2) == 1
     assert budget.choose(plans, times, times[0] / 2) == 0  # nothing fits: the shallowest
+    # only the head fits: the top block still trains when it costs at most STRETCH x budget
+    assert budget.choose(plans, times, times[1] / budget.STRETCH) == 1
+    assert budget.choose(plans, times, times[1] / budget.STRETCH * 0.99) == 0
+    assert budget.choose(plans[::2], times[::2], times[2] / budget.STRETCH) == 0  # no block
+    assert budget.choose(plans, times, times[1] / budget.STRETCH, stretch=False) == 0  # asked
     assert budget.budget_for(None, 100.0, "cpu") == 400.0
     assert budget.budget_for(None, 1.0, "cpu") == budget.MIN_BUDGET["cpu"]
     assert budget.budget_for(50.0, 100.0, "cuda") == 50.0  # time_budget wins

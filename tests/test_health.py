@@ -2,6 +2,7 @@
 healthy one; eval.json reads every result against the majority baseline."""
 
 import json
+import math
 
 import pytest
 import tiny
@@ -144,3 +145,22 @@ def test_a_swinging_weighted_loss_is_not_called_diverging():
     for step, loss in enumerate([1.0, 1.0, 1.0, 0.8, 0.7, 2.5, 3.0, 3.5], 1):
         rising.on_loss(step, loss, 100)
     assert any("rising" in w for w in rising.warnings)
+
+
+def test_a_weighted_multi_label_loss_is_flat_against_its_own_chance():
+    """28 rare labels with positives weighted: a constant answer costs about 2 ln 2 per label,
+    so a loss that fell from there to 0.73 is learning (it was once called 'about ln 2')."""
+    rates, names = [0.04] * 28, [f"l{i}" for i in range(28)]
+    weighted = Health(names, multi_label=True, label_rates=rates, weighted=True)
+    assert weighted.chance_loss == pytest.approx(2 * 0.96 * math.log(2))
+    for step, loss in enumerate([1.33, 1.3, 1.2, 1.0, 0.8, 0.74, 0.73, 0.73, 0.73], 1):
+        weighted.on_loss(step * 20, loss, 300)
+    assert weighted.warnings == []
+    stuck = Health(names, multi_label=True, label_rates=rates, weighted=True)
+    for step in range(1, 10):
+        stuck.on_loss(step * 20, 1.32, 300)
+    assert any("not learning" in w and "constant answer" in w for w in stuck.warnings)
+    # the plain loss: a label's binary entropy, far below ln 2 for a rare label
+    plain = Health(["a", "b"], multi_label=True, label_rates=[0.04, 0.5])
+    entropy = -(0.04 * math.log(0.04) + 0.96 * math.log(0.96))
+    assert plain.chance_loss == pytest.approx((entropy + math.log(2)) / 2)

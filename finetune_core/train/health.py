@@ -8,8 +8,11 @@ keeps the warnings already given. The rules, and why these thresholds:
 
 - flat: a classifier that outputs the same distribution for every input has a loss of
   ln(number of classes) on balanced data (or with class weights), and the entropy of the class
-  frequencies on imbalanced data with the plain loss; still within 10% of it after a fair share
-  of the steps (a third of the run, at least 10 and at most 100) means nothing is learned.
+  frequencies on imbalanced data with the plain loss; multi-label, the mean over labels of
+  each one's binary entropy (plain loss) or 2(1-p) ln 2 (positives weighted, class_weight:
+  balanced: such a loss starts near 1.3, and 0.73 was once called "about ln 2"); still
+  within 10% of it after a fair share of the steps (a third of the run, at least 10 and at
+  most 100) means nothing is learned.
 - collapse: every evaluation example predicted as one class (the SMS-spam case: all "ham").
 - diverging: the recent loss more than twice its best so far, above 1.5 x ln(classes) and above
   where it started: the steps are too large (a non-finite loss also stops the run, see
@@ -43,10 +46,14 @@ class Health:
         *,
         multi_label: bool = False,
         priors: list[float] | None = None,
+        label_rates: list[float] | None = None,
+        weighted: bool = False,
     ):
         self.label_names = list(label_names)
         self.multi_label = multi_label
         self.priors = priors  # class frequencies, when the plain loss is used on imbalanced data
+        self.label_rates = label_rates  # multi-label: each label's share of rows
+        self.weighted = weighted  # multi-label: positives weighted by negatives / positives
         self.current: dict[str, str] = {f"earlier-{i}": w for i, w in enumerate(previous or [])}
         self.losses: list[float] = []
 
@@ -61,7 +68,18 @@ class Health:
         always answering them gives)."""
         if self.priors:
             return -sum(p * math.log(p) for p in self.priors if p > 0)
+        if self.multi_label and self.label_rates:
+            return sum(map(self._label_chance, self.label_rates)) / len(self.label_rates)
         return math.log(2 if self.multi_label else max(2, len(self.label_names)))
+
+    def _label_chance(self, p: float) -> float:
+        """One label's loss for a constant answer: its binary entropy with the plain loss; with
+        positives weighted (1-p)/p the best constant is 1/2, which costs 2(1-p) ln 2."""
+        if not 0 < p < 1:
+            return 0.0
+        if self.weighted:
+            return 2 * (1 - p) * math.log(2)
+        return -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
     def _fire(self, kind: str, sentence: str) -> bool:
         if kind in self.current or sentence in self.current.values():
@@ -161,6 +179,8 @@ class Health:
     def _guess(self) -> str:
         if self.priors:
             return "the entropy of the class frequencies"
+        if self.multi_label and self.label_rates:
+            return "what a constant answer per label costs"
         return f"ln({2 if self.multi_label else len(self.label_names)})"
 
     def _name(self, index: int | None) -> str:

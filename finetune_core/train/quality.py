@@ -132,7 +132,18 @@ def for_run(cfg, writer: RunWriter, prepared) -> QualityHooks:
         total = sum(counts.values())
         priors = [counts[k] / total for k in range(len(prepared.label_names))]
         priors = priors if max(priors) - min(priors) > 1e-9 else None  # balanced: ln(classes)
-    health = Health(prepared.label_names, previous, multi_label=multi, priors=priors)
+    rates = None
+    if multi:  # each label's share of the training rows: what a constant answer costs
+        rows = list(prepared.train[prepared.columns.label])
+        rates = [sum(col) / len(rows) for col in zip(*rows, strict=True)] if rows else None
+    health = Health(
+        prepared.label_names,
+        previous,
+        multi_label=multi,
+        priors=priors,
+        label_rates=rates,
+        weighted="compute_loss_func" in kwargs,
+    )
     callback = HealthCallback(writer, health)
     search = cfg.learning_rate is None  # a resumed run has the rate it chose in its config
     return QualityHooks(health, callback, best, kwargs, multi, cfg.threshold, search)

@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/quality.py $(BENCH_ARGS)
 	$(PY) bench/warm.py $(BENCH_ARGS)
 	$(PY) bench/partial_cost.py $(BENCH_ARGS)
+	$(PY) bench/real.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv runs .pytest_cache

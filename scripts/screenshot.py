@@ -4,7 +4,7 @@
 
 Starts the dashboard on a free local port with HF_HUB_OFFLINE=1 and a temporary runs
 folder, opens it in Debian's headless Chromium (Playwright), keeps the page's defaults (the
-bundled all-MiniLM-L6-v2, assets/demo/support_tickets.csv, preset "head + pooler"), trains
+bundled all-MiniLM-L6-v2, assets/demo/support_tickets.csv, freeze "auto"), trains
 for a couple of epochs on the Train tab, and saves:
 
     assets/screenshot-train.png    the Train tab after the run (full page)

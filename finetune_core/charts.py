@@ -394,10 +394,7 @@ def format_eta(seconds: float | None) -> str:
     if value is None or value < 0:
         return "–"
     s = round(value)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+    for size, unit, part, sub in ((86400, "d", 3600, "h"), (3600, "h", 60, "m"), (60, "m", 1, "s")):
+        if s >= size:
+            return f"{s // size}{unit} {s % size // part:02d}{sub}"
+    return f"{s}s"

@@ -13,7 +13,6 @@ its final status and the end line together. Failures leave status "failed" with 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from finetune_core.errors import FinetuneError, RunError, redact
 from finetune_core.hub.net import resolve_token
 from finetune_core.runs import RunDir, RunWriter, phases, read_metrics, records
 from finetune_core.train import (
+    arguments,
     budget,
     checkpoint_push,
     failures,
@@ -259,7 +259,7 @@ def _train(ctx: RunContext):
     )
     trainer = FinetuneTrainer(
         model=loaded.model,
-        args=_training_args(cfg, run_dir, device, task),
+        args=arguments.training_args(cfg, run_dir, device, task),
         train_dataset=prepared.train,
         eval_dataset=prepared.eval,
         data_collator=collator,
@@ -352,47 +352,6 @@ def _preprocess(cfg, prepared, task, device, token, config):
     return processor, DataCollatorWithPadding(processor, pad_to_multiple_of=multiple)
 
 
-def _training_args(cfg: RunConfig, run_dir: RunDir, device: str, task: str):
-    from transformers import TrainingArguments
-
-    return TrainingArguments(
-        output_dir=str(run_dir.checkpoints_dir),
-        num_train_epochs=cfg.epochs,
-        learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size * 2,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,  # a float < 1 is a ratio of the total steps
-        seed=cfg.seed,
-        train_sampling_strategy=_sampling(cfg, task),
-        eval_strategy="epoch",
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        logging_steps=cfg.logging_steps,
-        logging_first_step=True,
-        logging_nan_inf_filter=False,  # a NaN loss must show (and stop the run), not be hidden
-        report_to="none",
-        **trackers.training_args(cfg.report_to, run_dir),  # callbacks() adds the trackers
-        disable_tqdm=True,
-        use_cpu=device == "cpu",
-        remove_unused_columns=task != model_mod.IMAGE,
-        dataloader_pin_memory=device == "cuda",
-        dataloader_num_workers=_loader_workers(device, task),
-        torch_compile=cfg.torch_compile,
-        average_tokens_across_devices=False,  # else the logged loss is x world size
-        ddp_find_unused_parameters=False,
-        ddp_backend="gloo" if device == "cpu" and world()[1] > 1 else None,
-        **device_mod.precision(device),
-    )
-
-
-def _sampling(cfg: RunConfig, task: str) -> str:
-    """Length-grouped training batches for text when asked (sampling.py); images are all
-    the same size."""
-    return "group_by_length" if cfg.group_by_length and task == model_mod.TEXT else "random"
-
-
 def _record_num_labels(model_dir: Path, n: int) -> None:
     """transformers 5 derives num_labels from id2label and no longer writes it; the run-dir
     contract (and older readers) expect it in model/config.json, so it is added back."""
@@ -401,11 +360,3 @@ def _record_num_labels(model_dir: Path, n: int) -> None:
     if data.get("num_labels") != n:
         data["num_labels"] = n
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def _loader_workers(device: str, task: str) -> int:
-    """Image decoding and processing can hide behind GPU compute in worker processes; on a CPU
-    they would only take cores from the training itself, and tokenized text needs none."""
-    if device != "cuda" or task != model_mod.IMAGE:
-        return 0
-    return min(4, max(0, (os.cpu_count() or 1) // 2))

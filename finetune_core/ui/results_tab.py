@@ -332,8 +332,8 @@ def render(shared) -> ResultsStep:
     return ResultsStep(refresh, outs)
 
 
-# the page passes the session's draft and the picked run; the handlers above take a job id
 def _job(draft, pick) -> str | None:
+    """The picked run, else the session's: the handlers above take a job id."""
     return pick or getattr(draft, "job_id", None)
 
 
@@ -387,9 +387,8 @@ def _predict_file(owner, draft, pick, file_path, as_csv, pending):
 
 def _download(owner, draft, pick):
     path, note = download(owner, _job(draft, pick))
-    if not isinstance(path, str):
-        return gr.update(value=None, visible=False), note
-    return gr.update(value=path, visible=True), note
+    ready = isinstance(path, str)  # the button shows only with a zip behind it
+    return gr.update(value=path if ready else None, visible=ready), note
 
 
 def _push(owner, draft, pick, repo_id, private, token, oauth_token=None):

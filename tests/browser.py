@@ -171,3 +171,14 @@ def assert_no_toast(page, where: str) -> None:
     toasts = [t for t in page.locator(".toast-body.error").all_inner_texts() if t.strip()]
     assert not toasts, f"Gradio error toasts ({where}): {toasts}"
     assert "Traceback" not in page.content(), f"a Python traceback is on the page ({where})"
+
+
+def load_model_and_data(page) -> None:
+    """Step 1 and 2 of the page: the tests' model and dataset, loaded."""
+    box(page, "model-id").fill(MODEL)
+    page.locator("#model-load").click()
+    wait_text(page, "#model-card", MODEL, "the model's card")
+    open_tab(page, "2 · Data")
+    box(page, "dataset-id").fill(DATASET)
+    page.locator("#dataset-load").click()
+    wait_text(page, "#dataset-card", "classes (3)", "the dataset's classes")

@@ -28,18 +28,6 @@ def varied_rows(n: int, *, seed: int) -> list[dict]:
     return rows
 
 
-def multi_rows(n: int, *, seed: int) -> list[dict]:
-    """Each sentence mixes words of one or two classes; its labels are those classes."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        labels = sorted(rng.sample(list(tiny.WORDS), 1 + i % 2))
-        words = [w for label in labels for w in rng.sample(tiny.WORDS[label], 2)]
-        rng.shuffle(words)
-        rows.append({"text": " ".join(words), "labels": labels})
-    return rows
-
-
 def _train(name: str, model: Path, make_data, factory, **extra) -> Path:
     """The run `name`, trained on `make_data()` the first time it is asked for."""
     if name not in _RUNS:
@@ -71,8 +59,8 @@ def multi_run(tiny_bert: Path, factory) -> Path:
 
     def data() -> Path:
         folder = factory.mktemp("predict-multi-data")
-        tiny.write_jsonl(folder / "train.jsonl", multi_rows(160, seed=0))
-        tiny.write_jsonl(folder / "test.jsonl", multi_rows(40, seed=1))
+        tiny.write_jsonl(folder / "train.jsonl", tiny.multi_rows(160, seed=0))
+        tiny.write_jsonl(folder / "test.jsonl", tiny.multi_rows(40, seed=1))
         return folder
 
     return _train("multi", tiny_bert, data, factory, learning_rate=3e-3, epochs=6, max_length=16)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 
 from browser import (
-    DATASET,
     LONG,
-    MODEL,
     assert_no_errors,
     box,
+    load_model_and_data,
     open_tab,
     text_of,
     wait_text,
@@ -43,16 +42,6 @@ def wait_resolved(path) -> dict:
             return resolved
         time.sleep(0.25)
     raise AssertionError(f"{path.name} never resolved its config")
-
-
-def load_model_and_data(page) -> None:
-    box(page, "model-id").fill(MODEL)
-    page.locator("#model-load").click()
-    wait_text(page, "#model-card", MODEL, "the model's card")
-    open_tab(page, "2 · Data")
-    box(page, "dataset-id").fill(DATASET)
-    page.locator("#dataset-load").click()
-    wait_text(page, "#dataset-card", "classes (3)", "the dataset's classes")
 
 
 def test_a_reload_restores_what_was_asked_not_what_the_run_resolved(server, page):

@@ -19,21 +19,9 @@ from finetune_core.train import run as train
 BASE = {"batch_size": 8, "max_length": 16, "logging_steps": 2, "seed": 3}
 
 
-def multi_rows(n=120, seed=0):
-    """Each sentence mixes words of one or two classes; its labels are those classes."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        labels = sorted(rng.sample(list(tiny.WORDS), 1 + i % 2))
-        words = [w for label in labels for w in rng.sample(tiny.WORDS[label], 2)]
-        rng.shuffle(words)
-        rows.append({"text": " ".join(words), "labels": labels})
-    return rows
-
-
 @pytest.fixture(scope="module")
 def multi_jsonl(tmp_path_factory):
-    return tiny.write_jsonl(tmp_path_factory.mktemp("ml") / "tags.jsonl", multi_rows(240))
+    return tiny.write_jsonl(tmp_path_factory.mktemp("ml") / "tags.jsonl", tiny.multi_rows(240))
 
 
 def test_inspect_says_multi_label(multi_jsonl, capsys):

@@ -27,6 +27,7 @@ from browser import (
     MODEL,
     assert_no_toast,
     box,
+    load_model_and_data,
     open_tab,
     text_of,
     wait_text,
@@ -135,13 +136,7 @@ def sign_in(page) -> None:
 
 def start_run(page, *, advanced: dict[str, str] | None = None) -> str:
     """Model, data, a long run, Train; returns the run folder's name."""
-    box(page, "model-id").fill(MODEL)
-    page.locator("#model-load").click()
-    wait_text(page, "#model-card", MODEL, "the model's card")
-    open_tab(page, "2 · Data")
-    box(page, "dataset-id").fill(DATASET)
-    page.locator("#dataset-load").click()
-    wait_text(page, "#dataset-card", "classes (3)", "the dataset's classes")
+    load_model_and_data(page)
     open_tab(page, "4 · Train")
     fields = {"epochs": "1000", "batch-size": "2"}
     for elem, value in fields.items():

@@ -160,3 +160,16 @@ def longtail_rows(n: int = 60, *, seed: int = 0, longest: int = 40) -> list[dict
         extra = min(longest, int(rng.paretovariate(1.0)) - 1)
         row["text"] += "".join(" " + rng.choice(WORDS["neu"]) for _ in range(extra))
     return rows
+
+
+def multi_rows(n: int = 120, *, seed: int = 0) -> list[dict]:
+    """Multi-label rows: each sentence mixes words of one or two classes; its labels are those
+    classes."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        labels = sorted(rng.sample(list(WORDS), 1 + i % 2))
+        words = [w for label in labels for w in rng.sample(WORDS[label], 2)]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "labels": labels})
+    return rows

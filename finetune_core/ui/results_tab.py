@@ -217,13 +217,8 @@ class ResultsStep:
 
 def render(shared) -> ResultsStep:
     with gr.Row():
-        pick = gr.Dropdown(
-            [],
-            value=None,
-            label="Run (empty: the one the Train step follows)",
-            scale=3,
-            elem_id="results-run",
-        )
+        label = "Run (empty: the one the Train step follows)"
+        pick = gr.Dropdown([], value=None, label=label, scale=3, elem_id="results-run")
         refresh = gr.Button("Show results", size="sm", scale=1, elem_id="results-refresh")
     text = gr.Markdown(elem_id="results-summary")
     with gr.Row():

@@ -154,3 +154,34 @@ def test_timing_leaves_no_trace_in_the_training(sentence_bert, text_csv, tmp_pat
     pooler, words = "bert.pooler.dense.weight", "bert.embeddings.word_embeddings.weight"
     assert not torch.equal(before[pooler], auto[pooler])
     assert torch.equal(before[words], auto[words])
+
+
+@pytest.mark.parametrize(("asked", "chosen"), [(None, 1), (40.0, 0)])
+def test_a_stretched_plan_says_so(tiny_bert, monkeypatch, asked, chosen):
+    """An automatic budget of 40 s (4 forward passes of 10 s) fits only the head; the top block,
+    estimated at 45 s, is within STRETCH of it and trains, with a reason that says it is over.
+    A budget the user set is never stretched."""
+    from types import SimpleNamespace
+
+    estimates = {"pooler + head": 10.0, "top block + pooler + head": 45.0, "everything": 100.0}
+    monkeypatch.setattr(budget, "measure", lambda *a, **k: budget.Costs(1e-3, 3e-3, "token"))
+    monkeypatch.setattr(budget, "units", lambda split: float(split))
+    monkeypatch.setattr(budget, "estimate", lambda plan, costs, sizes: estimates[plan.name])
+    plan = budget.plan(
+        None,
+        groups_of(tiny_bert),
+        SimpleNamespace(train=10_000, eval=1_000, report=1_000),
+        None,
+        epochs=3,
+        batch_size=8,
+        device="cpu",
+        requested_budget=asked,
+        cached=True,
+        processes=1,
+        seed=0,
+    )
+    assert plan.budget_s == 40.0 and plan.name == list(estimates)[chosen]
+    if asked is None:
+        assert "a little over the budget of 40 s" in plan.reason and "1.25x" in plan.reason
+    else:
+        assert "fits the budget of 40 s (time_budget)" in plan.reason

@@ -179,6 +179,31 @@ def load_model_and_data(page) -> None:
     page.locator("#model-load").click()
     wait_text(page, "#model-card", MODEL, "the model's card")
     open_tab(page, "2 · Data")
-    box(page, "dataset-id").fill(DATASET)
+    load_dataset(page, DATASET, "classes (3)", "the dataset's classes")
+
+
+def open_settled(page, server: str) -> None:
+    """Open the page and let it settle: the default model and the demo dataset load on page
+    load; the Data step is left open."""
+    page.goto(server, wait_until="domcontentloaded")
+    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
+    open_tab(page, "2 · Data")
+    wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
+
+
+def load_dataset(page, source, expect: str, what: str) -> str:
+    """Load a dataset in the (open) Data step; the card's text once it shows `expect`."""
+    box(page, "dataset-id").fill(str(source))
     page.locator("#dataset-load").click()
-    wait_text(page, "#dataset-card", "classes (3)", "the dataset's classes")
+    return wait_text(page, "#dataset-card", expect, what)
+
+
+def wait_for(fn, what: str, timeout: float = LONG / 1000):
+    """fn()'s first true value, polled every half second for `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -26,6 +26,7 @@ from browser import (
     assert_no_toast,
     box,
     expected_total_params,
+    open_settled,
     open_tab,
     pick_row,
     text_of,
@@ -36,11 +37,7 @@ from browser import (
 
 def test_whole_flow_in_a_browser(server, page, tiny_bert, tmp_path_factory):
     start = time.monotonic()
-    page.goto(server, wait_until="domcontentloaded")
-    # the page settles first: the default model and the demo dataset load on page load
-    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
-    open_tab(page, "2 · Data")
-    wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
+    open_settled(page, server)  # the default model and the demo dataset load on page load
 
     # 1 · Model: search the Hub, click the row, use it
     open_tab(page, "1 · Model")

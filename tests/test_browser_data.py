@@ -8,6 +8,8 @@ from browser import (
     MODEL,
     assert_no_errors,
     box,
+    load_dataset,
+    open_settled,
     open_tab,
     text_of,
     wait_js,
@@ -17,13 +19,8 @@ from browser import (
 
 def test_an_image_dataset_previews_its_images(server, page, image_folder):
     """An image folder: the data preview shows the images themselves beside their class."""
-    page.goto(server, wait_until="domcontentloaded")
-    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
-    open_tab(page, "2 · Data")
-    wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
-    box(page, "dataset-id").fill(str(image_folder))
-    page.locator("#dataset-load").click()
-    wait_text(page, "#dataset-card", "classes (2)", "the image folder's classes")
+    open_settled(page, server)
+    load_dataset(page, image_folder, "classes (2)", "the image folder's classes")
     wait_js(
         page,
         "() => document.querySelectorAll('#dataset-preview img[src^=\"data:\"]').length >= 1",
@@ -53,9 +50,7 @@ def test_a_multi_label_run_shows_its_per_class_counts(server, page, tmp_path):
     wait_text(page, "#model-card", MODEL, "the tiny model's card")
     open_tab(page, "2 · Data")
     wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
-    box(page, "dataset-id").fill(str(data))
-    page.locator("#dataset-load").click()
-    wait_text(page, "#dataset-card", "tags.jsonl", "the multi-label dataset's card")
+    load_dataset(page, data, "tags.jsonl", "the multi-label dataset's card")
     open_tab(page, "4 · Train")
     box(page, "epochs").fill("2")
     box(page, "epochs").press("Tab")

@@ -6,18 +6,13 @@ label is not turned into a link. The server and page fixtures come from tests/br
 from __future__ import annotations
 
 import hostile_input as hi
-from browser import assert_no_errors, box, open_tab, wait_js, wait_text
+from browser import assert_no_errors, load_dataset, open_settled, wait_js
 
 
 def test_markup_in_labels_shows_as_text_on_the_card_and_the_chart(server, page, tmp_path):
     data = hi.markup_csv(tmp_path / "markup.csv")
-    page.goto(server, wait_until="domcontentloaded")
-    wait_text(page, "#model-card", "all-MiniLM-L6-v2", "the default model's card")
-    open_tab(page, "2 · Data")
-    wait_text(page, "#dataset-card", "support_tickets", "the demo dataset's card")
-    box(page, "dataset-id").fill(str(data))
-    page.locator("#dataset-load").click()
-    card = wait_text(page, "#dataset-card", "classes (5)", "the card of the markup labels")
+    open_settled(page, server)
+    card = load_dataset(page, data, "classes (5)", "the card of the markup labels")
     for label in hi.MARKUP_LABELS:
         assert label in card, (label, card)  # shown exactly as written
     assert page.locator("#dataset-card a").count() == 0  # no link, not even from the URL

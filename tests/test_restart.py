@@ -30,6 +30,7 @@ from browser import (
     load_model_and_data,
     open_tab,
     text_of,
+    wait_for,
     wait_text,
 )
 
@@ -150,16 +151,6 @@ def start_run(page, *, advanced: dict[str, str] | None = None) -> str:
     page.locator("#train-btn").click()
     note = wait_text(page, "#train-msg", "Started", "the run to start")
     return note.split("Started ", 1)[1].split()[0].rstrip(".")
-
-
-def wait_for(fn, what: str, timeout: float = LONG / 1000):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def loss_steps(run: Path) -> list[int]:

@@ -1,12 +1,16 @@
 """A real Gradio server on 127.0.0.1 driven by gradio_client: start, watch, stop, isolation,
 and the queue (one job trains at a time on CPU; the next waits with its position)."""
 
-import time
-
 import pytest
+from browser import wait_for as wait
 from gradio_client import Client
 
 from finetune_core.jobs.manager import MANAGER
+
+
+def wait_for(fn, what: str):
+    return wait(fn, what, timeout=90.0)  # the server test's patience
+
 
 CONFIG = """
 model: tests-org/api-bert
@@ -29,16 +33,6 @@ def server(fake_hub, tiny_bert):
     yield url
     MANAGER.shutdown()
     demo.close()
-
-
-def wait_for(fn, what: str, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_start_watch_stop_and_isolation(server, text_csv, monkeypatch):

@@ -238,15 +238,20 @@ CHART_CLASSES = 30  # classes drawn one by one; beyond, the most frequent 29 and
 
 
 def confusion_figure(
-    matrix: Sequence[Sequence[float]], label_names: Sequence[str], *, normalize: bool = False
+    matrix: Sequence[Sequence[float]],
+    label_names: Sequence[str],
+    *,
+    normalize: bool = False,
+    classes: int | None = None,
 ) -> go.Figure:
     """Confusion matrix heatmap: rows are true labels (top to bottom), columns predictions.
     Cells show counts; with `normalize` the colour is the share of each true label's row.
-    Label names are data: shown as text (inert.plot), and at most CHART_CLASSES of them."""
+    Label names are data: shown as text (inert.plot), at most CHART_CLASSES of them; `classes`
+    is how many the matrix stands for (eval.json's folded one ends with "other")."""
     counts = [[_num(v) or 0.0 for v in row] for row in matrix]
     n = len(counts)
     names = [str(label_names[i]) if i < len(label_names) else str(i) for i in range(n)]
-    counts, names = _fold_matrix(counts, names, CHART_CLASSES)
+    counts, names = _fold_matrix(counts, names, CHART_CLASSES, classes or n)
     n = len(counts)
     names = inert.plot_names(names)
     fig = _figure("Confusion matrix", "predicted", "true", "confusion", None)
@@ -279,20 +284,22 @@ def confusion_figure(
 
 
 def _fold_matrix(
-    counts: list[list[float]], names: list[str], limit: int
+    counts: list[list[float]], names: list[str], limit: int, classes: int
 ) -> tuple[list[list[float]], list[str]]:
-    """The `limit` - 1 classes with the most true examples, the others summed into "other"."""
+    """The `limit` - 1 classes with the most true examples, the others summed into "other"
+    (a matrix already folded, `classes` > its size, keeps its "other" there)."""
     n = len(counts)
     if n <= limit:
         return counts, names
-    keep = sorted(sorted(range(n), key=lambda i: -sum(counts[i]))[: limit - 1])
+    single = range(n - 1) if classes > n else range(n)  # the rows that are one class each
+    keep = sorted(sorted(single, key=lambda i: -sum(counts[i]))[: limit - 1])
     slot = {c: k for k, c in enumerate(keep)}
     folded = [[0.0] * limit for _ in range(limit)]
     for i, row in enumerate(counts):
         for j, v in enumerate(row):
             if v:
                 folded[slot.get(i, limit - 1)][slot.get(j, limit - 1)] += v
-    return folded, [names[i] for i in keep] + [f"other ({n - len(keep):,} classes)"]
+    return folded, [names[i] for i in keep] + [f"other ({classes - len(keep):,} classes)"]
 
 
 def top_counts(counts: Mapping[str, int], limit: int = CHART_CLASSES) -> dict[str, int]:
@@ -351,8 +358,7 @@ def progress(status: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) ->
         step = _last(records, "step")
     max_steps = _num(status.get("max_steps")) or None
     epoch = _last(records, "epoch")
-    started, updated = _parse_time(status.get("started")), _parse_time(status.get("updated"))
-    elapsed = (updated - started).total_seconds() if started and updated else None
+    elapsed = seconds_between(status.get("started"), status.get("updated"))
     rate = None
     if len(timed) >= 2 and timed[-1][1] > timed[0][1] and timed[-1][0] > timed[0][0]:
         rate = (timed[-1][0] - timed[0][0]) / (timed[-1][1] - timed[0][1])

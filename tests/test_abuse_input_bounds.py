@@ -139,6 +139,22 @@ def test_charts_show_at_most_thirty_classes_and_keep_the_total():
     assert len(z) == 30 and sum(map(sum, z)) == matrix.sum()
 
 
+def test_a_matrix_eval_json_folded_is_charted_with_one_other():
+    """eval.json keeps the top 49 of 20,000 classes and "other" (the largest row); the chart
+    draws 29 of those and one "other" that counts every class it does not draw."""
+    labels = np.concatenate([np.arange(20_000), np.repeat(np.arange(60), 50)])  # 60 frequent
+    names = [f"c{i}" for i in range(20_000)]
+    folded = class_bounds.confusion(labels, labels, names)
+    assert folded["confusion_labels"][-1] == "other (19,951 classes)"
+    fig = charts.confusion_figure(
+        folded["confusion_matrix"], folded["confusion_labels"], classes=len(names)
+    )
+    shown = list(fig.data[0].y)
+    assert len(shown) == 30 and [n for n in shown if n.startswith("other")] == shown[-1:]
+    assert shown[-1] == "other (19,971 classes)"
+    assert sum(map(sum, fig.data[0].z)) == len(labels)
+
+
 def test_the_results_table_lists_the_largest_classes_and_says_how_many_more(tmp_path):
     from finetune_core import runs
     from finetune_core.ui import results_tab

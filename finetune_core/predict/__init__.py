@@ -120,9 +120,12 @@ def predict(run_dir: str | Path, inputs: Any) -> dict[str, float]:
     return predict_many(run_dir, [inputs])[0]
 
 
-def classify(run_dir: str | Path, inputs: list[Any], *, batch_size: int = 32) -> list[Prediction]:
-    """The prediction (thresholds applied) and the scores of each input, in order."""
-    rule = thresholds(run_dir)
+def classify(
+    run_dir: str | Path, inputs: list[Any], *, batch_size: int = 32, rule: Thresholds | None = None
+) -> list[Prediction]:
+    """The prediction (thresholds applied) and the scores of each input, in order; `rule` is
+    the run's thresholds when the caller has them already (a file's chunks read them once)."""
+    rule = thresholds(run_dir) if rule is None else rule
     return [
         Prediction(rule.decide(s), s) for s in predict_many(run_dir, inputs, batch_size=batch_size)
     ]
@@ -131,8 +134,8 @@ def classify(run_dir: str | Path, inputs: list[Any], *, batch_size: int = 32) ->
 def playground(run_dir: str | Path, item: Any) -> tuple[dict[str, float], str]:
     """The playground's answer for one text or image: the class probabilities, and for a
     multi-label run the sentence naming the labels over their thresholds ("" otherwise)."""
-    (answer,) = classify(run_dir, [item])
     rule = thresholds(run_dir)
+    (answer,) = classify(run_dir, [item], rule=rule)
     if not rule.multi_label:  # the probabilities' headline is the prediction
         return answer.scores, ""
     on = ", ".join(f"{n} (over {rule.of(n):.2f})" for n in answer.prediction)

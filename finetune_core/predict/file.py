@@ -82,7 +82,7 @@ def predict_file(
         if progress:
             progress(0, total)
         for names, items in chunks:
-            predictions = classify(run.path, items, batch_size=batch_size)
+            predictions = classify(run.path, items, batch_size=batch_size, rule=rule)
             for i, p in enumerate(predictions):
                 writer.write(p.prediction, p.scores, names[i] if names else None)
             done += len(items)

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from finetune_core.freeze_plan import Candidate, FreezePlan, candidates
+from finetune_core.train import sampling
 
 AUTO_PASSES = 4.0
 MIN_BUDGET = {"cpu": 30.0, "mps": 120.0, "cuda": 600.0}
@@ -71,9 +72,8 @@ class Sizes:
 
 def units(dataset) -> float:
     """Tokens in a tokenized text split (its input_ids), else its rows (images)."""
-    if "input_ids" in getattr(dataset, "column_names", []):
-        return float(sum(len(ids) for ids in dataset["input_ids"]))
-    return float(len(dataset))
+    lengths = sampling.lengths_of(dataset)
+    return float(sum(lengths)) if lengths is not None else float(len(dataset))
 
 
 def estimate(plan: Candidate, costs: Costs, sizes: Sizes) -> float:

@@ -115,8 +115,8 @@ def for_run(cfg, writer: RunWriter, prepared) -> QualityHooks:
         patience=cfg.early_stopping_patience,
     )
     kwargs: dict[str, Any] = {}
+    labels = list(prepared.train[prepared.columns.label])  # before preprocessing; read once
     if cfg.class_weight == "balanced":
-        labels = list(prepared.train[prepared.columns.label])  # before preprocessing
         if multi:
             weights, loss = positive_weights(labels), WeightedBCE
         else:
@@ -128,14 +128,13 @@ def for_run(cfg, writer: RunWriter, prepared) -> QualityHooks:
             writer.note(class_weights=[round(w, 4) for w in weights])
     priors = None
     if not multi and "compute_loss_func" not in kwargs:  # the plain loss: guessing = priors
-        counts = Counter(prepared.train[prepared.columns.label])
+        counts = Counter(labels)
         total = sum(counts.values())
         priors = [counts[k] / total for k in range(len(prepared.label_names))]
         priors = priors if max(priors) - min(priors) > 1e-9 else None  # balanced: ln(classes)
     rates = None
     if multi:  # each label's share of the training rows: what a constant answer costs
-        rows = list(prepared.train[prepared.columns.label])
-        rates = [sum(col) / len(rows) for col in zip(*rows, strict=True)] if rows else None
+        rates = [sum(col) / len(labels) for col in zip(*labels, strict=True)] if labels else None
     health = Health(
         prepared.label_names,
         previous,

@@ -209,10 +209,10 @@ def _plan(ctx: RunContext, loaded: Loaded, collator, device: str) -> None:
     model_mod.apply_freeze(model, plan.frozen)
     summary = model_mod.summarize(model, cfg.model, loaded.task, plan.frozen)
     loaded.frozen, loaded.summary = list(plan.frozen), summary
-    loaded.hooks.search_lr = loaded.hooks.search_lr and not any(
-        g.kind == "block" for g in groups if g.name not in set(plan.frozen)
-    )  # a search costs seconds for a head, a few epochs' worth for transformer blocks
-    ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, plan.frozen, groups))
+    trains_blocks = any(g.kind == "block" and g.name not in set(plan.frozen) for g in groups)
+    # a search costs seconds for a head, a few epochs' worth for transformer blocks
+    loaded.hooks.search_lr = loaded.hooks.search_lr and not trains_blocks
+    ctx.cfg = cfg.resolved(resolve(cfg, prepared, summary, plan.frozen, trains_blocks))
     ctx.cfg = replace(ctx.cfg, freeze_plan=plan.to_dict(), problem_type=loaded.hooks.problem_type)
     # data left out or doubtful (skipped images, near-duplicate labels): in the same write
     data_warnings = {"warnings": list(prepared.warnings)} if prepared.warnings else {}
@@ -321,9 +321,10 @@ def _finish(ctx: RunContext, trainer, callback: RunDirCallback, loaded: Loaded, 
     return trainer, RunResult(run_dir.path, state, metrics, warnings=loaded.hooks.warnings)
 
 
-def resolve(cfg: RunConfig, prepared, summary, frozen=(), groups=()) -> ResolvedRun:
+def resolve(
+    cfg: RunConfig, prepared, summary, frozen=(), trains_blocks: bool = False
+) -> ResolvedRun:
     """What this run detected, so config.json reproduces it exactly."""
-    trains_blocks = any(g.kind == "block" and g.name not in set(frozen) for g in groups)
     return ResolvedRun(
         text_column=prepared.columns.text,
         image_column=prepared.columns.image,
@@ -331,7 +332,7 @@ def resolve(cfg: RunConfig, prepared, summary, frozen=(), groups=()) -> Resolved
         label_names=tuple(prepared.label_names),
         task=summary.task,
         learning_rate=learning_rate_for(
-            cfg.learning_rate, summary.trainable_share, trains_blocks=trains_blocks or None
+            cfg.learning_rate, summary.trainable_share, trains_blocks=trains_blocks
         ),
         frozen_groups=tuple(frozen),
         trainable_share=summary.trainable_share,

@@ -85,7 +85,7 @@ def summary(run_dir: Path | None) -> dict[str, Any]:
         "mistakes": mistakes,
     }
     if not multi:
-        out["confusion"] = ev["confusion_matrix"]
+        out["confusion"], out["classes"] = ev["confusion_matrix"], len(names)
     return out
 
 
@@ -135,7 +135,9 @@ def grouped_mistakes(items: list[dict]) -> list[list[Any]]:
 
 def show(owner, job_id):
     s = summary(run_dir_of(owner, job_id))
-    fig = charts.confusion_figure(s["confusion"], s["labels"]) if "confusion" in s else None
+    fig = None
+    if "confusion" in s:
+        fig = charts.confusion_figure(s["confusion"], s["labels"], classes=s["classes"])
     table = gr.update(value=s.get("per_class", []), headers=s.get("per_class_headers", PER_CLASS))
     return s["text"], fig, table, s.get("mistakes", [])
 

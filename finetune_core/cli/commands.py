@@ -206,7 +206,7 @@ class ProgressBar:
         """A line per phase (loading, caching, evaluating), live counts on a terminal."""
         if name == phases.TRAINING:
             return
-        if done is None and total is None and name.startswith("freeze plan:"):  # Phases.say
+        if name not in phases.ALL:  # a sentence (RunWriter.say), not a phase
             print(
                 ("\r" if self.tty else "") + name + ("\033[K" if self.tty else ""), file=sys.stderr
             )

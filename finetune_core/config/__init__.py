@@ -61,7 +61,10 @@ LEARNING_RATE_RULE = (
     f"{BLOCKS_LR:g} for the top blocks under {HEAD_ONLY_SHARE:.0%} of the parameters, "
     f"else {FULL_LR:g}"
 )
-_BUDGET = "freeze auto trains the deepest plan that fits; empty: 4 passes over the data"
+AUTO_PASSES = 4.0  # an empty time_budget: this many forward passes over the training rows
+_BUDGET = (
+    f"freeze auto trains the deepest plan that fits; empty: {AUTO_PASSES:g} passes over the data"
+)
 _THRESHOLD = "multi-label; empty: tuned per class on the selection split"
 PUSH_HELP = "each checkpoint goes to this private repo as training goes; needs your token"
 
@@ -276,7 +279,7 @@ class RunConfig:
 
 
 def learning_rate_for(
-    requested: float | None, trainable_share: float, *, trains_blocks: bool | None = None
+    requested: float | None, trainable_share: float, *, trains_blocks: bool = False
 ) -> float:
     """The learning rate a run uses: the one asked for; else, under 20% of the parameters
     trainable, 1e-3 for a head (a new head learns fast) and 3e-4 when transformer blocks train

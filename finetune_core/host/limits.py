@@ -9,8 +9,6 @@ config.json size) are constants beside the code they guard: data/bounds.py, mode
 
 from __future__ import annotations
 
-import os
-
 from finetune_core.errors import ConfigError
 from finetune_core.host import env
 from finetune_core.host.paths import hosted
@@ -57,7 +55,5 @@ def memory_bytes() -> int | None:
     limit = env.number("FINETUNE_MAX_RSS_GB", 0, unit="gigabytes")
     if limit:
         return int(limit * 2**30)
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
+    machine = env.memory_gb()
+    return int(machine * 2**30) if machine else None

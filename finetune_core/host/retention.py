@@ -61,15 +61,15 @@ def remove_upload(source: str | Path) -> None:
         _remove(folder)
 
 
-def upload_users(upload: Path, *, skip: Path | None = None) -> list[runs.RunView]:
-    """The runs under the runs folder whose dataset lies in `upload` (but `skip`)."""
-    out = []
+def _run_uploads():
+    """(run, the upload folder its dataset lies in, or None) for every run in the runs folder."""
     for view in runs.list_runs():
-        if skip is not None and view.path.resolve() == skip.resolve():
-            continue
-        if upload_of(str(view.config.get("dataset") or "")) == upload:
-            out.append(view)
-    return out
+        yield view, upload_of(str(view.config.get("dataset") or ""))
+
+
+def in_use(upload: Path) -> bool:
+    """Whether a run under the runs folder trains on a dataset inside `upload`."""
+    return any(used == upload for _, used in _run_uploads())
 
 
 def sweep(*, force: bool = False, now: float | None = None) -> None:
@@ -110,8 +110,7 @@ def _expire_uploads(ttl: float, now: float) -> None:
         return
     used: dict[Path, float] = {}
     active: set[Path] = set()
-    for view in runs.list_runs():
-        upload = upload_of(str(view.config.get("dataset") or ""))
+    for view, upload in _run_uploads():
         if upload is None:
             continue
         if view.state in runs.ACTIVE:

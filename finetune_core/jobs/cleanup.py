@@ -28,8 +28,21 @@ def delete_run(run_dir: str | Path) -> None:
         _forget_trackio(path)
     shutil.rmtree(path, ignore_errors=True)
     shutil.rmtree(exports, ignore_errors=True)
-    if upload is not None and not retention.upload_users(upload):
-        shutil.rmtree(upload, ignore_errors=True)
+    if upload is not None and not retention.in_use(upload):
+        retention.remove_upload(upload)
+
+
+def delete_job(manager, job, owner: str) -> None:
+    """Delete a job's run (delete_run) and drop the job from `manager`, as the page and the
+    script API both do; raises RunError while it runs. A run that has just ended waits a
+    moment for its job to finish, so the job never outlives its folder."""
+    ended = not runs.read_status(job.run_dir).active
+    if ended and job.state != "finished" and job.thread is not None:
+        job.thread.join(30)
+    if job.state != "finished":
+        raise RunError(f"Run {Path(job.run_dir).name} is {job.state}; stop it first.")
+    delete_run(job.run_dir)
+    manager.forget(job.id, owner)
 
 
 def _forget_trackio(path: Path) -> None:

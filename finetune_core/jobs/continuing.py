@@ -50,7 +50,7 @@ def resume(manager, job, owner: str, *, token: str | None = None):
         accelerate_config=job.accelerate_config,
         token=token,
         resume=True,
-        owner_digest=job.owner_digest or ownership.digest(owner),  # stays whose it was
+        owner_digest=job.owner_digest,  # stays whose it was
     )
     ownership.record(path, new.owner_digest, new.id)
     manager.enqueue(new, replacing=job)

@@ -62,9 +62,7 @@ def command(
     else:
         cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no"]
     cmd += ["--num_processes", str(processes), "--main_process_port", str(free_port())]
-    cmd += ["-m", "finetune_core", "train", "--resume" if resume else "--start", str(run_dir)]
-    cmd += ["--quiet"]
-    return cmd
+    return cmd + single_command(run_dir, resume)[1:]  # the same `-m finetune_core train ...`
 
 
 def single_command(run_dir: Path, resume: bool = False) -> list[str]:

@@ -32,10 +32,10 @@ from typing import Any
 
 import torch
 
+from finetune_core.config import AUTO_PASSES
 from finetune_core.freeze_plan import Candidate, FreezePlan, candidates
 from finetune_core.train import sampling
 
-AUTO_PASSES = 4.0
 MIN_BUDGET = {"cpu": 30.0, "mps": 120.0, "cuda": 600.0}
 SAMPLE_BATCHES = 2
 # The head alone over frozen features is a poor readout: on TREC macro F1 0.65 against 0.88

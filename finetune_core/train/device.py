@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from finetune_core.errors import ConfigError
+from finetune_core.host import env as host_env
 
 
 def pick_device(preference: str = "auto") -> str:
@@ -41,8 +42,7 @@ def thread_count(leave_free: int = 0) -> int:
     env = os.environ.get("FINETUNE_NUM_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - leave_free)
+    return max(1, host_env.cores() - leave_free)
 
 
 def configure_threads(leave_free: int = 0) -> int:
@@ -71,11 +71,8 @@ def device_info() -> dict[str, Any]:
     info: dict[str, Any] = {"device": device, "name": "CPU", "count": 1}
     if device == "mps":
         info["name"] = "Apple MPS"
-    try:
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        info["memory_gb"] = round(pages / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        info["memory_gb"] = None
+    memory = host_env.memory_gb()
+    info["memory_gb"] = round(memory, 1) if memory else None
     info["threads"] = thread_count()
     return info
 

@@ -131,16 +131,10 @@ def delete_run(job_id: str, request: gr.Request) -> dict[str, Any]:
     job = MANAGER.get(job_id, owner)
     if job is None:
         return {"deleted": False, "error": "No such run for this session."}
-    ended = not runs.read_status(job.run_dir).active
-    if ended and job.state != "finished" and job.thread is not None:
-        job.thread.join(30)  # the run has ended and its process is exiting: a moment
     try:
-        if job.state != "finished":
-            raise FinetuneError(f"Run {Path(job.run_dir).name} is {job.state}; stop it first.")
-        cleanup.delete_run(job.run_dir)
+        cleanup.delete_job(MANAGER, job, owner)
     except FinetuneError as exc:
         return {"deleted": False, "error": str(exc)}
-    MANAGER.forget(job.id, owner)
     return {"deleted": True, "error": None}
 
 

@@ -213,7 +213,6 @@ def serial(fn: Callable, busy: Callable | None = None) -> Callable:
         finally:
             lock.release()
 
-    run.serial = True  # type: ignore[attr-defined]
     return run
 
 

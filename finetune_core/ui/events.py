@@ -237,7 +237,7 @@ def reattach(owner: str) -> tuple[Draft, RunConfig | None, str]:
     d = dataclasses.replace(d, run_model=cfg.model or None, run_data=cfg.dataset or None)
     if view is not None:
         d = follow(d, view.status, None, view.eval)
-    if st in ("queued", "running"):
+    if st in runs.ACTIVE:
         note = message(f"Re-attached to your run {d.run}. Train now queues another run.", OK)
     elif st == "interrupted":
         note = message(f"Your run {d.run} was interrupted; Resume continues it.", WARN)

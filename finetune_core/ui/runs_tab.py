@@ -115,14 +115,15 @@ def delete(owner: str | None, chosen: list[str] | None, sure: bool):
     for name in chosen:
         view = by_name.get(name)
         if view is not None and deletable(owner, view):
+            job = jobs.get(view.path.resolve())
             try:  # with what it alone used: its upload, exports and tracker records
-                cleanup.delete_run(view.path)
+                if job is not None:
+                    cleanup.delete_job(MANAGER, job, owner or "")
+                else:  # a run of an earlier server that this one did not rebuild
+                    cleanup.delete_run(view.path)
             except FinetuneError:
                 kept.append(name)
                 continue
-            job = jobs.get(view.path.resolve())
-            if job is not None:
-                MANAGER.forget(job.id, owner or "")
             gone.append(name)
         else:
             kept.append(name)

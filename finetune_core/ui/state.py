@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from finetune_core import runs
 from finetune_core.errors import FinetuneError, GatedRepoError
 from finetune_core.ui import freeze_tab
 from finetune_core.ui.freeze_tab import CUSTOM, LAST_N, PRESETS
@@ -255,7 +256,7 @@ def shown_run_state(d: Draft) -> str:
     a finished one only while the model and dataset it used are still the ones chosen."""
     if not d.job_id or not d.run_state:
         return ""
-    if d.run_state in ("queued", "running"):
+    if d.run_state in runs.ACTIVE:
         return d.run_state
     same_model = d.run_model is None or (d.model is not None and d.model.id == d.run_model)
     same_data = d.run_data is None or (d.data is not None and d.data.source == d.run_data)
@@ -270,12 +271,9 @@ def marks(d: Draft) -> dict[str, bool | None]:
         "Model": bool(d.model) or None,
         "Data": (bool(d.data.label_names) if d.data else None),
         "Head": None if trainable is None else trainable > 0,
-        "Train": True if st == "completed" else (False if st in _ENDED else None),
+        "Train": True if st == "completed" else (False if st in runs.RESUMABLE else None),
         "Results": True if st == "completed" else None,
     }
-
-
-_ENDED = ("failed", "stopped", "interrupted")
 
 
 def problems(d: Draft) -> list[str]:

@@ -77,7 +77,7 @@ def preview(values: dict[str, Any], groups: list[dict] | None) -> tuple[str, str
     path = folder / "run.yaml"
     path.write_text(text, encoding="utf-8")
     return (
-        cfg.to_yaml(),
+        text,
         f"{cfg.cli_line('run.yaml')}\n# or, without the file:\n{cfg.cli_flags()}",
         str(path),
     )

@@ -165,7 +165,7 @@ def wire_load(page: Page, loads: Loads) -> None:
     widgets = page.form()
 
     def on_load(stored_owner, profile=None):
-        username = getattr(profile, "username", None) if profile is not None else None
+        username = getattr(profile, "username", None)  # signed in with the Hub, else None
         owner, browser = events.identify(stored_owner, username)
         d, cfg, note = events.reattach(owner)
         out: dict[Any, Any] = {s.owner: owner, s.browser_owner: browser, tr.msg: note}

@@ -213,6 +213,7 @@ def serial(fn: Callable, busy: Callable | None = None) -> Callable:
         finally:
             lock.release()
 
+    run.serial = True  # type: ignore[attr-defined]  # the built page is checked for it (tests)
     return run
 
 

@@ -164,3 +164,15 @@ def test_a_weighted_multi_label_loss_is_flat_against_its_own_chance():
     plain = Health(["a", "b"], multi_label=True, label_rates=[0.04, 0.5])
     entropy = -(0.04 * math.log(0.04) + 0.96 * math.log(0.96))
     assert plain.chance_loss == pytest.approx((entropy + math.log(2)) / 2)
+
+
+def test_a_final_score_well_above_the_majority_takes_back_not_learning():
+    """A short run whose loss stayed near chance can still predict well: the final evaluation
+    decides. A score barely above the majority's leaves the warning said."""
+    for final, still_flat in ((0.98, False), (0.4, True)):
+        health = Health(["a", "b"], multi_label=True, label_rates=[0.5, 0.5], weighted=True)
+        for step in range(1, 13):
+            health.on_loss(step, 0.68, max_steps=30)
+        assert any("not learning" in w for w in health.warnings)
+        health.on_final(final, 0.34, "a")
+        assert any("not learning" in w for w in health.warnings) is still_flat, health.warnings
